@@ -1,0 +1,36 @@
+"""estimator: layer records -> runtime, power and energy predictions and reports.
+
+Names are imported lazily so that `estimate --help` starts without loading CatBoost.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "EstimatorError",
+    "Profile",
+    "ProfileError",
+    "Report",
+    "Totals",
+    "estimate",
+    "list_profiles",
+    "load_profile",
+]
+
+_SOURCES = {
+    "estimate": "estimator.estimation",
+    "Report": "estimator.report",
+    "Totals": "estimator.report",
+    "Profile": "estimator.profile",
+    "load_profile": "estimator.profile",
+    "list_profiles": "estimator.profile",
+    "EstimatorError": "estimator.errors",
+    "ProfileError": "estimator.errors",
+}
+
+
+def __getattr__(name: str):
+    if name in _SOURCES:
+        return getattr(importlib.import_module(_SOURCES[name]), name)
+    raise AttributeError(f"module 'estimator' has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""Read a training-data folder: ours (training_data/<device-id>/) or one in the seed's layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from estimator.errors import TrainingDataError
+from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
+
+__all__ = ["SWEEP", "ZOO_DIR", "TrainingData", "load_training_data"]
+
+SWEEP = "sweep"
+ZOO_DIR = "zoo"
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Per-layer-type frames with `model`, `source`, `runtime_ms` and `power_w` added."""
+
+    root: Path
+    frames: dict[str, pd.DataFrame]
+    models: pd.DataFrame | None  # models.csv: end-to-end ground truth, when the folder has one
+    device: dict[str, object] | None
+    fingerprint: str
+
+    @property
+    def has_power(self) -> bool:
+        return any(frame["power_w"].notna().any() for frame in self.frames.values() if not frame.empty)
+
+    def model_names(self) -> list[str]:
+        names: set[str] = set()
+        for frame in self.frames.values():
+            names.update(frame.loc[frame["source"] == "zoo", "model"].unique())
+        return sorted(names)
+
+
+def load_training_data(root: str | Path) -> TrainingData:
+    """Load every layer CSV below `root`; power µW -> W, runtime stays ms."""
+    root = Path(root)
+    if not root.is_dir():
+        raise TrainingDataError(f"{root}: training-data folder not found")
+    digest = hashlib.sha256()
+    frames: dict[str, list[pd.DataFrame]] = {layer_type: [] for layer_type in LAYER_TYPES}
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name != ZOO_DIR and not p.name.startswith("."))
+    for folder in folders:
+        for layer_type in LAYER_TYPES:
+            path = folder / CSV_FILES[layer_type]
+            if not path.exists():
+                continue
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+            frames[layer_type].append(_read_layer_csv(path, layer_type, folder.name))
+    merged = {
+        layer_type: pd.concat(parts, ignore_index=True) if parts else _empty(layer_type)
+        for layer_type, parts in frames.items()
+    }
+    if all(frame.empty for frame in merged.values()):
+        raise TrainingDataError(
+            f"{root}: no layer CSVs found; expected <model>/convolutional.csv etc. (see training_data/README.md)"
+        )
+    models_path = root / "models.csv"
+    models = pd.read_csv(models_path) if models_path.exists() else None
+    device_path = root / "device.json"
+    device = json.loads(device_path.read_text()) if device_path.exists() else None
+    return TrainingData(root, merged, models, device, digest.hexdigest()[:16])
+
+
+def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise TrainingDataError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    missing = [c for c in SEED_COLUMNS[layer_type] if c not in frame.columns and c != "layer_name"]
+    if missing:
+        raise TrainingDataError(f"{path}: missing column(s) {', '.join(missing)}; see the schema in training_data/README.md")
+    for target in TARGET_COLUMNS:
+        frame[target] = pd.to_numeric(frame[target], errors="coerce")
+    frame["model"] = folder if folder != SWEEP else SWEEP
+    frame["source"] = "sweep" if folder == SWEEP else "zoo"
+    frame["runtime_ms"] = frame["runtime"]
+    frame["power_w"] = frame["power"] / 1e6
+    frame = frame[frame["runtime_ms"].notna() & (frame["runtime_ms"] > 0)]
+    return frame.reset_index(drop=True)
+
+
+def _empty(layer_type: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=[*SEED_COLUMNS[layer_type], "model", "source", "runtime_ms", "power_w"])

@@ -1,0 +1,97 @@
+"""Layer frames -> model feature matrices: the seed's columns plus derived ones.
+
+Derived features only need the seed's columns, so a folder in the seed's layout (no extra
+columns) is featurised the same way; our extra columns refine them where present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from graph.schema import FEATURE_COLUMNS
+
+__all__ = ["CATEGORICAL", "FEATURES", "featurize"]
+
+_CONV_EXTRA = ("groups", "dilation_0", "dilation_1", "input_elements", "output_elements", "weight_elements", "macs",
+               "arithmetic_intensity", "channels_per_group")
+_POOL_EXTRA = ("pool_kind", "is_global", "padding_0", "padding_1", "input_elements", "output_elements", "window_ops")
+_DENSE_EXTRA = ("rows", "in_features", "out_features", "macs", "weight_elements", "arithmetic_intensity")
+_OTHER_EXTRA = ("elements_per_sample",)
+
+FEATURES: dict[str, tuple[str, ...]] = {
+    "convolutional": (*FEATURE_COLUMNS["convolutional"], *_CONV_EXTRA),
+    "pooling": (*FEATURE_COLUMNS["pooling"], *_POOL_EXTRA),
+    "dense": (*FEATURE_COLUMNS["dense"], *_DENSE_EXTRA),
+    "other": (*FEATURE_COLUMNS["other"], *_OTHER_EXTRA),
+}
+CATEGORICAL: dict[str, tuple[str, ...]] = {
+    "convolutional": (),
+    "pooling": ("pool_kind",),
+    "dense": (),
+    "other": ("op_type",),
+}
+
+
+def featurize(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """The model's feature matrix (columns FEATURES[layer_type], in order) for a layer frame."""
+    out = frame.reindex(columns=list(FEATURE_COLUMNS[layer_type])).copy()
+    derive = _DERIVE[layer_type]
+    derive(frame, out)
+    for column in CATEGORICAL[layer_type]:
+        out[column] = out[column].fillna("unknown").astype(str)
+    numeric = [c for c in FEATURES[layer_type] if c not in CATEGORICAL[layer_type]]
+    out[numeric] = out[numeric].astype("float64")
+    return out[list(FEATURES[layer_type])]
+
+
+def _column(frame: pd.DataFrame, name: str, default: float) -> pd.Series:
+    if name in frame.columns:
+        return frame[name].fillna(default).astype("float64")
+    return pd.Series(default, index=frame.index, dtype="float64")
+
+
+def _conv(frame: pd.DataFrame, out: pd.DataFrame) -> None:
+    batch = out["batch_size"].astype("float64")
+    groups = _column(frame, "groups", 1.0)
+    out["groups"] = groups
+    out["dilation_0"] = _column(frame, "dilation_0", 1.0)
+    out["dilation_1"] = _column(frame, "dilation_1", 1.0)
+    out["input_elements"] = batch * out["input_size_0"] * out["input_size_1"] * out["input_size_2"]
+    out["output_elements"] = batch * out["output_size_0"] * out["output_size_1"] * out["output_size_2"]
+    out["channels_per_group"] = out["input_size_0"] / groups
+    out["weight_elements"] = out["output_size_0"] * out["channels_per_group"] * out["kernel_0"] * out["kernel_1"]
+    out["macs"] = out["output_elements"] * out["channels_per_group"] * out["kernel_0"] * out["kernel_1"]
+    moved = out["input_elements"] + out["output_elements"] + out["weight_elements"]
+    out["arithmetic_intensity"] = out["macs"] / moved
+
+
+def _pool(frame: pd.DataFrame, out: pd.DataFrame) -> None:
+    batch = out["batch_size"].astype("float64")
+    out["pool_kind"] = frame["pool_kind"] if "pool_kind" in frame.columns else "unknown"
+    out["is_global"] = _column(frame, "is_global", np.nan)
+    if "is_global" not in frame.columns:
+        out["is_global"] = ((out["output_size_1"] == 1) & (out["output_size_2"] == 1)).astype("float64")
+    out["padding_0"] = _column(frame, "padding_0", 0.0)
+    out["padding_1"] = _column(frame, "padding_1", 0.0)
+    out["input_elements"] = batch * out["input_size_0"] * out["input_size_1"] * out["input_size_2"]
+    out["output_elements"] = batch * out["output_size_0"] * out["output_size_1"] * out["output_size_2"]
+    out["window_ops"] = out["output_elements"] * out["kernel_0"] * out["kernel_1"]
+
+
+def _dense(frame: pd.DataFrame, out: pd.DataFrame) -> None:
+    batch = out["batch_size"].astype("float64")
+    # The seed's dense rows are rank-2 (batch, features): rows = batch when no extra columns exist.
+    out["rows"] = _column(frame, "rows", np.nan).fillna(batch)
+    out["in_features"] = _column(frame, "in_features", np.nan).fillna(out["input_size"] / out["rows"])
+    out["out_features"] = _column(frame, "out_features", np.nan).fillna(out["output_size"] / out["rows"])
+    out["macs"] = out["rows"] * out["in_features"] * out["out_features"]
+    out["weight_elements"] = out["in_features"] * out["out_features"]
+    out["arithmetic_intensity"] = out["macs"] / (out["input_size"] + out["output_size"] + out["weight_elements"])
+
+
+def _other(frame: pd.DataFrame, out: pd.DataFrame) -> None:
+    out["elements_per_sample"] = out["output_elements"] / out["batch_size"].clip(lower=1)
+
+
+_DERIVE = {"convolutional": _conv, "pooling": _pool, "dense": _dense, "other": _other}

@@ -1,0 +1,1 @@
+"""Measurement library: backends, power sensors, the measuring loop and the collector."""

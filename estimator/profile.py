@@ -1,0 +1,176 @@
+"""Profiles: one device's trained models (native .cbm files) and their profile.json manifest."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from catboost import CatBoostRegressor
+
+from estimator.errors import ProfileError
+from estimator.features import CATEGORICAL, FEATURES, featurize
+from estimator.measure.store import write_atomic
+from estimator.training import LayerModels, predict_layer_frame
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "FORMAT_VERSION",
+    "PROFILE_DIR",
+    "Profile",
+    "ProfileInfo",
+    "feature_ranges",
+    "list_profiles",
+    "load_profile",
+    "save_profile",
+]
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+DEFAULT_PROFILE = "cpu-epyc-1thread"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    id: str
+    path: Path
+    description: str
+    has_power: bool
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded profile: its manifest and fitted models."""
+
+    id: str
+    path: Path
+    manifest: dict
+    models: LayerModels
+
+    @property
+    def has_power(self) -> bool:
+        return bool(self.models.power)
+
+    @property
+    def description(self) -> str:
+        return str(self.manifest.get("description", self.id))
+
+    def predict(self, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+        """Per-row runtime_ms with an 80% interval, power_w, and an out-of-distribution flag."""
+        predicted = predict_layer_frame(self.models, frame, layer_type)
+        low, high = self.manifest.get("intervals", {}).get(layer_type, {}).get("runtime_log_ratio", [0.0, 0.0])
+        predicted["runtime_low_ms"] = predicted["runtime_ms"] * math.exp(low)
+        predicted["runtime_high_ms"] = predicted["runtime_ms"] * math.exp(high)
+        predicted["out_of_distribution"] = self._outside_training(frame, layer_type)
+        return predicted
+
+    def _outside_training(self, frame: pd.DataFrame, layer_type: str) -> pd.Series:
+        ranges = self.manifest.get("feature_ranges", {}).get(layer_type)
+        flags = pd.Series(False, index=frame.index)
+        if frame.empty or not ranges:
+            return pd.Series(layer_type not in self.models.runtime, index=frame.index)
+        features = featurize(frame, layer_type)
+        for column, bounds in ranges.get("numeric", {}).items():
+            values = features[column]
+            flags |= (values < bounds[0]) | (values > bounds[1])
+        for column, categories in ranges.get("categories", {}).items():
+            flags |= ~features[column].isin(categories)
+        return flags
+
+
+def feature_ranges(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, object]]:
+    """Per layer type: min/max of each numeric feature and the categories seen in training."""
+    ranges: dict[str, dict[str, object]] = {}
+    for layer_type, frame in frames.items():
+        if frame.empty:
+            continue
+        features = featurize(frame, layer_type)
+        numeric = {
+            column: [float(features[column].min()), float(features[column].max())]
+            for column in FEATURES[layer_type]
+            if column not in CATEGORICAL[layer_type]
+        }
+        categories = {column: sorted(features[column].unique().tolist()) for column in CATEGORICAL[layer_type]}
+        ranges[layer_type] = {"numeric": numeric, "categories": categories}
+    return ranges
+
+
+def save_profile(models: LayerModels, out_dir: Path, manifest: dict) -> dict:
+    """Write one .cbm per (layer type, target) and profile.json (last, atomically); returns the document."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str | None]] = {}
+    for layer_type, model in models.runtime.items():
+        files.setdefault(layer_type, {"runtime": None, "power": None})["runtime"] = f"{layer_type}_runtime.cbm"
+        model.save_model(str(out_dir / f"{layer_type}_runtime.cbm"))
+    for layer_type, model in models.power.items():
+        files.setdefault(layer_type, {"runtime": None, "power": None})["power"] = f"{layer_type}_power.cbm"
+        model.save_model(str(out_dir / f"{layer_type}_power.cbm"))
+    document = {"format_version": FORMAT_VERSION, **manifest, "model_files": files}
+    write_atomic(out_dir / "profile.json", json.dumps(document, indent=2, default=_json_default) + "\n")
+    return document
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def list_profiles(directory: Path = PROFILE_DIR) -> list[ProfileInfo]:
+    """The profiles shipped in the package (or found in `directory`)."""
+    infos = []
+    for manifest_path in sorted(directory.glob("*/profile.json")):
+        manifest = json.loads(manifest_path.read_text())
+        has_power = any(entry.get("power") for entry in manifest.get("model_files", {}).values())
+        infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent, manifest.get("description", ""),
+                                 has_power))
+    return infos
+
+
+def load_profile(reference: str | Path | None = None) -> Profile:
+    """Load a profile by id (shipped) or by folder path; None gives the default profile."""
+    reference = DEFAULT_PROFILE if reference is None else reference
+    path = Path(reference)
+    if not (path / "profile.json").exists():
+        shipped = PROFILE_DIR / str(reference)
+        if (shipped / "profile.json").exists():
+            path = shipped
+        else:
+            known = ", ".join(info.id for info in list_profiles()) or "none"
+            raise ProfileError(
+                f"unknown profile {str(reference)!r}: not a shipped id ({known}) nor a folder with profile.json; "
+                "list them with `estimate --list-profiles`"
+            )
+    manifest_path = path / "profile.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ProfileError(f"{manifest_path}: not valid JSON ({error.msg}); retrain the profile") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ProfileError(
+            f"{manifest_path}: format_version {manifest.get('format_version')!r}, this package reads {FORMAT_VERSION}; "
+            "retrain it with scripts/train.py"
+        )
+    models = LayerModels()
+    for layer_type, files in manifest.get("model_files", {}).items():
+        for target in ("runtime", "power"):
+            name = files.get(target)
+            if not name:
+                continue
+            model_path = path / name
+            if not model_path.exists():
+                raise ProfileError(f"{path}: model file {name} is missing; retrain the profile")
+            model = CatBoostRegressor()
+            try:
+                model.load_model(str(model_path))
+            except Exception as error:  # CatBoost raises CatBoostError for corrupt files
+                raise ProfileError(f"{model_path}: not a CatBoost model ({str(error).splitlines()[0]})") from None
+            getattr(models, target)[layer_type] = model
+    if not models.runtime:
+        raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
+    return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models)

@@ -1,0 +1,109 @@
+"""Validation that cannot leak: train without some models, predict their layers and totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from estimator.composition import Composition, fit_composition, layer_sums
+from estimator.dataset import TrainingData
+from estimator.training import LayerModels, fit_layer_models, layer_metrics, predict_layer_frame, split_by_model
+
+__all__ = ["HeldOut", "held_out_predictions", "leave_one_model_out", "summarize_held_out"]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Per-layer and per-model predictions for models that training never saw."""
+
+    layers: pd.DataFrame  # layer_type, model, batch_size, runtime_ms, predicted_runtime_ms, power_w, predicted_power_w
+    models: pd.DataFrame  # model, batch_size, end_to_end_ms, predicted_ms, (energy_mj, predicted_energy_mj)
+
+
+def held_out_predictions(data: TrainingData, test_models: list[str], params: dict | None = None,
+                         fitted: LayerModels | None = None) -> HeldOut:
+    """Fit on everything but `test_models` (sweep rows always train) and predict those models."""
+    train, test = split_by_model(data, test_models)
+    models = fitted or fit_layer_models(train, params)
+    composition = _composition(train, data, test_models)
+    layer_parts = []
+    for layer_type, frame in test.items():
+        if frame.empty or layer_type not in models.runtime:
+            continue
+        predicted = predict_layer_frame(models, frame, layer_type)
+        layer_parts.append(pd.DataFrame({
+            "layer_type": layer_type,
+            "model": frame["model"].to_numpy(),
+            "batch_size": frame["batch_size"].to_numpy(),
+            "runtime_ms": frame["runtime_ms"].to_numpy(float),
+            "predicted_runtime_ms": predicted["runtime_ms"].to_numpy(float),
+            "in_graph_ms": composition.apply(predicted["runtime_ms"].to_numpy(float), layer_type),
+            "power_w": frame["power_w"].to_numpy(float),
+            "predicted_power_w": predicted["power_w"].to_numpy(float),
+        }))
+    layers = pd.concat(layer_parts, ignore_index=True) if layer_parts else pd.DataFrame()
+    return HeldOut(layers, _model_totals(layers, data, test_models))
+
+
+def _composition(train: dict[str, pd.DataFrame], data: TrainingData, test_models: list[str]) -> Composition:
+    if data.models is None:
+        return Composition.from_dict(None)
+    known = data.models[~data.models["model"].isin(test_models)]
+    return fit_composition(layer_sums(train, known))
+
+
+def _model_totals(layers: pd.DataFrame, data: TrainingData, test_models: list[str]) -> pd.DataFrame:
+    if data.models is None or layers.empty:
+        return pd.DataFrame()
+    layers = layers.assign(predicted_energy_mj=layers["predicted_power_w"] * layers["in_graph_ms"])
+    totals = layers.groupby(["model", "batch_size"], as_index=False).agg(
+        predicted_ms=("in_graph_ms", "sum"), predicted_energy_mj=("predicted_energy_mj", "sum"),
+        isolated_sum_ms=("predicted_runtime_ms", "sum"))
+    truth = data.models[data.models["model"].isin(test_models)][["model", "batch_size", "runtime_ms", "energy_mj"]]
+    merged = truth.merge(totals, on=["model", "batch_size"], how="inner")
+    merged = merged.rename(columns={"runtime_ms": "end_to_end_ms"})
+    merged["error_pct"] = (merged["predicted_ms"] / merged["end_to_end_ms"] - 1) * 100
+    merged["energy_error_pct"] = (merged["predicted_energy_mj"] / merged["energy_mj"] - 1) * 100
+    return merged
+
+
+def leave_one_model_out(data: TrainingData, params: dict | None = None, progress=None) -> HeldOut:
+    """Each zoo model in turn held out; predictions concatenated."""
+    layer_parts, model_parts = [], []
+    names = data.model_names()
+    for position, name in enumerate(names, 1):
+        result = held_out_predictions(data, [name], params)
+        layer_parts.append(result.layers)
+        model_parts.append(result.models)
+        if progress:
+            progress(position, len(names), name)
+    return HeldOut(pd.concat(layer_parts, ignore_index=True), pd.concat(model_parts, ignore_index=True))
+
+
+def summarize_held_out(result: HeldOut) -> dict[str, object]:
+    """Per-layer metrics per type and target, and whole-model runtime and energy errors."""
+    summary: dict[str, object] = {"layers": {}, "models": {}}
+    for layer_type, part in result.layers.groupby("layer_type"):
+        entry = {"runtime": layer_metrics(part["runtime_ms"], part["predicted_runtime_ms"])}
+        powered = part["power_w"].notna() & part["predicted_power_w"].notna()
+        if powered.any():
+            entry["power"] = layer_metrics(part.loc[powered, "power_w"], part.loc[powered, "predicted_power_w"])
+        ratio = np.log(part["runtime_ms"] / part["predicted_runtime_ms"])
+        entry["runtime_log_ratio_q10_q90"] = [float(ratio.quantile(0.10)), float(ratio.quantile(0.90))]
+        summary["layers"][layer_type] = entry
+    models = result.models
+    if not models.empty:
+        errors = models["error_pct"].abs()
+        summary["models"] = {
+            "pairs": len(models),
+            "runtime_mape": float(errors.mean()),
+            "runtime_within_10_pct": float((errors <= 10).mean() * 100),
+            "runtime_max_abs_error_pct": float(errors.max()),
+        }
+        energy = models["energy_error_pct"].dropna()
+        if not energy.empty:
+            summary["models"]["energy_mape"] = float(energy.abs().mean())
+            summary["models"]["energy_within_10_pct"] = float((energy.abs() <= 10).mean() * 100)
+    return summary

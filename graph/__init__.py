@@ -1,0 +1,47 @@
+"""graph: read an ONNX model into typed per-layer records (the only package touching protobuf)."""
+
+from __future__ import annotations
+
+from graph.errors import EstimatorError, GraphError, ModelLoadError, NodeError, ShapeError
+from graph.extract import extract_layers
+from graph.frames import layer_row, layers_to_frame
+from graph.loading import LoadedModel, load_model
+from graph.records import (
+    ConvLayer,
+    DenseLayer,
+    Layer,
+    LayerType,
+    ModelLayers,
+    OtherLayer,
+    PoolLayer,
+    UnmodeledNode,
+    is_costed,
+)
+from graph.schema import CSV_FILES, FEATURE_COLUMNS, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
+
+__all__ = [
+    "CSV_FILES",
+    "FEATURE_COLUMNS",
+    "LAYER_TYPES",
+    "SEED_COLUMNS",
+    "TARGET_COLUMNS",
+    "ConvLayer",
+    "DenseLayer",
+    "EstimatorError",
+    "GraphError",
+    "Layer",
+    "LayerType",
+    "LoadedModel",
+    "ModelLayers",
+    "ModelLoadError",
+    "NodeError",
+    "OtherLayer",
+    "PoolLayer",
+    "ShapeError",
+    "UnmodeledNode",
+    "extract_layers",
+    "is_costed",
+    "layer_row",
+    "layers_to_frame",
+    "load_model",
+]

@@ -1,0 +1,177 @@
+"""What a handler may ask about the graph: shapes, element types, constants, consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from graph.errors import NodeError
+
+__all__ = ["GraphContext", "NodeView", "Shape"]
+
+Shape = tuple[int, ...]
+# Constants up to this many elements are read (axes, shapes, clip bounds); larger ones never are.
+MAX_CONSTANT_ELEMENTS = 64
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One node with its resolved unique name and graph position."""
+
+    proto: onnx.NodeProto
+    name: str
+    index: int
+
+    @property
+    def op_type(self) -> str:
+        return self.proto.op_type
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.proto.input)
+
+    def attribute(self, name: str, default=None):
+        """The attribute's Python value, or `default` when the node does not set it."""
+        for attribute in self.proto.attribute:
+            if attribute.name == name:
+                return attribute_value(attribute)
+        return default
+
+
+@dataclass
+class GraphContext:
+    """Shapes and constants of an inferred model, indexed for the op handlers."""
+
+    label: str
+    opset: int
+    shapes: dict[str, Shape | None]
+    elem_types: dict[str, int]
+    constants: dict[str, onnx.TensorProto]
+    consumers: dict[str, list[int]]
+    nodes: list[NodeView]
+    batch_size: int = 1
+    absorbed: set[int] = field(default_factory=set)
+
+    @classmethod
+    def from_model(cls, model: onnx.ModelProto, label: str, opset: int, batch_size: int = 1) -> GraphContext:
+        graph = model.graph
+        shapes: dict[str, Shape | None] = {}
+        elem_types: dict[str, int] = {}
+        for value in [*graph.input, *graph.value_info, *graph.output]:
+            if not value.type.HasField("tensor_type"):
+                continue
+            tensor_type = value.type.tensor_type
+            elem_types[value.name] = tensor_type.elem_type
+            shapes[value.name] = _concrete_shape(tensor_type)
+        constants: dict[str, onnx.TensorProto] = {}
+        for tensor in graph.initializer:
+            constants[tensor.name] = tensor
+            shapes[tensor.name] = tuple(int(d) for d in tensor.dims)
+            elem_types[tensor.name] = tensor.data_type
+        names = _unique_names(graph.node)
+        nodes = [NodeView(proto, names[index], index) for index, proto in enumerate(graph.node)]
+        consumers: dict[str, list[int]] = {}
+        for node in nodes:
+            for name in node.proto.input:
+                consumers.setdefault(name, []).append(node.index)
+            if node.op_type == "Constant" and node.proto.domain in ("", "ai.onnx"):
+                for attribute in node.proto.attribute:
+                    if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR:
+                        tensor = attribute.t
+                        constants[node.proto.output[0]] = tensor
+                        shapes[node.proto.output[0]] = tuple(int(d) for d in tensor.dims)
+                        elem_types[node.proto.output[0]] = tensor.data_type
+        return cls(label, opset, shapes, elem_types, constants, consumers, nodes, batch_size)
+
+    def shape(self, name: str) -> Shape | None:
+        return self.shapes.get(name) if name else None
+
+    def elem_type(self, name: str) -> int:
+        return self.elem_types.get(name, onnx.TensorProto.UNDEFINED)
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants
+
+    def constant_values(self, name: str) -> np.ndarray | None:
+        """A small constant's values, or None when it is not constant, too large or stripped."""
+        tensor = self.constants.get(name)
+        if tensor is None:
+            return None
+        count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
+        if count > MAX_CONSTANT_ELEMENTS:
+            return None
+        try:
+            values = numpy_helper.to_array(tensor)
+        except (ValueError, TypeError, KeyError):
+            return None
+        return values if values.size == count else None
+
+    def error(self, node: NodeView, message: str) -> NodeError:
+        return NodeError(f"{self.label}: node {node.name!r} ({node.op_type}): {message}")
+
+
+def attribute_value(attribute: onnx.AttributeProto):
+    """A scalar or list attribute as plain Python; tensors and graphs as their protobuf."""
+    kind = attribute.type
+    if kind == onnx.AttributeProto.INT:
+        return int(attribute.i)
+    if kind == onnx.AttributeProto.FLOAT:
+        return float(attribute.f)
+    if kind == onnx.AttributeProto.STRING:
+        return attribute.s.decode("utf-8", "replace")
+    if kind == onnx.AttributeProto.INTS:
+        return tuple(int(v) for v in attribute.ints)
+    if kind == onnx.AttributeProto.FLOATS:
+        return tuple(float(v) for v in attribute.floats)
+    if kind == onnx.AttributeProto.STRINGS:
+        return tuple(v.decode("utf-8", "replace") for v in attribute.strings)
+    if kind == onnx.AttributeProto.TENSOR:
+        return attribute.t
+    if kind == onnx.AttributeProto.GRAPH:
+        return attribute.g
+    return None
+
+
+def dtype_name_and_bytes(elem_type: int) -> tuple[str, int]:
+    """('float32', 4) for an ONNX element type; ('undefined', 0) when unknown."""
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        return "undefined", 0
+    name = onnx.TensorProto.DataType.Name(elem_type).lower() if elem_type else "undefined"
+    return (dtype.name if dtype.name != "object" else name), dtype.itemsize
+
+
+def _concrete_shape(tensor_type: onnx.TypeProto.Tensor) -> Shape | None:
+    if not tensor_type.HasField("shape"):
+        return None
+    dims = []
+    for dim in tensor_type.shape.dim:
+        if not dim.HasField("dim_value") or dim.dim_value < 0:
+            return None
+        dims.append(int(dim.dim_value))
+    return tuple(dims)
+
+
+def _unique_names(nodes) -> list[str]:
+    """Each node's own name when it is non-empty and unique, else `<op_type>_<index>`."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        if node.name:
+            counts[node.name] = counts.get(node.name, 0) + 1
+    names: list[str] = []
+    taken = {name for name, count in counts.items() if count == 1}
+    for index, node in enumerate(nodes):
+        if node.name and counts[node.name] == 1:
+            names.append(node.name)
+            continue
+        base = f"{node.name or node.op_type}_{index}"
+        candidate = base
+        while candidate in taken:
+            candidate += "_"
+        taken.add(candidate)
+        names.append(candidate)
+    return names

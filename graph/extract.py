@@ -1,0 +1,48 @@
+"""Model -> ModelLayers: load, fix shapes, run one handler per node."""
+
+from __future__ import annotations
+
+from graph.context import GraphContext
+from graph.loading import ModelSource, default_opset, fix_input_shapes, load_model
+from graph.ops import handle_node
+from graph.records import Layer, ModelLayers, UnmodeledNode
+
+__all__ = ["extract_layers"]
+
+
+def extract_layers(
+    model: ModelSource,
+    batch_size: int | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> ModelLayers:
+    """Read a model (path, bytes or ModelProto) and return its layers as typed records.
+
+    A symbolic batch dimension takes `batch_size` (1 when not given, and reported as assumed);
+    any other symbolic input dimension must be given in `input_shapes`.
+    """
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    loaded = load_model(model)
+    inferred, fixed, batch, assumed = fix_input_shapes(loaded, batch_size, input_shapes)
+    opset = default_opset(inferred) or 0
+    ctx = GraphContext.from_model(inferred, loaded.label, opset, batch)
+    layers: list[Layer] = []
+    unmodeled: list[UnmodeledNode] = []
+    for node in ctx.nodes:
+        if node.index in ctx.absorbed:
+            continue
+        result = handle_node(ctx, node)
+        if isinstance(result, UnmodeledNode):
+            unmodeled.append(result)
+        else:
+            layers.append(result)
+    return ModelLayers(
+        source=loaded.label,
+        layers=tuple(layers),
+        unmodeled=tuple(unmodeled),
+        input_shapes=tuple(fixed.items()),
+        batch_size=batch,
+        batch_size_assumed=assumed,
+        opset=opset,
+        node_count=len(ctx.nodes),
+    )

@@ -1,0 +1,28 @@
+"""Small helpers every op handler uses."""
+
+from __future__ import annotations
+
+from graph.context import GraphContext, NodeView, dtype_name_and_bytes
+from graph.records import UnmodeledNode
+
+__all__ = ["data_type", "spatial_input", "unmodeled"]
+
+
+def unmodeled(node: NodeView, reason: str) -> UnmodeledNode:
+    return UnmodeledNode(name=node.name, op_type=node.op_type, index=node.index, reason=reason)
+
+
+def data_type(ctx: GraphContext, tensor_name: str) -> tuple[str, int]:
+    return dtype_name_and_bytes(ctx.elem_type(tensor_name))
+
+
+def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int, int] | str:
+    """(N, C, H, W, spatial rank) of the first input, or the reason it cannot be modeled."""
+    shape = ctx.shape(node.inputs[0])
+    if shape is None:
+        return "input shape unknown after shape inference"
+    if len(shape) == 4:
+        return shape[0], shape[1], shape[2], shape[3], 2
+    if len(shape) == 3:
+        return shape[0], shape[1], 1, shape[2], 1
+    return f"{len(shape) - 2}-D spatial input is not modeled (only 1-D and 2-D)"

@@ -1,0 +1,80 @@
+"""Every remaining compute node -> OtherLayer (or UnmodeledNode with the reason)."""
+
+from __future__ import annotations
+
+import onnx
+
+from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes
+from graph.ops.common import unmodeled
+from graph.records import OtherLayer, UnmodeledNode
+
+__all__ = ["FREE_OPS", "handle_other"]
+
+# Constant-like and shape-only ops: counted, cost nothing (runtimes alias or fold them).
+FREE_OPS = frozenset({
+    "Constant", "ConstantOfShape", "Identity", "Shape", "Size", "Dropout", "Reshape", "Flatten",
+    "Squeeze", "Unsqueeze", "EyeLike", "Optional", "OptionalGetElement", "OptionalHasElement",
+})
+_SHAPE_TENSOR_ELEMENTS = 64
+_INTEGER_TYPES = frozenset({onnx.TensorProto.INT64, onnx.TensorProto.INT32})
+
+
+def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
+    if node.proto.domain not in ("", "ai.onnx"):
+        return unmodeled(node, f"op of custom domain {node.proto.domain!r} is not modeled")
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.proto.attribute):
+        return unmodeled(node, "control flow with subgraphs is not modeled")
+    output_shapes = []
+    for name in node.proto.output:
+        if not name:
+            continue
+        shape = ctx.shape(name)
+        if shape is None:
+            return unmodeled(node, f"shape of output {name!r} unknown after shape inference")
+        output_shapes.append(shape)
+    input_shapes = tuple(ctx.shape(name) for name in node.inputs)
+    constant_inputs = []
+    for position, name in enumerate(node.inputs):
+        values = ctx.constant_values(name)
+        if values is not None:
+            constant_inputs.append((position, tuple(float(v) for v in values.reshape(-1))))
+    dtype, dtype_bytes = dtype_name_and_bytes(ctx.elem_type(node.inputs[0]) if node.inputs else 0)
+    attributes = tuple(
+        (a.name, value)
+        for a in node.proto.attribute
+        if isinstance(value := attribute_value(a), (int, float, str, tuple))
+    )
+    return OtherLayer(
+        name=node.name,
+        op_type=node.op_type,
+        index=node.index,
+        dtype=dtype,
+        batch_size=ctx.batch_size,
+        input_shapes=input_shapes,
+        input_dtypes=tuple(dtype_name_and_bytes(ctx.elem_type(name))[0] for name in node.inputs),
+        output_shapes=tuple(output_shapes),
+        attributes=attributes,
+        constant_inputs=tuple(constant_inputs),
+        is_free=_is_free(ctx, node, output_shapes),
+        dtype_bytes=dtype_bytes,
+    )
+
+
+def _is_free(ctx: GraphContext, node: NodeView, output_shapes) -> bool:
+    if node.op_type in FREE_OPS:
+        return True
+    real_inputs = [name for name in node.inputs if name]
+    if real_inputs and all(ctx.is_constant(name) for name in real_inputs):
+        return True  # folded away by any runtime's constant folding
+    outputs = [name for name in node.proto.output if name]
+    return all(
+        ctx.elem_type(name) in _INTEGER_TYPES and _elements(shape) <= _SHAPE_TENSOR_ELEMENTS
+        for name, shape in zip(outputs, output_shapes, strict=True)
+    )
+
+
+def _elements(shape) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count

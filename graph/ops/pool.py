@@ -1,0 +1,81 @@
+"""MaxPool, AveragePool, global pools and ReduceMean/ReduceMax over H, W -> PoolLayer."""
+
+from __future__ import annotations
+
+from graph.context import GraphContext, NodeView
+from graph.ops.common import data_type, spatial_input, unmodeled
+from graph.ops.other import handle_other
+from graph.ops.window import read_window
+from graph.records import OtherLayer, PoolLayer, UnmodeledNode
+
+__all__ = ["handle_global_pool", "handle_pool", "handle_reduce"]
+
+_KIND = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max", "GlobalAveragePool": "avg",
+         "ReduceMax": "max", "ReduceMean": "avg"}
+
+
+def handle_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
+    spatial = spatial_input(ctx, node)
+    if isinstance(spatial, str):
+        return unmodeled(node, spatial)
+    batch, channels, height, width, spatial_rank = spatial
+    kernel = node.attribute("kernel_shape")
+    if not kernel:
+        raise ctx.error(node, "kernel_shape is required")
+    ceil_mode = bool(node.attribute("ceil_mode", 0))
+    window = read_window(ctx, node, (height, width), kernel, spatial_rank, ceil_mode=ceil_mode)
+    return _record(ctx, node, batch, (channels, height, width), (channels, *window.output_hw),
+                   window.kernel, window.pads, window.stride, window.dilation, False, ceil_mode,
+                   bool(node.attribute("count_include_pad", 0)))
+
+
+def handle_global_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
+    spatial = spatial_input(ctx, node)
+    if isinstance(spatial, str):
+        return unmodeled(node, spatial)
+    batch, channels, height, width, _ = spatial
+    return _global(ctx, node, batch, channels, height, width)
+
+
+def handle_reduce(ctx: GraphContext, node: NodeView) -> PoolLayer | OtherLayer | UnmodeledNode:
+    """ReduceMean/ReduceMax over the two spatial axes of an NCHW tensor is global pooling."""
+    shape = ctx.shape(node.inputs[0])
+    axes = node.attribute("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        values = ctx.constant_values(node.inputs[1])
+        axes = None if values is None else tuple(int(v) for v in values.reshape(-1))
+    if shape is None or len(shape) != 4 or axes is None:
+        return handle_other(ctx, node)
+    if sorted(a % 4 for a in axes) != [2, 3]:
+        return handle_other(ctx, node)
+    batch, channels, height, width = shape
+    return _global(ctx, node, batch, channels, height, width)
+
+
+def _global(ctx: GraphContext, node: NodeView, batch: int, channels: int, height: int, width: int) -> PoolLayer:
+    return _record(ctx, node, batch, (channels, height, width), (channels, 1, 1), (height, width),
+                   (0, 0, 0, 0), (1, 1), (1, 1), True, False, False)
+
+
+def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilation, is_global,
+            ceil_mode, count_include_pad) -> PoolLayer:
+    dtype, dtype_bytes = data_type(ctx, node.inputs[0])
+    return PoolLayer(
+        name=node.name,
+        op_type=node.op_type,
+        index=node.index,
+        dtype=dtype,
+        batch_size=batch,
+        input_chw=input_chw,
+        output_chw=output_chw,
+        kernel=kernel,
+        pads=pads,
+        stride=stride,
+        dilation=dilation,
+        pool_kind=_KIND[node.op_type],
+        is_global=is_global,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+        dtype_bytes=dtype_bytes,
+    )
+

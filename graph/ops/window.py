@@ -1,0 +1,96 @@
+"""Window arithmetic shared by Conv and pooling: pads, auto_pad and output sizes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from graph.context import GraphContext, NodeView
+
+__all__ = ["Window", "read_window"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A 2-D sliding window; 1-D ops are lifted to height 1."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]  # begin_h, begin_w, end_h, end_w
+    output_hw: tuple[int, int]
+
+
+def read_window(
+    ctx: GraphContext,
+    node: NodeView,
+    input_hw: tuple[int, int],
+    kernel: tuple[int, ...],
+    spatial_rank: int,
+    ceil_mode: bool = False,
+) -> Window:
+    """Resolve strides, dilations, pads and auto_pad of a Conv/pool node into a 2-D window."""
+    strides = _lift(node.attribute("strides") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
+    dilations = _lift(node.attribute("dilations") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "dilations")
+    kernel_2d = _lift(kernel, spatial_rank, 1, ctx, node, "kernel_shape")
+    auto_pad = node.attribute("auto_pad", "NOTSET") or "NOTSET"
+    if any(s <= 0 for s in strides) or any(d <= 0 for d in dilations) or any(k <= 0 for k in kernel_2d):
+        raise ctx.error(node, "kernel, strides and dilations must be positive")
+
+    begins: list[int] = []
+    ends: list[int] = []
+    outputs: list[int] = []
+    explicit = node.attribute("pads") or (0,) * (2 * spatial_rank)
+    if len(explicit) != 2 * spatial_rank:
+        raise ctx.error(node, f"pads has {len(explicit)} values, expected {2 * spatial_rank}")
+    explicit_begin = _lift(explicit[:spatial_rank], spatial_rank, 0, ctx, node, "pads")
+    explicit_end = _lift(explicit[spatial_rank:], spatial_rank, 0, ctx, node, "pads")
+    for axis in range(2):
+        size, k, s, d = input_hw[axis], kernel_2d[axis], strides[axis], dilations[axis]
+        effective = (k - 1) * d + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + effective - size)
+            small, large = total // 2, total - total // 2
+            begin, end = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+        elif auto_pad == "VALID":
+            begin = end = 0
+        elif auto_pad == "NOTSET":
+            begin, end = explicit_begin[axis], explicit_end[axis]
+        else:
+            raise ctx.error(node, f"unknown auto_pad {auto_pad!r}")
+        if begin < 0 or end < 0:
+            raise ctx.error(node, "negative pads are not supported")
+        padded = size + begin + end
+        if effective > padded:
+            raise ctx.error(
+                node,
+                f"kernel {effective} (dilated) is larger than the padded input {padded} on axis {axis}; "
+                "check kernel_shape, pads and the input shape",
+            )
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out = -(-size // s)
+        elif ceil_mode:
+            out = math.ceil((padded - effective) / s) + 1
+            # The last window must start inside the input or its begin padding.
+            if (out - 1) * s >= size + begin:
+                out -= 1
+        else:
+            out = (padded - effective) // s + 1
+        begins.append(begin)
+        ends.append(end)
+        outputs.append(out)
+    return Window(
+        kernel=(kernel_2d[0], kernel_2d[1]),
+        stride=(strides[0], strides[1]),
+        dilation=(dilations[0], dilations[1]),
+        pads=(begins[0], begins[1], ends[0], ends[1]),
+        output_hw=(outputs[0], outputs[1]),
+    )
+
+
+def _lift(values, spatial_rank: int, fill: int, ctx: GraphContext, node: NodeView, what: str) -> tuple[int, int]:
+    values = tuple(int(v) for v in values)
+    if len(values) != spatial_rank:
+        raise ctx.error(node, f"{what} has {len(values)} values, expected {spatial_rank}")
+    return (fill, values[0]) if spatial_rank == 1 else (values[0], values[1])

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Speed and memory benchmarks, measured as ratios to the unavoidable floor in one run.
+
+graph/ (extraction):
+  (a) a real ResNet-152 export WITH weights (~240 MB; built by giving the shape-only zoo graph
+      random weights): extract_layers vs onnx.load of the file; peak RSS vs the file size;
+  (b) the same graph shape-only: extract_layers vs onnx.load + shape inference;
+  (c) a synthetic chain of 5,000 convs: the same comparison.
+estimator:
+  (d) estimate() end to end on (a) vs onnx.load of the file;
+  (e) scoring throughput of the shipped profile, in layers per second (batch prediction);
+  (f) `estimate --help` wall time.
+Each timing is the median of --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import onnx  # noqa: E402
+from onnx import helper  # noqa: E402
+
+from graph import extract_layers, load_model  # noqa: E402
+from graph.build import with_random_weights  # noqa: E402
+
+ZOO = ROOT / "training_data" / "zoo"
+
+
+def _median_seconds(function, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _load_and_infer(path: Path) -> None:
+    model = onnx.load(str(path), load_external_data=False)
+    onnx.shape_inference.infer_shapes(model, data_prop=True)
+
+
+def conv_chain(length: int) -> onnx.ModelProto:
+    """`length` 3x3 convs of 16 channels on 1x16x32x32, weights shape-only."""
+    nodes, weights = [], []
+    previous = "x"
+    for index in range(length):
+        weight = onnx.TensorProto(name=f"w{index}", data_type=onnx.TensorProto.FLOAT, dims=[16, 16, 3, 3])
+        weights.append(weight)
+        nodes.append(helper.make_node("Conv", [previous, weight.name], [f"y{index}"], pads=[1, 1, 1, 1],
+                                      kernel_shape=[3, 3], name=f"conv{index}"))
+        previous = f"y{index}"
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                             [1, 16, 32, 32])],
+                              [helper.make_tensor_value_info(previous, onnx.TensorProto.FLOAT, None)], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _peak_rss_mb(code: str) -> float:
+    """Peak resident memory (MB) of a fresh interpreter running `code`."""
+    script = code + "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        shape_only = ZOO / "resnet152.onnx"
+        full = Path(tmp) / "resnet152_weights.onnx"
+        onnx.save(with_random_weights(load_model(shape_only).proto), str(full))
+        size_mb = full.stat().st_size / 1e6
+        chain = Path(tmp) / "chain.onnx"
+        onnx.save(conv_chain(5000), str(chain))
+
+        load_s = _median_seconds(lambda: onnx.load(str(full)), args.repeat)
+        extract_s = _median_seconds(lambda: extract_layers(full), args.repeat)
+        results.update(file_mb=size_mb, a_onnx_load_s=load_s, a_extract_s=extract_s, a_ratio=extract_s / load_s)
+
+        floor_b = _median_seconds(lambda: _load_and_infer(shape_only), args.repeat)
+        extract_b = _median_seconds(lambda: extract_layers(shape_only), args.repeat)
+        results.update(b_floor_s=floor_b, b_extract_s=extract_b, b_ratio=extract_b / floor_b)
+
+        floor_c = _median_seconds(lambda: _load_and_infer(chain), max(1, args.repeat // 2))
+        extract_c = _median_seconds(lambda: extract_layers(chain), max(1, args.repeat // 2))
+        results.update(c_floor_s=floor_c, c_extract_s=extract_c, c_ratio=extract_c / floor_c)
+
+        baseline_rss = _peak_rss_mb("import graph, onnx")
+        extract_rss = _peak_rss_mb(f"import graph, onnx; graph.extract_layers({str(full)!r})")
+        load_rss = _peak_rss_mb(f"import graph, onnx; onnx.load({str(full)!r})")
+        results.update(rss_imports_mb=baseline_rss, a_extract_peak_rss_mb=extract_rss,
+                       a_extract_rss_ratio_to_file=extract_rss / size_mb, a_onnx_load_peak_rss_mb=load_rss)
+
+        from estimator import estimate, load_profile
+
+        profile = load_profile()
+        estimate(full, profile=profile)  # warm: CatBoost's first predict allocates
+        estimate_s = _median_seconds(lambda: estimate(full, profile=profile), args.repeat)
+        results.update(d_estimate_s=estimate_s, d_ratio=estimate_s / load_s)
+
+    import pandas as pd
+
+    from estimator.dataset import load_training_data
+
+    frame = load_training_data(ROOT / "training_data" / profile.id).frames["convolutional"]
+    big = pd.concat([frame] * max(1, 100_000 // len(frame)), ignore_index=True)
+    score_s = _median_seconds(lambda: profile.predict(big, "convolutional"), 3)
+    results.update(e_layers=len(big), e_layers_per_s=len(big) / score_s)
+
+    help_s = _median_seconds(lambda: subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], cwd=ROOT,
+                                                    capture_output=True, check=True), 3)
+    results["f_help_s"] = help_s
+
+    for key, value in results.items():
+        print(f"{key:32} {value:12.4f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())

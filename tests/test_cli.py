@@ -1,0 +1,111 @@
+"""The `estimate` CLI through main([...]): output formats and every error path (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from estimator.cli import main
+from tests.estimator_fixtures import small_cnn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def model_path(tmp_path) -> Path:
+    path = tmp_path / "small.onnx"
+    path.write_bytes(small_cnn().SerializeToString())
+    return path
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("estimate: error: ") and "Traceback" not in err
+    return err
+
+
+def test_estimate_prints_a_table(model_path, capsys):
+    assert main([str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert "runtime" in out and "conv1" in out and "not measured for this profile" in out
+
+
+def test_json_output_to_a_file(model_path, tmp_path):
+    target = tmp_path / "report.json"
+    assert main([str(model_path), "--format", "json", "--output", str(target), "--batch-size", "2"]) == 0
+    document = json.loads(target.read_text())
+    assert document["batch_size"] == 2 and document["batch_size_assumed"] is False
+
+
+def test_layers_listing_in_every_format(model_path, capsys):
+    assert main([str(model_path), "--layers"]) == 0
+    assert "5 layers (convolutional 1, pooling 2, dense 1, other 1)" in capsys.readouterr().out
+    assert main([str(model_path), "--layers", "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.startswith("name,op_type,layer_type,batch_size,input_size_0")
+    assert main([str(model_path), "--layers", "--format", "json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert [layer["layer_type"] for layer in layers][:3] == ["convolutional", "other", "pooling"]
+
+
+def test_several_models_give_one_summary_line_each(model_path, capsys):
+    assert main([str(model_path), str(model_path), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("model,batch_size,runtime_ms")
+
+
+def test_list_profiles(capsys):
+    assert main(["--list-profiles"]) == 0
+    assert "cpu-epyc-1thread\truntime only" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["missing.onnx"], "missing.onnx: file not found"),
+        (["{model}", "--profile", "nope"], "unknown profile 'nope'"),
+        (["{model}", "--input-shape", "x=1xAx3"], "expected NAME=1x3x224x224"),
+        (["{model}", "--input-shape", "y=1x3x32x32"], "no graph input named 'y'"),
+        (["{model}", "--batch-size", "0"], "--batch-size 0: must be positive"),
+        (["{garbage}"], "not a valid ONNX model"),
+        ([], "no MODEL given"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(arguments, expected, model_path, tmp_path, capsys):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x07\xff\xfe not protobuf")
+    arguments = [a.format(model=model_path, garbage=garbage) for a in arguments]
+    assert main(arguments) == 2
+    assert expected in _one_line_error(capsys)
+
+
+def test_symbolic_dimension_error_says_how_to_fix(tmp_path, capsys):
+    path = tmp_path / "seq.onnx"
+    model = small_cnn()
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    path.write_bytes(model.SerializeToString())
+    assert main([str(path)]) == 2
+    error = _one_line_error(capsys)
+    assert "dimension 2 is symbolic ('height')" in error and "--input-shape x=" in error
+    assert main([str(path), "--input-shape", "x=1x3x32x32"]) == 0
+
+
+def test_one_bad_model_among_several_exits_2(model_path, capsys):
+    assert main([str(model_path), "missing.onnx"]) == 2
+    captured = capsys.readouterr()
+    assert "missing.onnx: file not found" in captured.err and "small.onnx" in captured.out
+
+
+def test_unknown_format_is_a_usage_error(model_path, capsys):
+    assert main([str(model_path), "--format", "xml"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_console_script():
+    result = subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], capture_output=True, text=True,
+                            cwd=ROOT, check=False)
+    assert result.returncode == 0 and "usage: estimate" in result.stdout

@@ -1,0 +1,72 @@
+"""Every renderer on a real estimate of a tiny model with the shipped (runtime-only) profile."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from estimator import estimate
+from estimator.render import FORMATS, render, render_summary
+from estimator.report import NOT_MEASURED
+from tests.estimator_fixtures import small_cnn
+
+
+@pytest.fixture(scope="module")
+def report():
+    return estimate(small_cnn(with_transpose_conv=True))
+
+
+def test_json_has_stable_fields_with_units(report):
+    document = json.loads(report.to_json())
+    assert set(document) >= {"model", "profile", "device", "power_measured", "power_note", "batch_size",
+                             "batch_size_assumed", "totals", "nodes", "unmodeled", "layers"}
+    assert set(document["totals"]) >= {"runtime_ms", "runtime_low_ms", "runtime_high_ms", "power_w", "energy_mj"}
+    assert document["power_note"] == NOT_MEASURED
+    assert document["totals"]["power_w"] is None
+    assert document["nodes"]["unmodeled_by_op"] == {"ConvTranspose": 1}
+    assert document["unmodeled"][0]["name"] == "upsample"
+    assert [layer["name"] for layer in document["layers"]] == list(report.layers["name"])
+    assert sum(layer["runtime_ms"] for layer in document["layers"]) == pytest.approx(
+        document["totals"]["runtime_ms"], rel=1e-4)
+
+
+def test_csv_lists_layers_unmodeled_nodes_and_a_total_row(report):
+    frame = pd.read_csv(io.StringIO(report.to_csv()))
+    assert frame["layer_type"].tolist()[-2:] == ["unmodeled", "total"]
+    assert frame.loc[frame["layer_type"] == "unmodeled", "note"].iloc[0] == "transposed convolution is not modeled"
+    assert frame["power_w"].isna().all()
+    total = frame[frame["name"] == "TOTAL"].iloc[0]
+    assert total["runtime_ms"] == pytest.approx(frame.loc[frame["layer_type"].isin(
+        ["convolutional", "pooling", "dense", "other"]), "runtime_ms"].sum())
+
+
+def test_table_shows_totals_top_layers_and_unmodeled(report):
+    text = report.to_table(top=2)
+    assert f"power    {NOT_MEASURED}" in text
+    assert "top 2 of 6 layers by runtime" in text
+    assert "upsample (ConvTranspose): transposed convolution is not modeled" in text
+    assert "batch    1 (assumed" in text
+
+
+def test_markdown_and_html_are_complete_and_self_contained(report):
+    markdown = report.to_markdown()
+    assert markdown.startswith("# Estimate:") and "| runtime |" in markdown and NOT_MEASURED in markdown
+    page = report.to_html()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and page.count("<rect") == len(report.layers)
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+    assert "upsample" in page
+
+
+def test_every_format_renders(report):
+    for fmt in FORMATS:
+        assert render(report, fmt).strip()
+    with pytest.raises(ValueError, match="unknown format"):
+        render(report, "xml")
+
+
+def test_summary_has_one_line_per_model(report):
+    text = render_summary([report, report], "csv")
+    assert len(text.strip().splitlines()) == 3
