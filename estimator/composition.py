@@ -1,13 +1,17 @@
 """How isolated layer runtimes compose into a whole-graph runtime.
 
-Measured on the zoo (training_data/README.md, "sum of layers vs whole"): every isolated
-measurement carries one `run` call's fixed cost, and runtimes fuse cheap element-wise ops
-into their neighbours, so the plain sum overestimates small graphs. The fitted model is
+Measured on the zoo (training_data/README.md, "sum of layers vs whole"): each isolated layer
+pays one `run` call's fixed cost and, on ONNX Runtime's CPU provider, a layout conversion to and
+from NCHWc around every convolution; in a whole graph the layout is converted once, and
+activations that follow a Conv/Gemm are fused into it. So the plain sum overestimates, most for
+small and memory-bound graphs (MobileNets at batch 16: +40-60%). The estimator therefore uses
 
-    in-graph runtime of a layer = max(scale[type] * isolated - per_layer_overhead_ms, floor * isolated)
+    in-graph runtime = max(scale[group] * isolated - per_layer_overhead_ms, MIN_FRACTION * isolated)
 
-with the scales and the overhead fitted by least squares on relative error over the training
-models' end-to-end runtimes (models.csv). The whole graph is then the sum of in-graph runtimes.
+per layer, where the group is the layer type, with `other` split into ops fed directly by a
+Conv/Gemm/MatMul (fusion candidates) and the rest. Scales and the overhead are fitted by
+non-negative least squares on relative error against the training models' end-to-end runtimes
+(models.csv); the whole graph is the sum of in-graph runtimes, so totals stay sums of layers.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ import pandas as pd
 
 from graph.schema import LAYER_TYPES
 
-__all__ = ["MIN_FRACTION", "PLAIN_SUM", "Composition", "fit_composition", "layer_sums"]
+__all__ = ["Composition", "GROUPS", "PLAIN_SUM", "MIN_FRACTION", "composition_groups", "fit_composition",
+           "layer_sums"]
 
 MIN_FRACTION = 0.05  # an in-graph runtime never drops below this share of the isolated one
+GROUPS = ("convolutional", "pooling", "dense", "other_after_linear", "other")
+LINEAR_PRODUCERS = frozenset({"Conv", "Gemm", "MatMul"})
+MIN_GROUP_SHARE = 0.02  # groups with less of the training runtime keep scale 1 (too little signal to fit)
 
 
 @dataclass(frozen=True)
@@ -30,9 +38,11 @@ class Composition:
     per_layer_overhead_ms: float
     summary: str
 
-    def apply(self, isolated_ms: np.ndarray, layer_type: str) -> np.ndarray:
-        scaled = self.runtime_scale.get(layer_type, 1.0) * np.asarray(isolated_ms, dtype=float)
-        return np.maximum(scaled - self.per_layer_overhead_ms, MIN_FRACTION * np.asarray(isolated_ms, dtype=float))
+    def apply(self, isolated_ms: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """In-graph runtimes of layers with these isolated runtimes and composition groups."""
+        isolated = np.asarray(isolated_ms, dtype=float)
+        scale = np.array([self.runtime_scale.get(str(group), 1.0) for group in groups], dtype=float)
+        return np.maximum(scale * isolated - self.per_layer_overhead_ms, MIN_FRACTION * isolated)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -45,49 +55,68 @@ class Composition:
                    str(data.get("summary", "")))
 
 
-PLAIN_SUM = Composition({t: 1.0 for t in LAYER_TYPES}, 0.0, "sum of isolated layer runtimes")
+PLAIN_SUM = Composition(dict.fromkeys(GROUPS, 1.0), 0.0, "sum of isolated layer runtimes")
+
+
+def composition_groups(frame: pd.DataFrame, layer_type: str) -> np.ndarray:
+    """The composition group of each row of a layer frame."""
+    if layer_type != "other":
+        return np.full(len(frame), layer_type, dtype=object)
+    producer = frame["producer_op"] if "producer_op" in frame.columns else pd.Series("", index=frame.index)
+    return np.where(producer.fillna("").isin(LINEAR_PRODUCERS), "other_after_linear", "other").astype(object)
 
 
 def layer_sums(frames: dict[str, pd.DataFrame], models: pd.DataFrame, runtime_column: str = "runtime_ms") -> pd.DataFrame:
-    """Per (model, batch): the sum of measured isolated runtimes per layer type, the layer count and the e2e runtime."""
-    rows = []
-    for record in models.itertuples(index=False):
-        row: dict[str, object] = {"model": record.model, "batch_size": int(record.batch_size),
-                                  "end_to_end_ms": float(record.runtime_ms), "layers": 0}
-        for layer_type in LAYER_TYPES:
-            frame = frames.get(layer_type)
-            if frame is None or frame.empty:
-                row[layer_type] = 0.0
-                continue
-            part = frame[(frame["model"] == record.model) & (frame["batch_size"] == record.batch_size)]
-            row[layer_type] = float(part[runtime_column].sum())
-            row["layers"] = int(row["layers"]) + len(part)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """Per (model, batch): measured isolated runtime summed per group, the layer count, and the end-to-end runtime."""
+    parts = []
+    for layer_type in LAYER_TYPES:
+        frame = frames.get(layer_type)
+        if frame is None or frame.empty:
+            continue
+        parts.append(pd.DataFrame({"model": frame["model"], "batch_size": frame["batch_size"].astype(int),
+                                   "group": composition_groups(frame, layer_type),
+                                   "runtime": frame[runtime_column].astype(float)}))
+    layers = pd.concat(parts, ignore_index=True)
+    sums = layers.pivot_table(index=["model", "batch_size"], columns="group", values="runtime", aggfunc="sum",
+                              fill_value=0.0)
+    counts = layers.groupby(["model", "batch_size"]).size().rename("layers")
+    table = sums.join(counts).reset_index()
+    for group in GROUPS:
+        if group not in table.columns:
+            table[group] = 0.0
+    truth = models[["model", "batch_size", "runtime_ms"]].rename(columns={"runtime_ms": "end_to_end_ms"})
+    truth = truth.assign(batch_size=truth["batch_size"].astype(int))
+    return truth.merge(table, on=["model", "batch_size"], how="inner")
 
 
 def fit_composition(sums: pd.DataFrame) -> Composition:
-    """Fit per-type scales and a per-layer overhead on relative error (least squares, non-negative)."""
+    """Fit group scales and a per-layer overhead by non-negative least squares on relative error."""
     sums = sums[sums["layers"] > 0]
     if len(sums) < 3:
         return PLAIN_SUM
-    types = [t for t in LAYER_TYPES if sums[t].sum() > 0]
-    target = sums["end_to_end_ms"].to_numpy(float)
-    design = np.column_stack([sums[t].to_numpy(float) for t in types] + [-sums["layers"].to_numpy(float)])
-    weights = 1.0 / target
+    total = sums[list(GROUPS)].to_numpy(float).sum()
+    fitted = [g for g in GROUPS if sums[g].sum() >= MIN_GROUP_SHARE * total]
+    fixed = [g for g in GROUPS if g not in fitted]
+    target = sums["end_to_end_ms"].to_numpy(float) - sums[fixed].to_numpy(float).sum(axis=1)
+    design = np.column_stack([sums[g].to_numpy(float) for g in fitted] + [-sums["layers"].to_numpy(float)])
+    weights = 1.0 / sums["end_to_end_ms"].to_numpy(float)
+    coefficients = _nnls(design * weights[:, None], target * weights)
+    scales = {g: float(coefficients[i]) for i, g in enumerate(fitted)}
+    scales.update(dict.fromkeys(fixed, 1.0))
+    overhead = float(coefficients[-1])
+    text = ("in-graph runtime = isolated x (" + ", ".join(f"{g} {scales[g]:.3f}" for g in GROUPS)
+            + f") minus {overhead * 1e3:.1f} us per layer; fitted on {len(sums)} model/batch pairs")
+    return Composition(scales, overhead, text)
+
+
+def _nnls(design: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least squares with non-negative coefficients (a small active-set loop; few columns)."""
     active = list(range(design.shape[1]))
     coefficients = np.zeros(design.shape[1])
     while active:
-        solution, *_ = np.linalg.lstsq(design[:, active] * weights[:, None], target * weights, rcond=None)
+        solution, *_ = np.linalg.lstsq(design[:, active], target, rcond=None)
         if (solution >= 0).all():
-            coefficients[:] = 0
             coefficients[active] = solution
-            break
-        active.pop(int(np.argmin(solution)))  # drop the most negative term and refit (a small NNLS)
-    scales = {t: float(coefficients[i]) for i, t in enumerate(types)}
-    for t in LAYER_TYPES:
-        scales.setdefault(t, 1.0)
-    overhead = float(coefficients[-1])
-    text = ("in-graph runtime = " + ", ".join(f"{t} x{scales[t]:.3f}" for t in types)
-            + f", minus {overhead * 1e3:.1f} us per layer (fitted on {len(sums)} training model/batch pairs)")
-    return Composition(scales, overhead, text)
+            return coefficients
+        active.pop(int(np.argmin(solution)))
+    return coefficients

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pandas as pd
 
-from estimator.composition import Composition
+from estimator.composition import Composition, composition_groups
 from estimator.profile import Profile, load_profile
 from estimator.report import LAYER_COLUMNS, Report, Totals
 from graph.extract import extract_layers
@@ -42,15 +42,16 @@ def estimate(
             continue
         frame = layers_to_frame(of_type, layer_type)
         predicted = loaded.predict(frame, layer_type)
+        groups = composition_groups(frame, layer_type)
         parts.append(pd.DataFrame({
             "index": [layer.index for layer in of_type],
             "name": [layer.name for layer in of_type],
             "op_type": [layer.op_type for layer in of_type],
             "layer_type": layer_type,
             "shape": [_shape_summary(layer) for layer in of_type],
-            "runtime_ms": composition.apply(predicted["runtime_ms"].to_numpy(), layer_type),
-            "runtime_low_ms": composition.apply(predicted["runtime_low_ms"].to_numpy(), layer_type),
-            "runtime_high_ms": composition.apply(predicted["runtime_high_ms"].to_numpy(), layer_type),
+            "runtime_ms": composition.apply(predicted["runtime_ms"].to_numpy(), groups),
+            "runtime_low_ms": composition.apply(predicted["runtime_low_ms"].to_numpy(), groups),
+            "runtime_high_ms": composition.apply(predicted["runtime_high_ms"].to_numpy(), groups),
             "power_w": predicted["power_w"].to_numpy(),
             "out_of_distribution": predicted["out_of_distribution"].to_numpy(dtype=bool),
         }))

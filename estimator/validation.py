@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from estimator.composition import Composition, fit_composition, layer_sums
+from estimator.composition import Composition, composition_groups, fit_composition, layer_sums
 from estimator.dataset import TrainingData
 from estimator.training import LayerModels, fit_layer_models, layer_metrics, predict_layer_frame, split_by_model
 
@@ -39,7 +39,8 @@ def held_out_predictions(data: TrainingData, test_models: list[str], params: dic
             "batch_size": frame["batch_size"].to_numpy(),
             "runtime_ms": frame["runtime_ms"].to_numpy(float),
             "predicted_runtime_ms": predicted["runtime_ms"].to_numpy(float),
-            "in_graph_ms": composition.apply(predicted["runtime_ms"].to_numpy(float), layer_type),
+            "in_graph_ms": composition.apply(predicted["runtime_ms"].to_numpy(float),
+                                             composition_groups(frame, layer_type)),
             "power_w": frame["power_w"].to_numpy(float),
             "predicted_power_w": predicted["power_w"].to_numpy(float),
         }))

@@ -53,6 +53,7 @@ class GraphContext:
     consumers: dict[str, list[int]]
     nodes: list[NodeView]
     batch_size: int = 1
+    producers: dict[str, int] = field(default_factory=dict)
     absorbed: set[int] = field(default_factory=set)
 
     @classmethod
@@ -74,7 +75,10 @@ class GraphContext:
         names = _unique_names(graph.node)
         nodes = [NodeView(proto, names[index], index) for index, proto in enumerate(graph.node)]
         consumers: dict[str, list[int]] = {}
+        producers: dict[str, int] = {}
         for node in nodes:
+            for name in node.proto.output:
+                producers[name] = node.index
             for name in node.proto.input:
                 consumers.setdefault(name, []).append(node.index)
             if node.op_type == "Constant" and node.proto.domain in ("", "ai.onnx"):
@@ -84,10 +88,15 @@ class GraphContext:
                         constants[node.proto.output[0]] = tensor
                         shapes[node.proto.output[0]] = tuple(int(d) for d in tensor.dims)
                         elem_types[node.proto.output[0]] = tensor.data_type
-        return cls(label, opset, shapes, elem_types, constants, consumers, nodes, batch_size)
+        return cls(label, opset, shapes, elem_types, constants, consumers, nodes, batch_size, producers)
 
     def shape(self, name: str) -> Shape | None:
         return self.shapes.get(name) if name else None
+
+    def producer_op(self, name: str) -> str:
+        """The op type of the node that produces tensor `name` ('' for graph inputs and constants)."""
+        index = self.producers.get(name)
+        return "" if index is None else self.nodes[index].op_type
 
     def elem_type(self, name: str) -> int:
         return self.elem_types.get(name, onnx.TensorProto.UNDEFINED)
@@ -98,8 +107,8 @@ class GraphContext:
     def constant_values(self, name: str) -> np.ndarray | None:
         """A small constant's values, or None when it is not constant, too large or stripped."""
         tensor = self.constants.get(name)
-        if tensor is None:
-            return None
+        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+            return None  # never open a file the model names
         count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
         if count > MAX_CONSTANT_ELEMENTS:
             return None
@@ -108,6 +117,15 @@ class GraphContext:
         except (ValueError, TypeError, KeyError):
             return None
         return values if values.size == count else None
+
+    def ints(self, node: NodeView, name: str) -> tuple[int, ...] | None:
+        """A list-of-ints attribute, or None when absent; a scalar or other type is the node's error."""
+        value = node.attribute(name)
+        if value is None:
+            return None
+        if not isinstance(value, tuple) or not all(isinstance(v, int) for v in value):
+            raise self.error(node, f"attribute {name!r} must be a list of ints, got {value!r}")
+        return value
 
     def error(self, node: NodeView, message: str) -> NodeError:
         return NodeError(f"{self.label}: node {node.name!r} ({node.op_type}): {message}")

@@ -127,6 +127,7 @@ def _other_row(layer: OtherLayer) -> dict[str, object]:
         "node_index": layer.index,
         "dtype": layer.dtype,
         "is_free": int(layer.is_free),
+        "producer_op": layer.producer_op,
         "input_shapes": ";".join(shape_text(s) for s in layer.input_shapes),
         "output_shapes": ";".join(shape_text(s) for s in layer.output_shapes),
         "attributes": json.dumps(dict(layer.attributes), sort_keys=True),

@@ -133,7 +133,8 @@ def fix_input_shapes(
             output.type.tensor_type.ClearField("shape")
     try:
         inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as error:
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError,
+            TypeError) as error:
         raise ShapeError(f"{label}: shape inference failed: {_first_line(error)}") from None
     resolved_batch = batch_values[0] if batch_values else (batch_size or 1)
     return inferred, fixed, resolved_batch, assumed

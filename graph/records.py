@@ -134,6 +134,7 @@ class OtherLayer(Layer):
     constant_inputs: tuple[tuple[int, tuple[float, ...]], ...]  # (input position, flat values)
     is_free: bool  # constant-like or shape-only: counted, costs nothing
     dtype_bytes: int
+    producer_op: str = ""  # op type feeding input 0: graph context, not part of the configuration
 
     @property
     def input_elements(self) -> int:

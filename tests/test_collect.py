@@ -145,3 +145,12 @@ def test_power_from_an_external_meter_log_lands_in_microwatts(tmp_path):
     assert conv["power"].tolist() == pytest.approx([12.5e6, 12.5e6])
     device = json.loads((tmp_path / "dev" / "device.json").read_text())
     assert device["power_sensor"]["idle_power_w"] == pytest.approx(12.5)
+
+
+def test_a_later_run_at_other_batch_sizes_keeps_the_earlier_rows(tmp_path):
+    out = tmp_path / "dev"
+    for batches in ((1,), (2,)):
+        plan = CollectPlan(zoo=(ZooJob("lenet", LENET, batches),), end_to_end=False)
+        Collector(out, OrtBackend(), NoSensor(), FAST).run(plan)
+    conv = pd.read_csv(out / "lenet" / "convolutional.csv")
+    assert sorted(conv["batch_size"].tolist()) == [1, 1, 2, 2]

@@ -52,10 +52,6 @@ def test_gemm_trans_a(make_model, weights):
     assert layer.output_size == 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="graph/ops/dense.py _record takes batch_size from input_shape[0], which is K, not M, when transA=1",
-)
 def test_gemm_trans_a_batch_size_is_the_row_count(make_model, weights):
     layer = _gemm(make_model, weights, (6, 2), (6, 4), transA=1)
     assert layer.batch_size == 2
@@ -171,6 +167,28 @@ def test_matmul_output_used_twice_keeps_its_add(make_model, weights):
     result = extract_layers(model)
     assert [layer.name for layer in result.layers] == ["linear", "bias_add", "mul"]
     assert result.layers[0].has_bias is False
+
+
+def test_add_that_broadcasts_the_output_is_not_a_bias(make_model, weights):
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["xw"], name="linear"),
+        helper.make_node("Add", ["xw", "b"], ["y"], name="outer_add"),
+    ]
+    model = make_model(nodes, {"x": (1, 5)}, {"w": weights((5, 5)), "b": weights((5, 1))})
+    result = extract_layers(model)
+    assert [layer.name for layer in result.layers] == ["linear", "outer_add"]
+    assert result.layers[0].has_bias is False
+    assert result.layers[1].output_shapes == ((5, 5),)
+
+
+def test_bias_with_leading_unit_dims_is_absorbed(make_model, weights):
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["xw"], name="linear"),
+        helper.make_node("Add", ["xw", "b"], ["y"], name="bias_add"),
+    ]
+    model = make_model(nodes, {"x": (2, 3, 5)}, {"w": weights((5, 4)), "b": weights((1, 1, 4))})
+    (layer,) = extract_layers(model).layers
+    assert layer.has_bias is True
 
 
 def test_matmul_of_two_activations_is_other(make_model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import helper
@@ -171,3 +172,35 @@ def test_node_error_for_an_unnamed_node_names_the_generated_name(make_model, tmp
     onnx.save_model(make_model(nodes, {"x": (1, 2, 4, 4)}), path)
     result_names = _raises(NodeError, path, str(path), "MaxPool")
     assert "''" not in result_names
+
+
+# --------------------------------------------------------------------------- malformed models (checker rejects)
+
+
+@pytest.mark.parametrize(
+    ("op_type", "attributes"),
+    [
+        ("Conv", {"strides": 2}),
+        ("Conv", {"pads": 1}),
+        ("Conv", {"kernel_shape": 3}),
+        ("MaxPool", {"kernel_shape": 3}),
+        ("ReduceMean", {"axes": 2}),
+    ],
+    ids=["conv-strides", "conv-pads", "conv-kernel", "maxpool-kernel", "reducemean-axes"],
+)
+def test_scalar_attribute_where_a_list_is_required(make_model, weights, tmp_path, op_type, attributes):
+    inputs = ["x", "w"] if op_type == "Conv" else ["x"]
+    initializers = {"w": weights((4, 3, 3, 3))} if op_type == "Conv" else {}
+    node = helper.make_node(op_type, inputs, ["y"], name="scalar_attr", **attributes)
+    path = tmp_path / "scalar_attr.onnx"
+    onnx.save_model(make_model([node], {"x": (1, 3, 8, 8)}, initializers), path)
+    _raises(NodeError, path, str(path), "scalar_attr")
+
+
+def test_initializer_with_an_invalid_data_type(make_model, tmp_path):
+    node = helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="mean")
+    model = make_model([node], {"x": (1, 3, 8, 8)}, {"axes": np.array([2, 3], dtype=np.int64)}, opset=18)
+    model.graph.initializer[0].data_type = 95  # no such TensorProto.DataType (a corrupted file)
+    path = tmp_path / "corrupt.onnx"
+    onnx.save_model(model, path)
+    _raises(GraphError, path, str(path))

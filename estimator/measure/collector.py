@@ -67,10 +67,10 @@ class CollectPlan:
 
 
 def config_key(layer: Layer) -> str:
-    """A stable id of a layer's configuration: every field except its name and position."""
+    """A stable id of a layer's configuration: every field except its name, position and graph context."""
     fields = dataclasses.asdict(layer)
-    fields.pop("name")
-    fields.pop("index")
+    for context in ("name", "index", "producer_op"):
+        fields.pop(context, None)
     text = json.dumps([type(layer).__name__, fields], sort_keys=True, default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -168,7 +168,7 @@ class Collector:
         overhead_ms = self.measure_overhead()
 
         zoo_layers = {(job.name, batch): extract_layers(job.path, batch_size=batch)
-                      for job in plan.zoo for batch in job.batch_sizes}
+                      for job in plan.zoo for batch in self._batch_sizes(job)}
         sweep = {layer_type: list(sample_layers(layer_type, count, plan.sweep_seed, plan.sweep_limits))
                  for layer_type, count in plan.sweep_counts.items() if count > 0}
         tasks: list[tuple[str, object]] = []
@@ -222,6 +222,16 @@ class Collector:
         }
         self._write_device_json(plan, summary)
         return summary
+
+    def _batch_sizes(self, job: ZooJob) -> list[int]:
+        """The plan's batch sizes for a model plus those earlier runs collected, so its CSVs keep them all."""
+        for batch in job.batch_sizes:
+            key = f"zoo:{job.name}:{batch}"
+            if key not in self.journal:
+                self.journal.append({"key": key, "kind": "zoo", "model": job.name, "batch_size": batch})
+        earlier = {int(entry["batch_size"]) for entry in self.journal.entries.values()
+                   if entry.get("kind") in ("zoo", "model") and entry.get("model") == job.name}
+        return sorted(earlier | set(job.batch_sizes))
 
     # -- outputs --------------------------------------------------------------------------
 

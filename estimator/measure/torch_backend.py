@@ -58,7 +58,8 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError as error:
-        raise MeasureError(f"the PyTorch backend needs torch, which is not installed ({error}); {_INSTALL_HINT}") from None
+        raise MeasureError(f"the PyTorch backend needs torch, which is not installed ({error}); "
+                           f"{_INSTALL_HINT}") from None
     return torch
 
 
@@ -145,7 +146,7 @@ def _functional_unary(name: str, **fixed: Any) -> Builder:
     return build
 
 
-def _scalar_inputs(spec: _Spec) -> dict[int, float]:
+def _scalar_inputs(spec: _Spec) -> dict[int, float | int]:
     """Single-element constants that a torch model would write as Python numbers."""
     ranks = [len(shape) for shape in spec.shapes if shape is not None]
     top = max(ranks) if ranks else 0
@@ -153,8 +154,9 @@ def _scalar_inputs(spec: _Spec) -> dict[int, float]:
     for position, values in spec.static.items():
         shape = spec.shapes[position] if position < len(spec.shapes) else None
         array = np.asarray(values)
-        if array.size == 1 and array.dtype.kind == "f" and shape is not None and (len(shape) < top or top == 0):
-            scalars[position] = float(array.reshape(-1)[0])
+        if array.size == 1 and array.dtype.kind in "fiu" and shape is not None and len(shape) < top:
+            value = array.reshape(-1)[0]
+            scalars[position] = float(value) if array.dtype.kind == "f" else int(value)
     return scalars
 
 
@@ -174,10 +176,12 @@ def _binary(op: Callable[[Any, Any], Any]) -> Builder:
 def _variadic(name: str) -> Builder:
     def build(spec: _Spec) -> Fn:
         torch = _torch()
-        if name == "Sum":
-            return lambda *xs: reduce(operator.add, [x for x in xs if x is not None])
-        if name == "Mean":
-            return lambda *xs: reduce(operator.add, [x for x in xs if x is not None]) / len([x for x in xs if x is not None])
+        if name in ("Sum", "Mean"):
+            def total(*xs):
+                present = [x for x in xs if x is not None]
+                result = reduce(operator.add, present)
+                return result / len(present) if name == "Mean" else result
+            return total
         pairwise = torch.maximum if name == "Max" else torch.minimum
         return lambda *xs: reduce(pairwise, [x for x in xs if x is not None])
     return build
@@ -245,6 +249,8 @@ def _b_clip(spec: _Spec) -> Fn:
     dynamic_high = high is None and len(spec.shapes) > 2 and spec.shapes[2] is not None
     if dynamic_low or dynamic_high:
         return lambda x, a=None, b=None: torch.clamp(x, a if dynamic_low else low, b if dynamic_high else high)
+    if low is None and high is None:
+        return lambda x, *_: x.clone()
     return lambda x, *_: torch.clamp(x, low, high)
 
 
@@ -595,7 +601,7 @@ def _b_resize(spec: _Spec) -> Fn:
             scales = np.asarray(spec.attr("scales", ()), dtype=float)
         if scales is None or np.asarray(scales).size == 0:
             raise MeasureError(f"{spec.op_type}: scales or sizes must be constants")
-        size = [int(math.floor(d * s)) for d, s in zip(shape[2:], np.asarray(scales).reshape(-1)[2:], strict=False)]
+        size = [math.floor(d * s) for d, s in zip(shape[2:], np.asarray(scales).reshape(-1)[2:], strict=False)]
     mode = str(spec.attr("mode", "nearest"))
     align = str(spec.attr("coordinate_transformation_mode", "half_pixel")) == "align_corners"
     spatial = len(shape) - 2
@@ -621,7 +627,7 @@ def _b_depth_to_space(spec: _Spec) -> Fn:
 
 
 def _b_conv(spec: _Spec) -> Fn:
-    torch, functional = _torch(), _functional()
+    functional = _functional()
     x_shape, w_shape = spec.shapes[0], spec.shapes[1]
     rank = len(x_shape) - 2
     kernel = list(spec.attr("kernel_shape", ()) or w_shape[2:])
@@ -635,7 +641,6 @@ def _b_conv(spec: _Spec) -> Fn:
     if begins == ends:
         return lambda x, w, b=None: conv(x, w, b, strides, begins, dilations, groups)
     pad = _torch_pad(begins, ends)
-    del torch
     return lambda x, w, b=None: conv(functional.pad(x, pad), w, b, strides, 0, dilations, groups)
 
 
@@ -669,7 +674,7 @@ def _b_pool(spec: _Spec) -> Fn:
     pool = getattr(functional, f"{kind}_pool{rank}d", None)
     if pool is None:
         raise MeasureError(f"{spec.op_type} over {rank} spatial axes is not supported by the PyTorch backend")
-    limits = [eff // 2 for eff in effective] if kind == "max" else [k // 2 for k in kernel]
+    limits = [k // 2 for k in kernel]  # torch: "pad should be at most half of kernel size"
     native = begins == ends and all(p <= limit for p, limit in zip(begins, limits, strict=True))
     if native:
         natives = []
@@ -779,13 +784,21 @@ _PARAMETER_INPUTS = frozenset({"BatchNormalization", "LayerNormalization", "Inst
 def _build(spec: _Spec) -> Fn:
     builder = _BUILDERS.get(spec.op_type)
     if builder is None:
-        raise MeasureError(f"op {spec.op_type} is not supported by the PyTorch backend (no torch equivalent in its table)")
+        raise MeasureError(f"op {spec.op_type} is not supported by the PyTorch backend "
+                           "(no torch equivalent in its table)")
     try:
         return builder(spec)
     except MeasureError:
         raise
     except (KeyError, IndexError, TypeError, ValueError) as error:
         raise MeasureError(f"{spec.op_type}: cannot build the torch call ({type(error).__name__}: {error})") from None
+
+
+def _np_dtype(name: str) -> np.dtype:
+    try:
+        return np.dtype(name)
+    except TypeError:
+        return np.dtype(np.float32)  # bfloat16 and other types numpy lacks: values only
 
 
 def _onnx_torch_dtype(elem_type: int) -> Any:
@@ -822,6 +835,7 @@ class CounterAlignedSensor(PowerSensor):
         self.unaligned_windows = 0
         self._ticks: list[tuple[float, float]] = []
         self._reference: float | None = None
+        self._crossed = False
         self._last_read_t = 0.0
 
     def describe(self) -> dict[str, object]:
@@ -841,6 +855,7 @@ class CounterAlignedSensor(PowerSensor):
     def begin(self) -> object:
         self._ticks = []
         self._reference = None
+        self._crossed = False
         self.window_open = True
         return self.inner.begin()
 
@@ -861,11 +876,14 @@ class CounterAlignedSensor(PowerSensor):
 
     def arm(self) -> None:
         """Note the counter's value now; crossed() turns true at its next change."""
+        self._crossed = False
         self._last_read_t = time.perf_counter()
         self._reference = self._read()
 
     def crossed(self) -> bool:
-        """Whether the counter changed since arm() (polled at most every poll_s)."""
+        """Whether the counter changed since arm() (polled at most every poll_s; stays true until re-armed)."""
+        if self._crossed:
+            return True
         now = time.perf_counter()
         if self._reference is None or now - self._last_read_t < self.poll_s:
             return False
@@ -877,6 +895,7 @@ class CounterAlignedSensor(PowerSensor):
         # The update happened between the previous read and this one: take the midpoint.
         self._ticks.append(((self._last_read_t + after) / 2.0, float(value)))
         self._reference = None
+        self._crossed = True
         return True
 
     def wait_idle_window(self, seconds: float) -> PowerReading | None:
@@ -969,7 +988,7 @@ class TorchBackend(Backend):
             facts["gpu_capability"] = f"{props.major}.{props.minor}"
             facts["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
             facts["gpu_multiprocessors"] = props.multi_processor_count
-            facts["driver_version"] = _driver_version(self.device.index or 0)
+            facts["driver_version"] = _driver_version()
         return facts
 
     # -- tensors ------------------------------------------------------------------------------
@@ -977,13 +996,13 @@ class TorchBackend(Backend):
     def _tensor(self, shape: Sequence[int], dtype: str = "float32", low: float = 0.5, high: float = 1.5) -> Any:
         torch = self.torch
         shape = tuple(int(d) for d in shape)
-        kind = np.dtype(dtype).kind if dtype in np.sctypeDict else "f"
+        kind = _np_dtype(dtype).kind
         if kind == "f":
             values = torch.rand(shape, generator=self._generator, device=self.device, dtype=self.dtype)
             return values.mul_(high - low).add_(low)
         if kind == "b":
             return torch.rand(shape, generator=self._generator, device=self.device) > 0.5
-        return torch.zeros(shape, dtype=getattr(torch, np.dtype(dtype).name), device=self.device)
+        return torch.zeros(shape, dtype=getattr(torch, _np_dtype(dtype).name), device=self.device)
 
     def _weight(self, shape: Sequence[int]) -> Any:
         """Symmetric values scaled by fan-in (activations stay finite through deep graphs)."""
@@ -993,7 +1012,7 @@ class TorchBackend(Backend):
 
     def _constant(self, values: Sequence[float] | np.ndarray, shape: Sequence[int], dtype: str) -> Any:
         torch = self.torch
-        array = np.asarray(values, dtype=np.dtype(dtype) if dtype in np.sctypeDict else np.float32).reshape(shape)
+        array = np.asarray(values, dtype=_np_dtype(dtype)).reshape(shape)
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         return tensor.to(self.dtype) if tensor.is_floating_point() else tensor
 
@@ -1013,6 +1032,9 @@ class TorchBackend(Backend):
                     return self._other_runner(layer, opset)
             except self.torch.cuda.OutOfMemoryError as error:
                 raise MeasureError(f"{layer.op_type} {layer.name!r}: out of device memory ({error})") from None
+            except RuntimeError as error:
+                raise MeasureError(f"{layer.op_type} {layer.name!r}: torch cannot build it: "
+                                   f"{str(error).splitlines()[0]}") from None
         raise MeasureError(f"not a layer record: {layer!r}")
 
     def _conv_runner(self, layer: ConvLayer) -> Callable[[], object]:
@@ -1067,7 +1089,7 @@ class TorchBackend(Backend):
             if shape is None:
                 inputs.append(None)
             elif position in constants:
-                static[position] = np.asarray(constants[position], dtype=np.float64).reshape(shape)
+                static[position] = np.asarray(constants[position], dtype=_np_dtype(dtype)).reshape(shape)
                 inputs.append(self._constant(constants[position], shape, dtype))
             else:
                 inputs.append(self._tensor(shape, dtype))
@@ -1085,6 +1107,9 @@ class TorchBackend(Backend):
                 return _GraphProgram(self, model, input_shapes).runner()
             except self.torch.cuda.OutOfMemoryError as error:
                 raise MeasureError(f"{model.graph.name!r}: out of device memory ({error})") from None
+            except RuntimeError as error:
+                raise MeasureError(f"{model.graph.name!r}: torch cannot run the graph: "
+                                   f"{str(error).splitlines()[0]}") from None
 
     def torch_model_runner(self, module: Any, input_shape: Sequence[int], batch_size: int | None = None
                            ) -> Callable[[], object]:
@@ -1217,7 +1242,7 @@ class TorchBackend(Backend):
         return np.asarray(samples), now - loop_start
 
 
-def _driver_version(index: int) -> str | None:
+def _driver_version() -> str | None:
     """The NVIDIA driver version through NVML, when nvidia-ml-py is installed."""
     try:
         with warnings.catch_warnings():
@@ -1233,7 +1258,6 @@ def _driver_version(index: int) -> str | None:
             pynvml.nvmlShutdown()
     except Exception:  # any NVML failure only loses this fact
         return None
-    del index
     return version.decode() if isinstance(version, bytes) else str(version)
 
 
@@ -1285,7 +1309,6 @@ class _GraphProgram:
         return backend._tensor(dims, dtype)
 
     def _add(self, node: onnx.NodeProto, values: dict[str, Any], static: dict[str, Any], opset: int) -> None:
-        torch = self.backend.torch
         attrs = {a.name: _attribute(a) for a in node.attribute}
         op = node.op_type
         outputs = [name for name in node.output]
@@ -1293,7 +1316,7 @@ class _GraphProgram:
             tensor = self._constant_node(attrs)
             values[outputs[0]] = static[outputs[0]] = tensor
             return
-        args = [values[name] if name else None for name in node.input]
+        args = [values.get(name) if name else None for name in node.input]
         missing = [name for name, arg in zip(node.input, args, strict=True) if name and arg is None]
         if missing:
             raise MeasureError(f"{self.label}: node {node.name!r} reads undefined values {missing}")
@@ -1331,7 +1354,6 @@ class _GraphProgram:
                 static[name] = tensor
         if not folded:
             self.steps.append((fn, list(node.input), outputs))
-        del torch
 
     def _constant_node(self, attrs: dict[str, Any]) -> Any:
         backend = self.backend
@@ -1362,7 +1384,8 @@ class _GraphProgram:
                 self.frees[index].append(name)
 
     def runner(self) -> Callable[[], object]:
-        steps = [(fn, inputs, outputs, frees) for (fn, inputs, outputs), frees in zip(self.steps, self.frees, strict=True)]
+        steps = [(fn, inputs, outputs, frees)
+                 for (fn, inputs, outputs), frees in zip(self.steps, self.frees, strict=True)]
         base = {**self.base, **self.inputs}
         result_names = self.outputs
 

@@ -28,7 +28,7 @@ def handle_conv(ctx: GraphContext, node: NodeView) -> ConvLayer | UnmodeledNode:
             f"weight {weight_shape} does not fit {channels} input channels with group={groups} "
             f"(needs weight[1] * group == channels and out_channels divisible by group)",
         )
-    kernel = tuple(node.attribute("kernel_shape") or weight_shape[2:])
+    kernel = tuple(ctx.ints(node, "kernel_shape") or weight_shape[2:])
     if tuple(kernel) != tuple(weight_shape[2:]):
         raise ctx.error(node, f"kernel_shape {kernel} disagrees with the weight's {tuple(weight_shape[2:])}")
     window = read_window(ctx, node, (height, width), kernel, spatial_rank)

@@ -25,7 +25,7 @@ def handle_gemm(ctx: GraphContext, node: NodeView) -> DenseLayer | UnmodeledNode
             node, f"inner dimensions differ: A {a_shape} gives K={inner_a}, B {b_shape} gives K={inner_b}; check transA/transB"
         )
     has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
-    return _record(ctx, node, a_shape, rows, inner_a, columns, has_bias)
+    return _record(ctx, node, a_shape, rows, inner_a, columns, has_bias, batch_size=rows)
 
 
 def handle_matmul(ctx: GraphContext, node: NodeView) -> DenseLayer | OtherLayer | UnmodeledNode:
@@ -57,20 +57,22 @@ def _bias_add(ctx: GraphContext, node: NodeView, out_features: int) -> int | Non
         return None
     other = add.inputs[1] if add.inputs[0] == node.proto.output[0] else add.inputs[0]
     bias_shape = ctx.shape(other)
-    if not ctx.is_constant(other) or bias_shape is None or math.prod(bias_shape) != out_features:
+    if not ctx.is_constant(other) or bias_shape is None or not bias_shape or bias_shape[-1] != out_features:
         return None
+    if any(dim != 1 for dim in bias_shape[:-1]):
+        return None  # broadcasting over rows too: not a per-feature bias
     return add.index
 
 
 def _record(ctx: GraphContext, node: NodeView, input_shape, rows: int, in_features: int,
-            out_features: int, has_bias: bool) -> DenseLayer:
+            out_features: int, has_bias: bool, batch_size: int | None = None) -> DenseLayer:
     dtype, dtype_bytes = data_type(ctx, node.inputs[0])
     return DenseLayer(
         name=node.name,
         op_type=node.op_type,
         index=node.index,
         dtype=dtype,
-        batch_size=input_shape[0],
+        batch_size=input_shape[0] if batch_size is None else batch_size,
         input_shape=tuple(input_shape),
         rows=rows,
         in_features=in_features,

@@ -57,6 +57,7 @@ def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNod
         constant_inputs=tuple(constant_inputs),
         is_free=_is_free(ctx, node, output_shapes),
         dtype_bytes=dtype_bytes,
+        producer_op=ctx.producer_op(node.inputs[0]) if node.inputs else "",
     )
 
 

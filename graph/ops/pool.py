@@ -19,7 +19,7 @@ def handle_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
     if isinstance(spatial, str):
         return unmodeled(node, spatial)
     batch, channels, height, width, spatial_rank = spatial
-    kernel = node.attribute("kernel_shape")
+    kernel = ctx.ints(node, "kernel_shape")
     if not kernel:
         raise ctx.error(node, "kernel_shape is required")
     ceil_mode = bool(node.attribute("ceil_mode", 0))
@@ -40,7 +40,7 @@ def handle_global_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | Unmodel
 def handle_reduce(ctx: GraphContext, node: NodeView) -> PoolLayer | OtherLayer | UnmodeledNode:
     """ReduceMean/ReduceMax over the two spatial axes of an NCHW tensor is global pooling."""
     shape = ctx.shape(node.inputs[0])
-    axes = node.attribute("axes")
+    axes = ctx.ints(node, "axes")
     if axes is None and len(node.inputs) > 1 and node.inputs[1]:
         values = ctx.constant_values(node.inputs[1])
         axes = None if values is None else tuple(int(v) for v in values.reshape(-1))

@@ -30,8 +30,8 @@ def read_window(
     ceil_mode: bool = False,
 ) -> Window:
     """Resolve strides, dilations, pads and auto_pad of a Conv/pool node into a 2-D window."""
-    strides = _lift(node.attribute("strides") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
-    dilations = _lift(node.attribute("dilations") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "dilations")
+    strides = _lift(ctx.ints(node, "strides") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
+    dilations = _lift(ctx.ints(node, "dilations") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "dilations")
     kernel_2d = _lift(kernel, spatial_rank, 1, ctx, node, "kernel_shape")
     auto_pad = node.attribute("auto_pad", "NOTSET") or "NOTSET"
     if any(s <= 0 for s in strides) or any(d <= 0 for d in dilations) or any(k <= 0 for k in kernel_2d):
@@ -40,7 +40,7 @@ def read_window(
     begins: list[int] = []
     ends: list[int] = []
     outputs: list[int] = []
-    explicit = node.attribute("pads") or (0,) * (2 * spatial_rank)
+    explicit = ctx.ints(node, "pads") or (0,) * (2 * spatial_rank)
     if len(explicit) != 2 * spatial_rank:
         raise ctx.error(node, f"pads has {len(explicit)} values, expected {2 * spatial_rank}")
     explicit_begin = _lift(explicit[:spatial_rank], spatial_rank, 0, ctx, node, "pads")
