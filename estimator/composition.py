@@ -8,8 +8,9 @@ small and memory-bound graphs (MobileNets at batch 16: +40-60%). The estimator t
 
     in-graph runtime = max(scale[group] * isolated - per_layer_overhead_ms, MIN_FRACTION * isolated)
 
-per layer, where the group is the layer type, with `other` split into ops fed directly by a
-Conv/Gemm/MatMul (fusion candidates) and the rest. Scales and the overhead are fitted by
+per layer, where the group is the layer type, with convolutions split into grouped/depthwise
+(memory-bound) and the rest, and `other` split into ops fed directly by a Conv/Gemm/MatMul
+(fusion candidates) and the rest. Scales and the overhead are fitted by
 non-negative least squares on relative error against the training models' end-to-end runtimes
 (models.csv); the whole graph is the sum of in-graph runtimes, so totals stay sums of layers.
 """
@@ -23,11 +24,18 @@ import pandas as pd
 
 from graph.schema import LAYER_TYPES
 
-__all__ = ["Composition", "GROUPS", "PLAIN_SUM", "MIN_FRACTION", "composition_groups", "fit_composition",
-           "layer_sums"]
+__all__ = [
+    "GROUPS",
+    "MIN_FRACTION",
+    "PLAIN_SUM",
+    "Composition",
+    "composition_groups",
+    "fit_composition",
+    "layer_sums",
+]
 
 MIN_FRACTION = 0.05  # an in-graph runtime never drops below this share of the isolated one
-GROUPS = ("convolutional", "pooling", "dense", "other_after_linear", "other")
+GROUPS = ("convolutional", "convolutional_grouped", "pooling", "dense", "other_after_linear", "other")
 LINEAR_PRODUCERS = frozenset({"Conv", "Gemm", "MatMul"})
 MIN_GROUP_SHARE = 0.02  # groups with less of the training runtime keep scale 1 (too little signal to fit)
 
@@ -60,6 +68,9 @@ PLAIN_SUM = Composition(dict.fromkeys(GROUPS, 1.0), 0.0, "sum of isolated layer 
 
 def composition_groups(frame: pd.DataFrame, layer_type: str) -> np.ndarray:
     """The composition group of each row of a layer frame."""
+    if layer_type == "convolutional" and "groups" in frame.columns:
+        # Grouped and depthwise convs are memory-bound: their isolated layout conversions weigh more.
+        return np.where(frame["groups"].fillna(1) > 1, "convolutional_grouped", "convolutional").astype(object)
     if layer_type != "other":
         return np.full(len(frame), layer_type, dtype=object)
     producer = frame["producer_op"] if "producer_op" in frame.columns else pd.Series("", index=frame.index)

@@ -69,6 +69,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
             for t, entry in holdout.get("layers", {}).items()
         },
         "composition": composition.to_dict() if composition else None,
+        "models_skipped": models.skipped,
         "validation": {"holdout": holdout},
     }
     document = save_profile(models, Path(out_dir), manifest)

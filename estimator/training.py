@@ -46,6 +46,7 @@ class LayerModels:
 
     runtime: dict[str, CatBoostRegressor] = field(default_factory=dict)
     power: dict[str, CatBoostRegressor] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # "<type>/<target>" -> why no model was fitted
 
 
 def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None) -> LayerModels:
@@ -59,9 +60,13 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         features = featurize(frame, layer_type)
         models.runtime[layer_type] = _fit(features, np.log(frame["runtime_ms"].to_numpy(float)), layer_type, params)
         powered = frame["power_w"].notna().to_numpy()
-        if powered.sum() >= MIN_ROWS:
-            models.power[layer_type] = _fit(features[powered], frame["power_w"].to_numpy(float)[powered], layer_type,
-                                            params)
+        power = frame["power_w"].to_numpy(float)[powered]
+        if powered.sum() < MIN_ROWS:
+            continue
+        if np.ptp(power) == 0:
+            models.skipped[f"{layer_type}/power"] = f"every row reads {power[0]:.3f} W: the sensor cannot tell layers apart"
+            continue
+        models.power[layer_type] = _fit(features[powered], power, layer_type, params)
     if not models.runtime:
         raise TrainingDataError(f"no layer type has {MIN_ROWS} or more measured rows to train on")
     return models

@@ -95,6 +95,11 @@ def fix_input_shapes(
         if value.name in given:
             shape = tuple(int(d) for d in given[value.name])
             _check_given_shape(label, value.name, dims, shape)
+            if batch_size is not None and shape and shape[0] != batch_size:
+                raise ShapeError(
+                    f"{label}: input {value.name!r} is given shape {shape} but batch size {batch_size}; "
+                    "drop one or make them agree"
+                )
         else:
             if dims is None:
                 raise ShapeError(

@@ -118,33 +118,45 @@ def test_sweep_is_seeded_and_respects_its_caps():
     assert all(layer.macs <= SMALL.max_macs for layer in sample_layers("convolutional", 20, seed=3, limits=SMALL))
 
 
-def test_power_from_an_external_meter_log_lands_in_microwatts(tmp_path):
-    """A meter logging a constant 12.5 W: every layer's power column reads 12.5e6 µW."""
-    log = tmp_path / "meter.csv"
-    log.write_text("timestamp_s,power_w\n")
-    stop = threading.Event()
+class MeterLog:
+    """An external meter stand-in: a thread appending `timestamp_s,power_w` lines every millisecond."""
 
-    def meter():
-        with log.open("a") as stream:
-            while not stop.is_set():
-                stream.write(f"{time.time():.6f},12.5\n")
+    def __init__(self, path: Path, watts: float, swing: float = 0.0) -> None:
+        self.path, self.watts, self.swing = path, watts, swing
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self) -> None:
+        with self.path.open("a") as stream:
+            sign = 1
+            while not self.stop.is_set():
+                sign = -sign
+                stream.write(f"{time.time():.6f},{self.watts + sign * self.swing}\n")
                 stream.flush()
                 time.sleep(0.001)
 
-    thread = threading.Thread(target=meter, daemon=True)
-    thread.start()
-    try:
+    def __enter__(self) -> Path:
+        self.path.write_text("timestamp_s,power_w\n")
+        self.thread.start()
         time.sleep(0.05)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def test_power_from_an_external_meter_log_lands_in_microwatts(tmp_path):
+    """A meter logging a constant 12.5 W: every layer's power column reads 12.5e6 µW."""
+    with MeterLog(tmp_path / "meter.csv", watts=12.5) as log:
         plan = CollectPlan(sweep_counts={"convolutional": 2}, sweep_seed=2, sweep_limits=SMALL, end_to_end=False)
         options = CollectOptions(policy=LoopPolicy(warmup_s=0.0, min_time_s=0.03, min_iterations=3), idle_seconds=0.05)
         Collector(tmp_path / "dev", OrtBackend(), LogFileSensor(log), options).run(plan)
-    finally:
-        stop.set()
-        thread.join()
     conv = pd.read_csv(tmp_path / "dev" / "sweep" / "convolutional.csv")
     assert conv["power"].tolist() == pytest.approx([12.5e6, 12.5e6])
     device = json.loads((tmp_path / "dev" / "device.json").read_text())
     assert device["power_sensor"]["idle_power_w"] == pytest.approx(12.5)
+
 
 
 def test_a_later_run_at_other_batch_sizes_keeps_the_earlier_rows(tmp_path):

@@ -14,10 +14,15 @@ from catboost import CatBoostRegressor
 from estimator import estimate, list_profiles, load_profile
 from estimator.dataset import load_training_data
 from estimator.errors import ProfileError, TrainingDataError
+from estimator.measure.backend import OrtBackend
+from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
+from estimator.measure.sensors import LogFileSensor
+from estimator.measure.timing import LoopPolicy
 from estimator.profile import DEFAULT_PROFILE
 from estimator.trainer import train_profile
 from estimator.training import predict_layer_frame
 from tests.estimator_fixtures import huge_conv, small_cnn
+from tests.test_collect import SMALL, MeterLog
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "training_data" / DEFAULT_PROFILE
@@ -161,3 +166,38 @@ def test_profile_with_a_missing_model_file_is_a_profile_error(small_profile, tmp
     (broken / "dense_runtime.cbm").unlink()
     with pytest.raises(ProfileError, match=r"dense_runtime\.cbm is missing"):
         load_profile(broken)
+
+
+@pytest.fixture(scope="module")
+def powered_profile(tmp_path_factory) -> Path:
+    """A profile trained on a real (short) collection whose power came from a meter log reading 19-21 W."""
+
+    root = tmp_path_factory.mktemp("powered")
+    with MeterLog(root / "meter.csv", watts=20.0, swing=1.0) as log:
+        plan = CollectPlan(zoo=(ZooJob("lenet", ROOT / "training_data" / "zoo" / "lenet.onnx", (1,)),),
+                           sweep_counts=dict.fromkeys(("convolutional", "pooling", "dense", "other"), 6),
+                           sweep_seed=5, sweep_limits=SMALL)
+        loop = LoopPolicy(warmup_s=0.0, warmup_iterations=1, min_time_s=0.03, min_iterations=3)
+        options = CollectOptions(policy=loop, model_policy=loop, idle_seconds=0.05)
+        Collector(root / "meter-device", OrtBackend(), LogFileSensor(log), options).run(plan)
+    train_profile(root / "meter-device", root / "profile", "meter", params={"iterations": 20})
+    return root / "profile"
+
+
+def test_profile_with_power_reports_power_and_energy(powered_profile):
+    report = estimate(small_cnn(), profile=str(powered_profile))
+    assert report.power_measured
+    assert report.layers["power_w"].to_numpy() == pytest.approx(20.0, abs=1.0)
+    assert report.totals.power_w == pytest.approx(20.0, abs=1.0)
+    assert report.totals.energy_mj == pytest.approx((report.layers["power_w"] * report.layers["runtime_ms"]).sum())
+    assert report.totals.energy_mj == pytest.approx(report.totals.power_w * report.totals.runtime_ms)
+    assert "not measured" not in report.to_table()
+
+
+def test_constant_power_trains_no_power_model_and_says_why(small_data):
+    from estimator.training import fit_layer_models
+
+    frame = load_training_data(small_data).frames["dense"].assign(power_w=7.0)
+    models = fit_layer_models({"dense": frame}, {"iterations": 10})
+    assert "dense" in models.runtime and "dense" not in models.power
+    assert models.skipped == {"dense/power": "every row reads 7.000 W: the sensor cannot tell layers apart"}

@@ -144,3 +144,10 @@ def test_opset_6_is_a_load_error(conv_model, tmp_path):
 def test_opset_newer_than_onnx_knows_is_a_load_error(conv_model):
     with pytest.raises(ModelLoadError, match="newer"):
         extract_layers(conv_model((1, 3, 8, 8), opset=onnx.defs.onnx_opset_version() + 1))
+
+
+def test_batch_size_that_contradicts_a_given_input_shape_is_an_error(make_model):
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": ("N", 3)})
+    with pytest.raises(ShapeError, match=r"given shape \(2, 3\) but batch size 4"):
+        extract_layers(model, batch_size=4, input_shapes={"x": (2, 3)})
+    assert extract_layers(model, batch_size=2, input_shapes={"x": (2, 3)}).batch_size == 2

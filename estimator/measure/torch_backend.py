@@ -950,6 +950,8 @@ class TorchBackend(Backend):
         self.clock = clock
         self.align_timeout_s = clock.timeout_s if clock is not None else 0.5
         self._events: list[Any] = []
+        if self.is_cuda:
+            self._event_pool(8192)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(0)
         self.torch = torch
@@ -1013,7 +1015,7 @@ class TorchBackend(Backend):
     def _constant(self, values: Sequence[float] | np.ndarray, shape: Sequence[int], dtype: str) -> Any:
         torch = self.torch
         array = np.asarray(values, dtype=_np_dtype(dtype)).reshape(shape)
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        tensor = torch.from_numpy(np.array(array, copy=True, order="C")).to(self.device)
         return tensor.to(self.dtype) if tensor.is_floating_point() else tensor
 
     # -- runners ------------------------------------------------------------------------------
@@ -1193,10 +1195,9 @@ class TorchBackend(Backend):
             count += 1
             if count > depth:
                 self._wait(events[2 * (count - depth) - 1], clock if armed_at is not None else None)
-            if count >= policy.max_iterations:
-                break
             now = time.perf_counter()
-            if count >= policy.min_iterations and now - loop_start >= policy.min_time_s:
+            enough = count >= policy.min_iterations and now - loop_start >= policy.min_time_s
+            if enough or count >= policy.max_iterations:  # waiting for the counter may exceed max_iterations
                 if clock is None:
                     break
                 if armed_at is None:
@@ -1228,12 +1229,13 @@ class TorchBackend(Backend):
         samples: list[float] = []
         armed_at: float | None = None
         loop_start = now = time.perf_counter()
-        while len(samples) < policy.max_iterations:
+        while True:
             before = time.perf_counter()
             run()
             now = time.perf_counter()
             samples.append(now - before)
-            if len(samples) >= policy.min_iterations and now - loop_start >= policy.min_time_s:
+            enough = len(samples) >= policy.min_iterations and now - loop_start >= policy.min_time_s
+            if enough or len(samples) >= policy.max_iterations:
                 if armed_at is None:
                     clock.arm()
                     armed_at = now
