@@ -31,6 +31,7 @@ import statistics
 import sys
 import tarfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from estimator.errors import EstimatorError, MeasureError  # noqa: E402
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob, config_key  # noqa: E402
 from estimator.measure.sensors import (  # noqa: E402
     SENSOR_NAMES,
+    NvmlSensor,
     PowerReading,
     PowerSensor,
     detect_sensors,
@@ -91,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds each layer loop's power window lasts at least (default: from the sensor)")
     how.add_argument("--no-align", action="store_true",
                      help="do not align windows to energy-counter updates (then window = update interval / 0.02)")
-    how.add_argument("--warmup-s", type=float, help="warm-up seconds per layer (default: 0.02 cuda, 0.01 cpu)")
+    how.add_argument("--warmup-s", type=float, help="warm-up seconds per layer (default: 0.01)")
     how.add_argument("--model-min-time-s", type=float, help="seconds each end-to-end loop runs at least")
     how.add_argument("--max-cv", type=float, default=0.25, help="re-measure when the loop's CV is above this")
     how.add_argument("--max-attempts", type=int, default=2, help="measurements per configuration at most")
@@ -270,6 +272,22 @@ def counter_read_latency(sensor: PowerSensor, reads: int = 30) -> float | None:
     return statistics.median(samples)
 
 
+def _alignment_works(backend: TorchBackend, sensor: CounterAlignedSensor, interval: float, log: Log) -> bool:
+    """One aligned window on a tiny op; on any failure the run goes on with unaligned windows."""
+    try:
+        token = sensor.begin()
+        backend.time_calls(backend.overhead_runner(), LoopPolicy(warmup_s=0.0, min_time_s=max(0.02, interval)))
+        reading = sensor.end(token)
+    except Exception as error:  # a self-check: report, never stop the run
+        log(f"counter alignment failed its self-check ({type(error).__name__}: {error}); windows stay unaligned")
+        return False
+    sensor.aligned_windows = sensor.unaligned_windows = 0
+    if reading is None or reading.method != "energy-counter-aligned":
+        log("counter alignment found no counter update within its timeout; windows stay unaligned")
+        return False
+    return True
+
+
 def idle_power(sensor: PowerSensor, seconds: float) -> PowerReading | None:
     if seconds <= 0 or sensor.name == "none":
         return None
@@ -300,21 +318,31 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + args.budget_s
     command = shlex.join(["scripts/collect_gpu.py", *(argv if argv is not None else sys.argv[1:])])
     out_dir = args.data_dir / args.device_id
+    result: dict[str, object] | None = None
+    status = 0
     try:
         jobs = zoo_jobs(args)
         inner, detections = open_power_sensor(args, log)
         with inner:
             result = _collect(args, log, started, deadline, command, out_dir, jobs, inner, detections)
-        archive = pack(out_dir, args.out, args.device_id)
     except EstimatorError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        status = 2
     except KeyboardInterrupt:
         print("\ninterrupted: what was measured is kept in journal.jsonl; rerun the same command to resume",
               file=sys.stderr)
-        return 130
-    took = time.monotonic() - started
+        status = 130
+    except Exception:  # a one-shot device run must still hand back what it measured
+        traceback.print_exc()
+        status = 1
+    if not out_dir.is_dir():
+        return status or 2
+    archive = pack(out_dir, args.out, args.device_id)
     log(f"archive: {archive} ({archive.stat().st_size / 1e6:.2f} MB)")
+    if result is None:
+        print(f"summary: failed (exit {status}); packed what was measured so far into {archive}", flush=True)
+        return status
+    took = time.monotonic() - started
     print(f"summary: {result['layers']} layer configurations ({result['zoo_configs_measured']}/"
           f"{result['zoo_configs']} zoo, {result['sweep_rows']} sweep), {result['complete_models']}/{len(jobs)} "
           f"zoo models complete, {result['model_runs']}/{result['model_runs_planned']} end-to-end timings, "
@@ -337,13 +365,22 @@ def _collect(args, log: Log, started: float, deadline: float, command: str, out_
 
     interval = measure_counter_update_interval(inner, 1.0) if power else None
     latency = counter_read_latency(inner) if power else None
-    aligned = interval is not None and not args.no_align
+    if power and interval is None and getattr(inner, "method", None) == "energy-counter":
+        # The counter did not move within a second: too coarse for short windows; poll power instead.
+        log("energy counter did not update within 1 s: falling back to polling NVML power")
+        inner.method = "polling"
+        inner.start()
+    aligned = interval is not None and not args.no_align and isinstance(inner, NvmlSensor)
     poll_s = 0.0005
     sensor: PowerSensor = inner
     if aligned:
         sensor = CounterAlignedSensor(inner, poll_s=poll_s, timeout_s=max(0.05, 3 * interval))
         backend.clock = sensor
         backend.align_timeout_s = sensor.timeout_s
+        if not _alignment_works(backend, sensor, interval, log):
+            backend.clock = None
+            sensor = inner
+            aligned = False
     window, why = choose_window(args, inner.name, interval, latency, aligned, poll_s)
     layer_min_time = max(0.01, window - interval / 2) if aligned else window
     if interval is not None:
@@ -352,7 +389,7 @@ def _collect(args, log: Log, started: float, deadline: float, command: str, out_
     else:
         log(f"window {window:.3f} s ({why})")
     cuda = args.device == "cuda"
-    warmup = args.warmup_s if args.warmup_s is not None else (0.02 if cuda else 0.01)
+    warmup = args.warmup_s if args.warmup_s is not None else 0.01
     model_min = args.model_min_time_s if args.model_min_time_s is not None else max(0.3 if cuda else 0.05, window)
     options = CollectOptions(
         policy=LoopPolicy(warmup_s=warmup, warmup_iterations=2, min_time_s=layer_min_time, min_iterations=5),
@@ -485,7 +522,7 @@ def _collect(args, log: Log, started: float, deadline: float, command: str, out_
             "complete_models": complete_models,
             "seconds_per_configuration": per_config,
         },
-        "end_to_end": {"planned": len(model_runs), "measured_this_run": done_models},
+        "end_to_end": {"planned": len(model_runs), "timed": done_models},
         "sweep": {"note": sweep_note, "sampled_counts": counts, "rows": sweep_rows},
         "skipped": failures,
     }

@@ -121,7 +121,8 @@ class Collector:
             "window_s": timing.window_s,
             "attempts": attempts,
             "power_uw": None if reading is None else reading.power_w * 1e6,
-            "energy_mj_per_call": None if reading is None else reading.energy_mj / max(timing.iterations, 1),
+            # W x ms = mJ; the window's mean power times the median call (the window also spans warm-up calls).
+            "energy_mj_per_call": None if reading is None else reading.power_w * timing.median_ms,
             "power_samples": None if reading is None else reading.samples,
             "measured_at": _now(),
             **extra,

@@ -35,7 +35,7 @@ import onnx
 
 from estimator.errors import MeasureError, SensorError
 from estimator.measure.backend import Backend
-from estimator.measure.sensors import PowerReading, PowerSensor
+from estimator.measure.sensors import NvmlSensor, PowerReading, PowerSensor
 from estimator.measure.timing import LoopPolicy, time_calls
 from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer
 
@@ -822,9 +822,12 @@ class CounterAlignedSensor(PowerSensor):
 
     def __init__(self, inner: PowerSensor, read_counter: Callable[[], float] | None = None,
                  poll_s: float = 0.0005, timeout_s: float = 0.5) -> None:
-        read = read_counter or getattr(inner, "_read_counter", None)
-        if read is None or not getattr(inner, "has_energy_counter", False):
-            raise SensorError(f"{inner.name} sensor has no energy counter to align windows to")
+        """Wrap `inner`; read_counter returns its energy counter in mJ (default: NVML's counter)."""
+        read = read_counter
+        if read is None and isinstance(inner, NvmlSensor) and inner.has_energy_counter:
+            read = inner._read_counter
+        if read is None:
+            raise SensorError(f"{inner.name} sensor has no NVML-style energy counter (mJ) to align windows to")
         self.inner = inner
         self.name = inner.name
         self._read = read
@@ -877,8 +880,8 @@ class CounterAlignedSensor(PowerSensor):
     def arm(self) -> None:
         """Note the counter's value now; crossed() turns true at its next change."""
         self._crossed = False
-        self._last_read_t = time.perf_counter()
         self._reference = self._read()
+        self._last_read_t = time.perf_counter()
 
     def crossed(self) -> bool:
         """Whether the counter changed since arm() (polled at most every poll_s; stays true until re-armed)."""
@@ -961,10 +964,10 @@ class TorchBackend(Backend):
         precision = "tf32" if self.settings.allow_tf32 else "ieee"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+            try:
                 torch.backends.cuda.matmul.fp32_precision = precision
                 torch.backends.cudnn.conv.fp32_precision = precision
-            else:  # torch before the fp32_precision API
+            except (AttributeError, RuntimeError):  # torch before the fp32_precision API
                 torch.backends.cuda.matmul.allow_tf32 = self.settings.allow_tf32
                 torch.backends.cudnn.allow_tf32 = self.settings.allow_tf32
 
@@ -1166,14 +1169,19 @@ class TorchBackend(Backend):
                    ) -> tuple[np.ndarray, float]:
         torch = self.torch
         depth = self.settings.queue_depth
-        self._warm_up(run, policy)
-        if clock is not None:  # keep the device busy until the counter updates: the window starts there
+        if clock is None:
+            self._warm_up(run, policy)
+        else:
+            # Keep the device busy until the counter updates, at least warmup_s after the first calls:
+            # waiting for the update is the warm-up, and the window starts at the update.
+            self._warm_up(run, dataclasses.replace(policy, warmup_s=0.0))
+            start = time.perf_counter()
+            give_up = start + policy.warmup_s + self.align_timeout_s
             clock.arm()
-            give_up = time.perf_counter() + self.align_timeout_s
             pending: list[Any] = []
             events = self._event_pool(depth + 1)
             i = 0
-            while not clock.crossed() and time.perf_counter() < give_up:
+            while time.perf_counter() < give_up:
                 run()
                 event = events[i % (depth + 1)]
                 event.record()
@@ -1181,6 +1189,10 @@ class TorchBackend(Backend):
                 if len(pending) > depth:
                     self._wait(pending.pop(0), clock)
                 i += 1
+                if clock.crossed():
+                    if time.perf_counter() - start >= policy.warmup_s:
+                        break
+                    clock.arm()  # too early: the next update starts the window
         events = self._event_pool(2 * max(policy.min_iterations, 64))
         count = 0
         armed_at: float | None = None
@@ -1221,11 +1233,16 @@ class TorchBackend(Backend):
 
     def _time_cpu(self, run: Callable[[], object], policy: LoopPolicy, clock: CounterAlignedSensor
                   ) -> tuple[np.ndarray, float]:
-        self._warm_up(run, policy)
+        self._warm_up(run, dataclasses.replace(policy, warmup_s=0.0))
+        start = time.perf_counter()
+        give_up = start + policy.warmup_s + self.align_timeout_s
         clock.arm()
-        give_up = time.perf_counter() + self.align_timeout_s
-        while not clock.crossed() and time.perf_counter() < give_up:
+        while time.perf_counter() < give_up:
             run()
+            if clock.crossed():
+                if time.perf_counter() - start >= policy.warmup_s:
+                    break
+                clock.arm()
         samples: list[float] = []
         armed_at: float | None = None
         loop_start = now = time.perf_counter()
