@@ -64,7 +64,8 @@ def estimate(
     layers["runtime_share"] = layers["runtime_ms"] / total_runtime if total_runtime > 0 else 0.0
     layers = layers[list(LAYER_COLUMNS)]
 
-    power_measured = loaded.has_power and bool(layers["power_w"].notna().any())
+    # Totals need every layer's power; a layer type without a power model makes the totals "not measured".
+    power_measured = loaded.has_power and len(layers) > 0 and bool(layers["power_w"].notna().all())
     energy = float(layers["energy_mj"].sum()) if power_measured else None
     unmodeled_by_op = dict(sorted(Counter(node.op_type for node in extracted.unmodeled).items()))
     totals = Totals(

@@ -33,6 +33,7 @@ def held_out_predictions(data: TrainingData, test_models: list[str], params: dic
         if frame.empty or layer_type not in models.runtime:
             continue
         predicted = predict_layer_frame(models, frame, layer_type)
+        seen = _seen_in_training(frame, train[layer_type])
         layer_parts.append(pd.DataFrame({
             "layer_type": layer_type,
             "model": frame["model"].to_numpy(),
@@ -43,9 +44,17 @@ def held_out_predictions(data: TrainingData, test_models: list[str], params: dic
                                              composition_groups(frame, layer_type)),
             "power_w": frame["power_w"].to_numpy(float),
             "predicted_power_w": predicted["power_w"].to_numpy(float),
+            "seen_in_training": seen,
         }))
     layers = pd.concat(layer_parts, ignore_index=True) if layer_parts else pd.DataFrame()
     return HeldOut(layers, _model_totals(layers, data, test_models))
+
+
+def _seen_in_training(frame: pd.DataFrame, train: pd.DataFrame) -> np.ndarray:
+    """Whether each held-out row's exact configuration was also measured for a training model."""
+    if "config_id" not in frame.columns or "config_id" not in train.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["config_id"].isin(set(train["config_id"])).to_numpy()
 
 
 def _composition(train: dict[str, pd.DataFrame], data: TrainingData, test_models: list[str]) -> Composition:

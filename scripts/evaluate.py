@@ -99,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         section = {"layers_runtime": runtime.to_dict("records"), "models": whole.to_dict("records"),
                    "rmspe_reduction_vs_neuralpower_pct": _reduction(runtime),
                    "models_within_10_pct": _within(whole)}
-        text += [f"## {title}", "", "### Per-layer runtime", "", _markdown(runtime), ""]
+        unseen = layer_table(fold_layers[~fold_layers["seen_in_training"]], "runtime")
+        section["layers_runtime_unseen_configurations"] = unseen.to_dict("records")
+        text += [f"## {title}", "", "### Per-layer runtime", "", _markdown(runtime), "",
+                 "### Per-layer runtime, configurations never measured for a training model", "",
+                 f"Held-out layers whose exact configuration also occurs in a training model (e.g. VGG-16's convs "
+                 f"in VGG-13/19) are easy; {int((~fold_layers['seen_in_training']).sum())} of {len(fold_layers)} "
+                 "held-out layers are not, and these are the figures for them alone:", "", _markdown(unseen), ""]
         if fold_layers["power_w"].notna().any():
             power = layer_table(fold_layers, "power")
             section["layers_power"] = power.to_dict("records")

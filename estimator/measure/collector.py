@@ -25,6 +25,7 @@ from estimator.measure.sensors import PowerSensor, SensorDetection, measure_idle
 from estimator.measure.store import Journal, write_atomic, write_csv_atomic
 from estimator.measure.sweep import SweepLimits, sample_layers
 from estimator.measure.timing import LoopPolicy, Timing, summarize
+from graph.build import LAYER_MODEL_OPSET
 from graph.extract import extract_layers
 from graph.frames import layer_row
 from graph.loading import load_model
@@ -174,23 +175,21 @@ class Collector:
                  for layer_type, count in plan.sweep_counts.items() if count > 0}
         tasks: list[tuple[str, object]] = []
         seen: set[str] = set()
-        for (_, _), model_layers in zoo_layers.items():
-            for layer in _measurable(model_layers.layers):
-                key = config_key(layer)
-                if key not in seen and key not in self.journal:
-                    seen.add(key)
-                    tasks.append(("layer", (layer, model_layers.opset)))
-        if plan.end_to_end:
-            for job in plan.zoo:
-                for batch in job.batch_sizes:
-                    if f"model:{job.name}:{batch}" not in self.journal:
-                        tasks.append(("model", (job, batch)))
-        for layers in sweep.values():
+
+        def add_layers(layers: Iterable[Layer], opset: int) -> None:
             for layer in _measurable(layers):
                 key = config_key(layer)
                 if key not in seen and key not in self.journal:
                     seen.add(key)
-                    tasks.append(("layer", (layer, 17)))
+                    tasks.append(("layer", (layer, opset)))
+
+        for model_layers in zoo_layers.values():
+            add_layers(model_layers.layers, model_layers.opset)
+        if plan.end_to_end:
+            tasks += [("model", (job, batch)) for job in plan.zoo for batch in job.batch_sizes
+                      if f"model:{job.name}:{batch}" not in self.journal]
+        for layers in sweep.values():
+            add_layers(layers, LAYER_MODEL_OPSET)
 
         done, complete = 0, True
         self.progress(0, len(tasks), "starting")
