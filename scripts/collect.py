@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--sensor-log", type=Path, help="with --sensor log: the meter's 'timestamp_s,power_w' log")
     how.add_argument("--rail", help="with --sensor ina3221: the rail label (default: the board's input rail)")
     how.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default: 1)")
-    how.add_argument("--optimization", default="all", choices=("disable", "basic", "extended", "all"))
+    how.add_argument("--optimization", default="all", choices=("disable", "basic", "extended", "all"),
+                     help="ONNX Runtime graph optimization level (default: all, as ONNX Runtime itself)")
     how.add_argument("--provider", default="CPUExecutionProvider", help="ONNX Runtime execution provider")
     how.add_argument("--min-time", type=float, default=0.1, help="seconds each layer loop runs at least (default: 0.1)")
     how.add_argument("--min-iterations", type=int, default=5, help="iterations each loop runs at least (default: 5)")
