@@ -10,9 +10,10 @@ small and memory-bound graphs (MobileNets at batch 16: +40-60%). The estimator t
 
 per layer, where the group is the layer type, with convolutions split into grouped/depthwise
 (memory-bound) and the rest, and `other` split into ops fed directly by a Conv/Gemm/MatMul
-(fusion candidates) and the rest. Scales and the overhead are fitted by
-non-negative least squares on relative error against the training models' end-to-end runtimes
-(models.csv); the whole graph is the sum of in-graph runtimes, so totals stay sums of layers.
+(fusion candidates) and the rest. The scales are fitted by non-negative least squares on
+relative error against the training models' end-to-end runtimes (models.csv); the overhead is
+the measured cost of one `run` call (device.json). The whole graph is the sum of in-graph
+runtimes, so totals stay sums of layers.
 """
 
 from __future__ import annotations
@@ -100,8 +101,12 @@ def layer_sums(frames: dict[str, pd.DataFrame], models: pd.DataFrame, runtime_co
     return truth.merge(table, on=["model", "batch_size"], how="inner")
 
 
-def fit_composition(sums: pd.DataFrame) -> Composition:
-    """Fit group scales and a per-layer overhead by non-negative least squares on relative error."""
+def fit_composition(sums: pd.DataFrame, per_layer_overhead_ms: float | None = None) -> Composition:
+    """Fit group scales by non-negative least squares on relative error.
+
+    `per_layer_overhead_ms` is the measured cost of one `run` call (device.json); every isolated
+    measurement includes it once, the whole graph once in total. Without it, it is fitted too.
+    """
     sums = sums[sums["layers"] > 0]
     if len(sums) < 3:
         return PLAIN_SUM
@@ -109,14 +114,20 @@ def fit_composition(sums: pd.DataFrame) -> Composition:
     fitted = [g for g in GROUPS if sums[g].sum() >= MIN_GROUP_SHARE * total]
     fixed = [g for g in GROUPS if g not in fitted]
     target = sums["end_to_end_ms"].to_numpy(float) - sums[fixed].to_numpy(float).sum(axis=1)
-    design = np.column_stack([sums[g].to_numpy(float) for g in fitted] + [-sums["layers"].to_numpy(float)])
+    columns = [sums[g].to_numpy(float) for g in fitted]
+    if per_layer_overhead_ms is None:
+        columns.append(-sums["layers"].to_numpy(float))
+    else:
+        target = target + per_layer_overhead_ms * sums["layers"].to_numpy(float)
     weights = 1.0 / sums["end_to_end_ms"].to_numpy(float)
-    coefficients = _nnls(design * weights[:, None], target * weights)
+    coefficients = _nnls(np.column_stack(columns) * weights[:, None], target * weights)
     scales = {g: float(coefficients[i]) for i, g in enumerate(fitted)}
     scales.update(dict.fromkeys(fixed, 1.0))
-    overhead = float(coefficients[-1])
+    overhead = float(coefficients[-1]) if per_layer_overhead_ms is None else float(per_layer_overhead_ms)
+    how = "fitted" if per_layer_overhead_ms is None else "measured"
     text = ("in-graph runtime = isolated x (" + ", ".join(f"{g} {scales[g]:.3f}" for g in GROUPS)
-            + f") minus {overhead * 1e3:.1f} us per layer; fitted on {len(sums)} model/batch pairs")
+            + f") minus {overhead * 1e3:.1f} us per layer ({how} call overhead); scales fitted on {len(sums)} "
+            "model/batch pairs")
     return Composition(scales, overhead, text)
 
 

@@ -32,6 +32,12 @@ class TrainingData:
     def has_power(self) -> bool:
         return any(frame["power_w"].notna().any() for frame in self.frames.values() if not frame.empty)
 
+    @property
+    def call_overhead_ms(self) -> float | None:
+        """The measured fixed cost of one runtime call, when device.json records it."""
+        value = ((self.device or {}).get("method") or {}).get("call_overhead_ms")
+        return None if value is None else float(value)
+
     def model_names(self) -> list[str]:
         names: set[str] = set()
         for frame in self.frames.values():

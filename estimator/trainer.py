@@ -44,7 +44,8 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         holdout["test_models"] = present
     log("fitting the final models on all rows ...")
     models = fit_layer_models(data.frames, params)
-    composition = fit_composition(layer_sums(data.frames, data.models)) if data.models is not None else None
+    composition = (fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms)
+                   if data.models is not None else None)
     manifest = {
         "profile_id": profile_id,
         "description": description or _describe(data, profile_id),

@@ -61,7 +61,7 @@ def _composition(train: dict[str, pd.DataFrame], data: TrainingData, test_models
     if data.models is None:
         return Composition.from_dict(None)
     known = data.models[~data.models["model"].isin(test_models)]
-    return fit_composition(layer_sums(train, known))
+    return fit_composition(layer_sums(train, known), data.call_overhead_ms)
 
 
 def _model_totals(layers: pd.DataFrame, data: TrainingData, test_models: list[str]) -> pd.DataFrame:

@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{int((layers['attempts'] > 1).sum())} ({(layers['attempts'] > 1).mean() * 100:.1f}%), of which "
             f"{int(((layers['attempts'] == device['method']['max_attempts']) & (cv > device['method']['max_cv'])).sum())} "
             "stayed above it after the last attempt (the lowest-CV attempt is kept)",
-            f"- collection runs: {len(runs)}, total {sum(r['duration_s'] for r in runs) / 60:.1f} min "
-            f"(" + "; ".join(f"{r['command_line'].split('--device-id')[1].split(' ', 2)[-1][:70]}: "
-                             f"{r['measured']} in {r['duration_s'] / 60:.1f} min" for r in runs) + ")",
+            f"- collection runs: {len(runs)}, {sum(r['duration_s'] for r in runs) / 60:.1f} min in total:",
+            *(f"  - `{r['command_line']}`: {r['measured']} measured in {r['duration_s'] / 60:.1f} min "
+              f"({r['started_at']})" for r in runs),
             f"- one `run` call's fixed cost (Relu on one element): {device['method']['call_overhead_ms'] * 1e3:.1f} us",
             ""]
 

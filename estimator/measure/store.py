@@ -21,6 +21,7 @@ def write_atomic(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; these are shared data files
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
