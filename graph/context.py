@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,14 +25,12 @@ class NodeView:
     proto: onnx.NodeProto
     name: str
     index: int
+    op_type: str
+    inputs: tuple[str, ...]
 
-    @property
-    def op_type(self) -> str:
-        return self.proto.op_type
-
-    @property
-    def inputs(self) -> list[str]:
-        return list(self.proto.input)
+    @classmethod
+    def of(cls, proto: onnx.NodeProto, name: str, index: int) -> NodeView:
+        return cls(proto, name, index, proto.op_type, tuple(proto.input))
 
     def attribute(self, name: str, default=None):
         """The attribute's Python value, or `default` when the node does not set it."""
@@ -73,7 +72,7 @@ class GraphContext:
             shapes[tensor.name] = tuple(int(d) for d in tensor.dims)
             elem_types[tensor.name] = tensor.data_type
         names = _unique_names(graph.node)
-        nodes = [NodeView(proto, names[index], index) for index, proto in enumerate(graph.node)]
+        nodes = [NodeView.of(proto, names[index], index) for index, proto in enumerate(graph.node)]
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:
@@ -153,6 +152,7 @@ def attribute_value(attribute: onnx.AttributeProto):
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def dtype_name_and_bytes(elem_type: int) -> tuple[str, int]:
     """('float32', 4) for an ONNX element type; ('undefined', 0) when unknown."""
     try:

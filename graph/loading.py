@@ -7,7 +7,6 @@ than its node list, and external data files are never opened.
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +56,8 @@ def load_model(source: ModelSource) -> LoadedModel:
         raise ModelLoadError(f"{label}: is not a file; pass the path of an .onnx file")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"{label}: file is empty; re-export the model")
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        view = memoryview(mapped)
-        try:
-            proto = _parse_stripped(view, label)
-        finally:
-            view.release()
+    with path.open("rb", buffering=0) as handle:
+        proto = _parse_stripped(_FileWindow(handle, path.stat().st_size), label)
     return LoadedModel(_check_model(proto, label), label)
 
 
@@ -233,7 +228,7 @@ def _copy_fields(source, target, skip: str) -> None:
             setattr(target, descriptor.name, value)
 
 
-def _parse_stripped(buffer: memoryview, label: str) -> onnx.ModelProto:
+def _parse_stripped(buffer: memoryview | _FileWindow, label: str) -> onnx.ModelProto:
     try:
         data = _strip_fields(buffer, 0, len(buffer), _strip_model_field)
         return onnx.ModelProto.FromString(bytes(data))
@@ -245,6 +240,45 @@ def _parse_stripped(buffer: memoryview, label: str) -> onnx.ModelProto:
 
 class _WireError(Exception):
     pass
+
+
+class _FileWindow:
+    """Byte access to a file through a small moving window, so skipped payloads are never read.
+
+    (A memory map would do, but page-cache folios are mapped whole on first touch, which drags
+    most of a large model into resident memory even though only the headers are looked at.)
+    """
+
+    WINDOW = 1 << 14
+
+    def __init__(self, handle, size: int) -> None:
+        self.handle = handle
+        self.size = size
+        self.start = 0
+        self.data = b""
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _read(self, start: int, length: int) -> bytes:
+        self.handle.seek(start)
+        data = self.handle.read(length)
+        if len(data) != length:
+            raise _WireError("file changed while reading")
+        return data
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop = key.start, min(key.stop, self.size)
+            if self.start <= start and stop <= self.start + len(self.data):
+                return self.data[start - self.start: stop - self.start]
+            return self._read(start, stop - start)
+        if not self.start <= key < self.start + len(self.data):
+            if not 0 <= key < self.size:
+                raise IndexError(key)
+            self.start = key
+            self.data = self._read(key, min(self.WINDOW, self.size - key))
+        return self.data[key - self.start]
 
 
 def _varint(buffer: memoryview, position: int) -> tuple[int, int]:

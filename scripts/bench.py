@@ -68,8 +68,12 @@ def conv_chain(length: int) -> onnx.ModelProto:
 
 
 def _peak_rss_mb(code: str) -> float:
-    """Peak resident memory (MB) of a fresh interpreter running `code`."""
-    script = code + "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    """Peak resident memory (MB) of a fresh interpreter running `code`.
+
+    Read from /proc/self/status VmHWM: getrusage's ru_maxrss survives exec, so a child started
+    by this (large) process would report the parent's peak instead of its own.
+    """
+    script = code + "\nprint([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     return int(result.stdout.strip().splitlines()[-1]) / 1024
 

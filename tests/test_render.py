@@ -29,8 +29,9 @@ def test_json_has_stable_fields_with_units(report):
     assert document["nodes"]["unmodeled_by_op"] == {"ConvTranspose": 1}
     assert document["unmodeled"][0]["name"] == "upsample"
     assert [layer["name"] for layer in document["layers"]] == list(report.layers["name"])
+    # Each value is rounded to 6 decimals, so the sum may differ by half a unit per layer.
     assert sum(layer["runtime_ms"] for layer in document["layers"]) == pytest.approx(
-        document["totals"]["runtime_ms"], rel=1e-4)
+        document["totals"]["runtime_ms"], abs=len(document["layers"]) * 5e-7)
 
 
 def test_csv_lists_layers_unmodeled_nodes_and_a_total_row(report):
