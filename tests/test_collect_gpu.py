@@ -16,6 +16,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+from tests.fakes import ClockNvml
+
 ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "training_data" / "zoo" / "lenet.onnx"
 pytestmark = pytest.mark.skipif(not LENET.exists(), reason="zoo not exported")
@@ -76,38 +78,10 @@ def test_cpu_run_packs_the_training_data_layout(collect_gpu, tmp_path: Path, cap
     assert "0 configurations to measure" in capsys.readouterr().out
 
 
-class _ClockNvml:
-    """A pynvml stand-in: the energy counter advances by watts x interval every 5 ms."""
-
-    class NVMLError(Exception):
-        pass
-
-    def __init__(self, watts: float = 120.0, interval_s: float = 0.005) -> None:
-        self.watts, self.interval_s, self.t0 = watts, interval_s, time.perf_counter()
-
-    def nvmlInit(self) -> None:
-        pass
-
-    def nvmlShutdown(self) -> None:
-        pass
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
-        return index
-
-    def nvmlDeviceGetName(self, handle: int) -> str:
-        return "Fake GPU"
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
-        return int(int((time.perf_counter() - self.t0) / self.interval_s) * self.watts * self.interval_s * 1000)
-
-    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
-        return int(self.watts * 1000)
-
-
 def test_energy_counter_windows_are_aligned(collect_gpu, tmp_path: Path, monkeypatch) -> None:
     from estimator.measure.sensors import NvmlSensor, SensorDetection
 
-    nvml = _ClockNvml()
+    nvml = ClockNvml(watts=120.0, interval_s=0.005)
     monkeypatch.setattr(collect_gpu, "detect_sensors", lambda: [SensorDetection("nvml", True, "fake")])
     monkeypatch.setattr(collect_gpu, "open_sensor", lambda name, device_index=0: NvmlSensor(nvml, device_index))
     args = _args(tmp_path, "cpu-fake-nvml", "--sensor", "nvml", "--budget-s", "20", "--idle-seconds", "0.1",

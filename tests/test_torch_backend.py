@@ -29,6 +29,7 @@ from estimator.measure.torch_backend import (  # noqa: E402
 from graph.build import layer_model, random_inputs  # noqa: E402
 from graph.extract import extract_layers  # noqa: E402
 from graph.records import OtherLayer  # noqa: E402
+from tests.fakes import ClockNvml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT = TensorProto.FLOAT
@@ -296,37 +297,8 @@ class _TorchWithFakeCuda:
         return getattr(torch, name)
 
 
-class _ClockNvml:
-    """A pynvml stand-in whose energy counter advances by watts x interval every interval."""
-
-    class NVMLError(Exception):
-        pass
-
-    def __init__(self, watts: float = 200.0, interval_s: float = 0.01) -> None:
-        self.watts, self.interval_s, self.t0 = watts, interval_s, time.perf_counter()
-
-    def nvmlInit(self) -> None:
-        pass
-
-    def nvmlShutdown(self) -> None:
-        pass
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
-        return index
-
-    def nvmlDeviceGetName(self, handle: int) -> str:
-        return "Fake GPU"
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
-        ticks = int((time.perf_counter() - self.t0) / self.interval_s)
-        return int(ticks * self.watts * self.interval_s * 1000)  # mJ
-
-    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
-        return int(self.watts * 1000)
-
-
 def test_cuda_loop_with_events_and_counter_aligned_window() -> None:
-    nvml = _ClockNvml(watts=200.0, interval_s=0.01)
+    nvml = ClockNvml(watts=200.0, interval_s=0.01)
     sensor = CounterAlignedSensor(NvmlSensor(nvml), timeout_s=0.1)
     backend = TorchBackend(TorchSettings(device="cpu", queue_depth=2), clock=sensor)
     backend.is_cuda = True
@@ -349,7 +321,7 @@ def test_cuda_loop_with_events_and_counter_aligned_window() -> None:
 
 
 def test_cpu_loop_aligns_to_the_counter_too() -> None:
-    sensor = CounterAlignedSensor(NvmlSensor(_ClockNvml(watts=50.0, interval_s=0.005)), timeout_s=0.05)
+    sensor = CounterAlignedSensor(NvmlSensor(ClockNvml(watts=50.0, interval_s=0.005)), timeout_s=0.05)
     backend = TorchBackend(TorchSettings(device="cpu"), clock=sensor)
     with sensor:
         token = sensor.begin()
