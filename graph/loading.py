@@ -83,47 +83,11 @@ def fix_input_shapes(
         raise ShapeError(f"{label}: no graph input named {sorted(unknown)[0]!r}; inputs are: {names}")
 
     fixed: dict[str, tuple[int, ...]] = {}
-    batch_values: list[int] = []
     assumed = False
     for value in real_inputs:
-        dims = _declared_dims(value)
-        if value.name in given:
-            shape = tuple(int(d) for d in given[value.name])
-            _check_given_shape(label, value.name, dims, shape)
-            if batch_size is not None and shape and shape[0] != batch_size:
-                raise ShapeError(
-                    f"{label}: input {value.name!r} is given shape {shape} but batch size {batch_size}; "
-                    "drop one or make them agree"
-                )
-        else:
-            if dims is None:
-                raise ShapeError(
-                    f"{label}: input {value.name!r} has no declared shape; pass it, e.g. "
-                    f"--input-shape {value.name}=1x3x224x224"
-                )
-            shape_list = []
-            for axis, dim in enumerate(dims):
-                if isinstance(dim, int):
-                    shape_list.append(dim)
-                elif axis == 0:
-                    shape_list.append(batch_size if batch_size is not None else 1)
-                    assumed = assumed or batch_size is None
-                else:
-                    example = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
-                    raise ShapeError(
-                        f"{label}: input {value.name!r} dimension {axis} is symbolic ({dim!r}); "
-                        f"pass the full shape, e.g. --input-shape {value.name}={example} "
-                        f"(input_shapes={{'{value.name}': (...)}} from Python)"
-                    )
-            shape = tuple(shape_list)
-            if batch_size is not None and dims and isinstance(dims[0], int) and dims[0] != batch_size:
-                raise ShapeError(
-                    f"{label}: input {value.name!r} has a fixed batch dimension of {dims[0]}, "
-                    f"not {batch_size}; export the model with a dynamic batch axis or drop --batch-size"
-                )
+        shape, batch_assumed = _input_shape(label, value, given.get(value.name), batch_size)
         fixed[value.name] = shape
-        if shape:
-            batch_values.append(shape[0])
+        assumed = assumed or batch_assumed
         _set_dims(value, shape)
 
     # Stale value_info (e.g. an exporter's symbolic or fixed batch) must not fight the new shapes.
@@ -136,8 +100,48 @@ def fix_input_shapes(
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError,
             TypeError) as error:
         raise ShapeError(f"{label}: shape inference failed: {_first_line(error)}") from None
-    resolved_batch = batch_values[0] if batch_values else (batch_size or 1)
+    batches = [shape[0] for shape in fixed.values() if shape]
+    resolved_batch = batches[0] if batches else (batch_size or 1)
     return inferred, fixed, resolved_batch, assumed
+
+
+def _input_shape(label: str, value: onnx.ValueInfoProto, given: tuple[int, ...] | None,
+                 batch_size: int | None) -> tuple[tuple[int, ...], bool]:
+    """One input's concrete shape, and whether its batch dimension was assumed."""
+    dims = _declared_dims(value)
+    if given is not None:
+        shape = tuple(int(d) for d in given)
+        _check_given_shape(label, value.name, dims, shape)
+        if batch_size is not None and shape and shape[0] != batch_size:
+            raise ShapeError(
+                f"{label}: input {value.name!r} is given shape {shape} but batch size {batch_size}; "
+                "drop one or make them agree"
+            )
+        return shape, False
+    if dims is None:
+        raise ShapeError(
+            f"{label}: input {value.name!r} has no declared shape; pass it, e.g. --input-shape {value.name}=1x3x224x224"
+        )
+    if batch_size is not None and dims and isinstance(dims[0], int) and dims[0] != batch_size:
+        raise ShapeError(
+            f"{label}: input {value.name!r} has a fixed batch dimension of {dims[0]}, "
+            f"not {batch_size}; export the model with a dynamic batch axis or drop --batch-size"
+        )
+    shape: list[int] = []
+    for axis, dim in enumerate(dims):
+        if isinstance(dim, int):
+            shape.append(dim)
+        elif axis == 0:
+            shape.append(batch_size if batch_size is not None else 1)
+        else:
+            example = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
+            raise ShapeError(
+                f"{label}: input {value.name!r} dimension {axis} is symbolic ({dim!r}); "
+                f"pass the full shape, e.g. --input-shape {value.name}={example} "
+                f"(input_shapes={{'{value.name}': (...)}} from Python)"
+            )
+    assumed = bool(dims) and not isinstance(dims[0], int) and batch_size is None
+    return tuple(shape), assumed
 
 
 def _declared_dims(value: onnx.ValueInfoProto) -> list[int | str] | None:
