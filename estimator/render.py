@@ -280,6 +280,7 @@ def render_summary(reports: list[Report], fmt: str) -> str:
         lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
         lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
         return "\n".join(lines) + "\n"
-    text = frame.to_string(index=False, na_rep="n/m")
+    shown = frame.astype(object).where(frame.notna(), "n/m")
+    text = shown.to_string(index=False)
     note = "" if all(r.power_measured for r in reports) else f"\nn/m: power and energy {NOT_MEASURED}\n"
     return text + "\n" + note

@@ -71,3 +71,8 @@ def test_every_format_renders(report):
 def test_summary_has_one_line_per_model(report):
     text = render_summary([report, report], "csv")
     assert len(text.strip().splitlines()) == 3
+
+
+def test_summary_table_marks_unmeasured_power(report):
+    text = render_summary([report], "table")
+    assert "n/m" in text and "None" not in text and NOT_MEASURED in text
