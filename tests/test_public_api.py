@@ -1,0 +1,18 @@
+"""The public names of both packages resolve, and nothing private leaks into __all__."""
+
+from __future__ import annotations
+
+import estimator
+import graph
+
+
+def test_every_exported_name_resolves():
+    for package in (graph, estimator):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+            assert not name.startswith("_")
+
+
+def test_estimate_is_the_function_not_its_module():
+    assert callable(estimator.estimate)
+    assert estimator.estimate.__name__ == "estimate"
