@@ -14,7 +14,7 @@ from catboost import CatBoostRegressor
 from estimator.errors import ProfileError
 from estimator.features import CATEGORICAL, FEATURES, featurize
 from estimator.measure.store import write_atomic
-from estimator.training import LayerModels, predict_layer_frame
+from estimator.training import LayerModels, predict_features
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -60,19 +60,19 @@ class Profile:
 
     def predict(self, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
         """Per-row runtime_ms with an 80% interval, power_w, and an out-of-distribution flag."""
-        predicted = predict_layer_frame(self.models, frame, layer_type)
+        features = featurize(frame, layer_type)
+        predicted = predict_features(self.models, features, layer_type)
         low, high = self.manifest.get("intervals", {}).get(layer_type, {}).get("runtime_log_ratio", [0.0, 0.0])
         predicted["runtime_low_ms"] = predicted["runtime_ms"] * math.exp(low)
         predicted["runtime_high_ms"] = predicted["runtime_ms"] * math.exp(high)
-        predicted["out_of_distribution"] = self._outside_training(frame, layer_type)
+        predicted["out_of_distribution"] = self._outside_training(features, layer_type)
         return predicted
 
-    def _outside_training(self, frame: pd.DataFrame, layer_type: str) -> pd.Series:
+    def _outside_training(self, features: pd.DataFrame, layer_type: str) -> pd.Series:
         ranges = self.manifest.get("feature_ranges", {}).get(layer_type)
-        flags = pd.Series(False, index=frame.index)
-        if frame.empty or not ranges:
-            return pd.Series(layer_type not in self.models.runtime, index=frame.index)
-        features = featurize(frame, layer_type)
+        if features.empty or not ranges:
+            return pd.Series(layer_type not in self.models.runtime, index=features.index)
+        flags = pd.Series(False, index=features.index)
         for column, bounds in ranges.get("numeric", {}).items():
             values = features[column]
             flags |= (values < bounds[0]) | (values > bounds[1])

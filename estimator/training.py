@@ -22,6 +22,7 @@ __all__ = [
     "LayerModels",
     "fit_layer_models",
     "layer_metrics",
+    "predict_features",
     "predict_layer_frame",
     "split_by_model",
 ]
@@ -80,12 +81,16 @@ def _fit(features: pd.DataFrame, target: np.ndarray, layer_type: str, params) ->
 
 def predict_layer_frame(models: LayerModels, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
     """runtime_ms and power_w (NaN where no power model) predicted for each row of `frame`."""
-    out = pd.DataFrame(index=frame.index)
-    if frame.empty or layer_type not in models.runtime:
+    return predict_features(models, featurize(frame, layer_type), layer_type)
+
+
+def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """predict_layer_frame for an already featurised frame (featurize's output)."""
+    out = pd.DataFrame(index=features.index)
+    if features.empty or layer_type not in models.runtime:
         out["runtime_ms"] = np.nan
         out["power_w"] = np.nan
         return out
-    features = featurize(frame, layer_type)
     pool = Pool(features, cat_features=list(CATEGORICAL[layer_type]))
     out["runtime_ms"] = np.exp(models.runtime[layer_type].predict(pool))
     power_model = models.power.get(layer_type)
