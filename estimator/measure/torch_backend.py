@@ -948,6 +948,7 @@ class TorchBackend(Backend):
             raise MeasureError(f"device {device!r} is not supported; use 'cuda' or 'cpu'")
         if self.settings.cpu_threads is not None:
             torch.set_num_threads(self.settings.cpu_threads)
+        self.torch = torch
         self._apply_backend_flags(torch)
         self.dtype = getattr(torch, self.settings.dtype)
         self.clock = clock
@@ -957,7 +958,6 @@ class TorchBackend(Backend):
             self._event_pool(8192)
         self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(0)
-        self.torch = torch
 
     def _apply_backend_flags(self, torch: Any) -> None:
         torch.backends.cudnn.benchmark = self.settings.cudnn_benchmark
