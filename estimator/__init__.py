@@ -19,12 +19,12 @@ __all__ = [
 ]
 
 _SOURCES = {
-    "estimate": "estimator.estimation",
-    "Report": "estimator.report",
-    "Totals": "estimator.report",
-    "Profile": "estimator.profile",
-    "load_profile": "estimator.profile",
-    "list_profiles": "estimator.profile",
+    "estimate": "estimator.predict.estimation",
+    "Report": "estimator.predict.report",
+    "Totals": "estimator.predict.report",
+    "Profile": "estimator.predict.profiles",
+    "load_profile": "estimator.predict.profiles",
+    "list_profiles": "estimator.predict.profiles",
     "EstimatorError": "estimator.errors",
     "ProfileError": "estimator.errors",
 }

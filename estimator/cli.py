@@ -13,9 +13,6 @@ from pathlib import Path
 
 __all__ = ["build_parser", "entrypoint", "main"]
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -38,11 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class UsageError(Exception):
-    """Bad command-line values that argparse cannot check."""
-
-
 def _parse_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
+    from estimator.errors import UsageError
+
     shapes: dict[str, tuple[int, ...]] = {}
     for value in values:
         name, sep, dims = value.rpartition("=")
@@ -57,44 +52,14 @@ def _parse_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
 
 
 def _estimate_one(model: str, profile: str | None, batch_size: int | None, shapes: dict[str, tuple[int, ...]]):
-    from estimator.estimation import estimate
+    from estimator.predict.estimation import estimate
 
     return estimate(model, profile=profile, batch_size=batch_size, input_shapes=shapes or None)
 
 
-def _layers_text(model: str, batch_size: int | None, shapes: dict[str, tuple[int, ...]], fmt: str) -> str:
-    import json
-
-    import pandas as pd
-
-    from graph import LAYER_TYPES, extract_layers, is_costed, layer_row
-
-    extracted = extract_layers(model, batch_size=batch_size, input_shapes=shapes or None)
-    rows = [{"name": layer.name, "op_type": layer.op_type, "layer_type": layer.layer_type,
-             **{k: v for k, v in layer_row(layer).items() if k not in ("layer_name", "op_type")}}
-            for layer in extracted.layers]
-    rows += [{"name": node.name, "op_type": node.op_type, "layer_type": "unmodeled", "reason": node.reason}
-             for node in extracted.unmodeled]
-    if fmt == "json":
-        return json.dumps({"model": extracted.source, "batch_size": extracted.batch_size,
-                           "batch_size_assumed": extracted.batch_size_assumed, "layers": rows}, indent=2,
-                          default=str) + "\n"
-    frame = pd.DataFrame(rows)
-    if fmt == "csv":
-        return frame.to_csv(index=False, lineterminator="\n")
-    costed = [layer for layer in extracted.layers if is_costed(layer)]
-    counts = ", ".join(f"{t} {sum(1 for layer in costed if layer.layer_type == t)}" for t in LAYER_TYPES)
-    header = (f"{extracted.source}: {len(costed)} layers ({counts}), {len(extracted.layers) - len(costed)} free, "
-              f"{len(extracted.unmodeled)} unmodeled, "
-              f"batch {extracted.batch_size}{' (assumed)' if extracted.batch_size_assumed else ''}\n")
-    columns = [c for c in ("name", "op_type", "layer_type", "batch_size", "input_size_0", "input_size_1",
-                           "input_size_2", "output_size_0", "output_size_1", "output_size_2", "kernel_0", "kernel_1",
-                           "stride_0", "groups", "input_size", "output_size", "input_elements", "output_elements",
-                           "reason") if c in frame.columns]
-    return header + frame[columns].to_string(index=False, na_rep="") + "\n"
-
-
 def _write(text: str, output: Path | None) -> None:
+    from estimator.errors import UsageError
+
     if output is None:
         sys.stdout.write(text)
         return
@@ -104,47 +69,53 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit code (0 ok, 2 bad input)."""
+    """Run the command; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    from graph.errors import EstimatorError
+    from estimator.commands import run_command
 
-    try:
-        if args.list_profiles:
-            from estimator.profile import list_profiles
+    return run_command("estimate", lambda: _run(args))
 
-            lines = [f"{p.id}\t{'runtime+power' if p.has_power else 'runtime only'}\t{p.description}"
-                     for p in list_profiles()]
-            _write("\n".join(lines) + "\n", args.output)
-            return EXIT_OK
-        if not args.models:
-            raise UsageError("no MODEL given; usage: estimate MODEL [MODEL ...] (see --help)")
-        if args.batch_size is not None and args.batch_size <= 0:
-            raise UsageError(f"--batch-size {args.batch_size}: must be positive")
-        shapes = _parse_shapes(args.input_shape)
-        if args.layers:
-            _write("".join(_layers_text(m, args.batch_size, shapes, args.format) for m in args.models), args.output)
-            return EXIT_OK
-        if len(args.models) == 1:
-            from estimator.render import render
 
-            report = _estimate_one(args.models[0], args.profile, args.batch_size, shapes)
-            _write(render(report, args.format, args.top), args.output)
-            return EXIT_OK
-        return _estimate_many(args, shapes)
-    except (EstimatorError, UsageError) as error:
-        print(f"estimate: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def _run(args: argparse.Namespace) -> int:
+    from estimator.commands import EXIT_OK
+    from estimator.errors import UsageError
+
+    if args.list_profiles:
+        from estimator.predict.profiles import list_profiles
+
+        lines = [f"{p.id}\t{'runtime+power' if p.has_power else 'runtime only'}\t{p.description}"
+                 for p in list_profiles()]
+        _write("\n".join(lines) + "\n", args.output)
+        return EXIT_OK
+    if not args.models:
+        raise UsageError("no MODEL given; usage: estimate MODEL [MODEL ...] (see --help)")
+    if args.batch_size is not None and args.batch_size <= 0:
+        raise UsageError(f"--batch-size {args.batch_size}: must be positive")
+    shapes = _parse_shapes(args.input_shape)
+    if args.layers:
+        from estimator.predict.render.layers import render_layers
+
+        _write("".join(render_layers(m, args.batch_size, shapes, args.format) for m in args.models), args.output)
+        return EXIT_OK
+    if len(args.models) == 1:
+        from estimator.predict.render import render
+
+        report = _estimate_one(args.models[0], args.profile, args.batch_size, shapes)
+        _write(render(report, args.format, args.top), args.output)
+        return EXIT_OK
+    return _estimate_many(args, shapes)
 
 
 def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]]) -> int:
     """Several models: estimated in parallel, one summary line each; failures reported per model."""
-    from estimator.profile import load_profile
-    from estimator.render import render_summary
-    from graph.errors import EstimatorError
+    from estimator.commands import EXIT_BAD_INPUT, EXIT_OK, report_error
+    from estimator.errors import PROJECT_ERRORS
+    from estimator.predict.profiles import load_profile
+    from estimator.predict.render import render_summary
 
     load_profile(args.profile)  # an unknown profile fails once, before any work
     workers = max(1, min(len(args.models), os.cpu_count() or 1))
@@ -154,8 +125,8 @@ def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]])
         for future in futures:
             try:
                 reports.append(future.result())
-            except EstimatorError as error:
-                print(f"estimate: error: {error}", file=sys.stderr)
+            except PROJECT_ERRORS as error:
+                report_error("estimate", error)
                 failed = True
     if reports:
         _write(render_summary(reports, args.format), args.output)

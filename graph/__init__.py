@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.errors import EstimatorError, GraphError, ModelLoadError, NodeError, ShapeError
+from graph.errors import GraphError, ModelLoadError, NodeError, ShapeError
 from graph.extract import extract_layers
 from graph.frames import layer_row, layers_to_frame
 from graph.loading import LoadedModel, load_model
@@ -27,7 +27,6 @@ __all__ = [
     "TARGET_COLUMNS",
     "ConvLayer",
     "DenseLayer",
-    "EstimatorError",
     "GraphError",
     "Layer",
     "LayerType",

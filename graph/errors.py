@@ -1,15 +1,16 @@
-"""The project's error hierarchy: every failure a user can cause is one of these."""
+"""graph's errors: every failure to read a model into layer records is a GraphError.
+
+graph is the bottom layer and imports nothing from estimator, so GraphError is its own root;
+estimator.errors names both roots as the project's errors (PROJECT_ERRORS), and the one
+command handler (estimator.commands) turns either into exit code 2.
+"""
 
 from __future__ import annotations
 
-__all__ = ["EstimatorError", "GraphError", "ModelLoadError", "NodeError", "ShapeError"]
+__all__ = ["GraphError", "ModelLoadError", "NodeError", "ShapeError"]
 
 
-class EstimatorError(Exception):
-    """Base of every error this project raises on purpose; the CLI turns it into exit code 2."""
-
-
-class GraphError(EstimatorError):
+class GraphError(Exception):
     """A model could not be read into layer records."""
 
 

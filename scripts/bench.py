@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from estimator.dataset import load_training_data
+    from estimator.train.data import load_training_data
 
     frame = load_training_data(ROOT / "training_data" / profile.id).frames["convolutional"]
     big = pd.concat([frame] * max(1, 100_000 // len(frame)), ignore_index=True)

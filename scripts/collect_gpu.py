@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from estimator.errors import EstimatorError, MeasureError  # noqa: E402
+from estimator.files import Journal, write_atomic  # noqa: E402
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob, config_key  # noqa: E402
 from estimator.measure.sensors import (  # noqa: E402
     SENSOR_NAMES,
@@ -50,7 +51,6 @@ from estimator.measure.sensors import (  # noqa: E402
     measure_idle_power,
     open_sensor,
 )
-from estimator.measure.store import Journal, write_atomic  # noqa: E402
 from estimator.measure.sweep import SweepLimits  # noqa: E402
 from estimator.measure.timing import LoopPolicy  # noqa: E402
 from estimator.measure.torch_backend import CounterAlignedSensor, TorchBackend, TorchSettings  # noqa: E402

@@ -12,18 +12,15 @@ Example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from estimator.errors import EstimatorError  # noqa: E402
-from estimator.trainer import train_profile  # noqa: E402
-from estimator.training import SEED_TEST_MODELS  # noqa: E402
+from estimator.commands import configure_logging, run_command
+from estimator.predict.profiles import PROFILE_DIR
+from estimator.train.heldout import SEED_TEST_MODELS
+from estimator.train.profiles import train_profile
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="training-data folder")
     parser.add_argument("--profile-id", help="profile id (default: the folder's name)")
@@ -32,16 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-models", nargs="*", default=list(SEED_TEST_MODELS),
                         help="models held out for the reported test figures (default: lenet resnet18 vgg16)")
     parser.add_argument("--iterations", type=int, help="CatBoost iterations (default 600)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    return run_command("train", lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
     profile_id = args.profile_id or args.data.resolve().name
-    out = args.out or ROOT / "estimator" / "profiles" / profile_id
+    out = args.out or PROFILE_DIR / profile_id
     params = {"iterations": args.iterations} if args.iterations else None
-    try:
-        manifest = train_profile(args.data, out, profile_id, args.description, args.test_models, params,
-                                 log=lambda text: print(text, flush=True))
-    except EstimatorError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    manifest = train_profile(args.data, out, profile_id, args.description, args.test_models, params)
     models = manifest["validation"]["holdout"].get("models", {})
     print(f"wrote {out}: held-out whole-model runtime MAPE {models.get('runtime_mape', float('nan')):.1f}%, "
           f"{models.get('runtime_within_10_pct', float('nan')):.0f}% of pairs within ±10%")

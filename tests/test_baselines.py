@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimator.baselines import MacsBaseline, NeuralPowerBaseline
-from estimator.dataset import load_training_data
-from estimator.features import featurize
+from estimator.predict.features import featurize
+from estimator.train.baselines import MacsBaseline, NeuralPowerBaseline
+from estimator.train.data import load_training_data
 
 pytest.importorskip("sklearn")
 DATA = Path(__file__).resolve().parents[1] / "training_data" / "cpu-epyc-1thread"

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimator.composition import GROUPS, MIN_FRACTION, PLAIN_SUM, Composition, composition_groups, fit_composition
+from estimator.predict.composition import GROUPS, MIN_FRACTION, PLAIN_SUM, Composition, composition_groups
+from estimator.train.composition import fit_composition
 
 
 def _sums(rows):

@@ -12,15 +12,15 @@ import pytest
 from catboost import CatBoostRegressor
 
 from estimator import estimate, list_profiles, load_profile
-from estimator.dataset import load_training_data
 from estimator.errors import ProfileError, TrainingDataError
 from estimator.measure.backend import OrtBackend
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
 from estimator.measure.sensors import LogFileSensor
 from estimator.measure.timing import LoopPolicy
-from estimator.profile import DEFAULT_PROFILE
-from estimator.trainer import train_profile
-from estimator.training import predict_layer_frame
+from estimator.predict.models import predict_layer_frame
+from estimator.predict.profiles import DEFAULT_PROFILE
+from estimator.train.data import load_training_data
+from estimator.train.profiles import train_profile
 from tests.estimator_fixtures import huge_conv, small_cnn
 from tests.test_collect import SMALL, MeterLog
 
@@ -195,7 +195,7 @@ def test_profile_with_power_reports_power_and_energy(powered_profile):
 
 
 def test_constant_power_trains_no_power_model_and_says_why(small_data):
-    from estimator.training import fit_layer_models
+    from estimator.train.fitting import fit_layer_models
 
     frame = load_training_data(small_data).frames["dense"].assign(power_w=7.0)
     models = fit_layer_models({"dense": frame}, {"iterations": 10})

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from estimator import estimate
-from estimator.render import FORMATS, render, render_summary
-from estimator.report import NOT_MEASURED
+from estimator.predict.render import FORMATS, render, render_summary
+from estimator.predict.render.common import NOT_MEASURED
 from tests.estimator_fixtures import small_cnn
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from estimator.files import Journal, write_atomic, write_csv_atomic
 from estimator.measure.backend import Backend
 from estimator.measure.sensors import PowerSensor, SensorDetection, measure_idle_power
-from estimator.measure.store import Journal, write_atomic, write_csv_atomic
 from estimator.measure.sweep import SweepLimits, sample_layers
 from estimator.measure.timing import LoopPolicy, Timing, summarize
 from graph.build import LAYER_MODEL_OPSET

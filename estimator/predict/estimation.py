@@ -6,9 +6,9 @@ from collections import Counter
 
 import pandas as pd
 
-from estimator.composition import Composition, composition_groups
-from estimator.profile import Profile, load_profile
-from estimator.report import LAYER_COLUMNS, Report, Totals
+from estimator.predict.composition import Composition, composition_groups
+from estimator.predict.profiles import Profile, load_profile
+from estimator.predict.report import LAYER_COLUMNS, Report, Totals
 from graph.extract import extract_layers
 from graph.frames import layers_to_frame, shape_text
 from graph.loading import ModelSource

@@ -1,22 +1,30 @@
-"""Train and write a profile: held-out validation first, then the final fit on every row."""
+"""Build a profile: held-out validation first, then the final fit on every row, written as .cbm + profile.json."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import platform
-from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from estimator.composition import fit_composition, layer_sums
-from estimator.dataset import TrainingData, load_training_data
-from estimator.features import CATEGORICAL, FEATURES
-from estimator.profile import feature_ranges, save_profile
-from estimator.training import CATBOOST_PARAMS, fit_layer_models
-from estimator.validation import held_out_predictions, summarize_held_out
+import numpy as np
+import pandas as pd
 
-__all__ = ["package_versions", "train_profile"]
+from estimator.files import write_atomic
+from estimator.predict.features import CATEGORICAL, FEATURES, featurize
+from estimator.predict.models import LayerModels
+from estimator.predict.profiles import FORMAT_VERSION
+from estimator.train.composition import fit_composition, layer_sums
+from estimator.train.data import TrainingData, load_training_data
+from estimator.train.fitting import CATBOOST_PARAMS, fit_layer_models
+from estimator.train.heldout import held_out_predictions, summarize_held_out
+
+__all__ = ["feature_ranges", "package_versions", "save_profile", "train_profile"]
+
+logger = logging.getLogger(__name__)
 
 
 def package_versions() -> dict[str, str]:
@@ -30,19 +38,18 @@ def package_versions() -> dict[str, str]:
 
 
 def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, description: str | None = None,
-                  test_models: list[str] | tuple[str, ...] = (), params: dict | None = None,
-                  log: Callable[[str], None] = lambda text: None) -> dict:
+                  test_models: list[str] | tuple[str, ...] = (), params: dict | None = None) -> dict:
     """Validate on `test_models`, fit on everything, and write the profile folder; returns the manifest."""
     data = load_training_data(data_path)
     rows = {t: len(f) for t, f in data.frames.items()}
-    log(f"loaded {data.root}: {rows} rows, power {'measured' if data.has_power else 'not measured'}")
+    logger.info("loaded %s: %s rows, power %s", data.root, rows, "measured" if data.has_power else "not measured")
     present = [m for m in test_models if m in data.model_names()]
     holdout: dict[str, object] = {}
     if present:
-        log(f"validating on held-out models {present} ...")
+        logger.info("validating on held-out models %s ...", present)
         holdout = summarize_held_out(held_out_predictions(data, present, params))
         holdout["test_models"] = present
-    log("fitting the final models on all rows ...")
+    logger.info("fitting the final models on all rows ...")
     models = fit_layer_models(data.frames, params)
     composition = (fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms)
                    if data.models is not None else None)
@@ -74,7 +81,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "validation": {"holdout": holdout},
     }
     document = save_profile(models, Path(out_dir), manifest)
-    log(f"wrote {out_dir}")
+    logger.info("wrote %s", out_dir)
     return document
 
 
@@ -104,6 +111,46 @@ def _describe(data: TrainingData, profile_id: str) -> str:
 
 def _relative(path: Path) -> str:
     try:
-        return os.path.relpath(path.resolve(), Path(__file__).resolve().parents[1])
+        return os.path.relpath(path.resolve(), Path(__file__).resolve().parents[2])
     except ValueError:
         return str(path)
+
+
+def feature_ranges(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, object]]:
+    """Per layer type: min/max of each numeric feature and the categories seen in training."""
+    ranges: dict[str, dict[str, object]] = {}
+    for layer_type, frame in frames.items():
+        if frame.empty:
+            continue
+        features = featurize(frame, layer_type)
+        numeric = {
+            column: [float(features[column].min()), float(features[column].max())]
+            for column in FEATURES[layer_type]
+            if column not in CATEGORICAL[layer_type]
+        }
+        categories = {column: sorted(features[column].unique().tolist()) for column in CATEGORICAL[layer_type]}
+        ranges[layer_type] = {"numeric": numeric, "categories": categories}
+    return ranges
+
+
+def save_profile(models: LayerModels, out_dir: Path, manifest: dict) -> dict:
+    """Write one .cbm per (layer type, target) and profile.json (last, atomically); returns the document."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict[str, str | None]] = {}
+    for layer_type, model in models.runtime.items():
+        files.setdefault(layer_type, {"runtime": None, "power": None})["runtime"] = f"{layer_type}_runtime.cbm"
+        model.save_model(str(out_dir / f"{layer_type}_runtime.cbm"))
+    for layer_type, model in models.power.items():
+        files.setdefault(layer_type, {"runtime": None, "power": None})["power"] = f"{layer_type}_power.cbm"
+        model.save_model(str(out_dir / f"{layer_type}_power.cbm"))
+    document = {"format_version": FORMAT_VERSION, **manifest, "model_files": files}
+    write_atomic(out_dir / "profile.json", json.dumps(document, indent=2, default=_json_default) + "\n")
+    return document
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(f"not JSON serialisable: {value!r}")

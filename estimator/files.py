@@ -1,4 +1,4 @@
-"""Crash-safe files: an append-only journal of measurements and atomic file replacement."""
+"""Crash-safe files: an append-only journal of measurements and atomic file replacement (shared by measure and train)."""
 
 from __future__ import annotations
 

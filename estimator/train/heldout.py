@@ -1,17 +1,30 @@
-"""Validation that cannot leak: train without some models, predict their layers and totals."""
+"""Held-out splits and metrics: train without some models, predict their layers and totals (nothing leaks)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from estimator.composition import Composition, composition_groups, fit_composition, layer_sums
-from estimator.dataset import TrainingData
-from estimator.training import LayerModels, fit_layer_models, layer_metrics, predict_layer_frame, split_by_model
+from estimator.predict.composition import Composition, composition_groups
+from estimator.predict.models import LayerModels, predict_layer_frame
+from estimator.train.composition import fit_composition, layer_sums
+from estimator.train.data import TrainingData
+from estimator.train.fitting import fit_layer_models
 
-__all__ = ["HeldOut", "held_out_predictions", "leave_one_model_out", "summarize_held_out"]
+__all__ = [
+    "SEED_TEST_MODELS",
+    "HeldOut",
+    "held_out_predictions",
+    "layer_metrics",
+    "split_by_model",
+    "summarize_held_out",
+]
+
+SEED_TEST_MODELS = ("lenet", "resnet18", "vgg16")
 
 
 @dataclass(frozen=True)
@@ -79,19 +92,6 @@ def _model_totals(layers: pd.DataFrame, data: TrainingData, test_models: list[st
     return merged
 
 
-def leave_one_model_out(data: TrainingData, params: dict | None = None, progress=None) -> HeldOut:
-    """Each zoo model in turn held out; predictions concatenated."""
-    layer_parts, model_parts = [], []
-    names = data.model_names()
-    for position, name in enumerate(names, 1):
-        result = held_out_predictions(data, [name], params)
-        layer_parts.append(result.layers)
-        model_parts.append(result.models)
-        if progress:
-            progress(position, len(names), name)
-    return HeldOut(pd.concat(layer_parts, ignore_index=True), pd.concat(model_parts, ignore_index=True))
-
-
 def summarize_held_out(result: HeldOut) -> dict[str, object]:
     """Per-layer metrics per type and target, and whole-model runtime and energy errors."""
     summary: dict[str, object] = {"layers": {}, "models": {}}
@@ -117,3 +117,32 @@ def summarize_held_out(result: HeldOut) -> dict[str, object]:
             summary["models"]["energy_mape"] = float(energy.abs().mean())
             summary["models"]["energy_within_10_pct"] = float((energy.abs() <= 10).mean() * 100)
     return summary
+
+
+def split_by_model(data: TrainingData, test_models: Iterable[str]) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Train/test frames split by model name; sweep rows are always training data."""
+    test_models = set(test_models)
+    train, test = {}, {}
+    for layer_type, frame in data.frames.items():
+        is_test = frame["model"].isin(test_models) & (frame["source"] == "zoo")
+        train[layer_type] = frame[~is_test].reset_index(drop=True)
+        test[layer_type] = frame[is_test].reset_index(drop=True)
+    return train, test
+
+
+def layer_metrics(actual: Iterable[float], predicted: Iterable[float]) -> dict[str, float]:
+    """RMSPE, MAPE (both %), share within ±10% and R² of per-layer predictions."""
+    actual = np.asarray(list(actual), dtype=float)
+    predicted = np.asarray(list(predicted), dtype=float)
+    if actual.size == 0:
+        return {"n": 0, "rmspe": math.nan, "mape": math.nan, "within_10": math.nan, "r2": math.nan}
+    relative = (predicted - actual) / actual
+    total = float(((actual - actual.mean()) ** 2).sum())
+    r2 = 1 - float(((predicted - actual) ** 2).sum()) / total if total > 0 else math.nan
+    return {
+        "n": int(actual.size),
+        "rmspe": float(np.sqrt(np.mean(relative**2)) * 100),
+        "mape": float(np.mean(np.abs(relative)) * 100),
+        "within_10": float(np.mean(np.abs(relative) <= 0.10) * 100),
+        "r2": r2,
+    }

@@ -1,4 +1,4 @@
-"""Profiles: one device's trained models (native .cbm files) and their profile.json manifest."""
+"""Profiles: one device's trained models (native .cbm files) and their profile.json manifest, loaded."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor
 
 from estimator.errors import ProfileError
-from estimator.features import CATEGORICAL, FEATURES, featurize
-from estimator.measure.store import write_atomic
-from estimator.training import LayerModels, predict_features
+from estimator.predict.features import featurize
+from estimator.predict.models import LayerModels, predict_features
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -22,13 +20,11 @@ __all__ = [
     "PROFILE_DIR",
     "Profile",
     "ProfileInfo",
-    "feature_ranges",
     "list_profiles",
     "load_profile",
-    "save_profile",
 ]
 
-PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
 DEFAULT_PROFILE = "cpu-epyc-1thread"
 FORMAT_VERSION = 1
 
@@ -79,46 +75,6 @@ class Profile:
         for column, categories in ranges.get("categories", {}).items():
             flags |= ~features[column].isin(categories)
         return flags
-
-
-def feature_ranges(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, object]]:
-    """Per layer type: min/max of each numeric feature and the categories seen in training."""
-    ranges: dict[str, dict[str, object]] = {}
-    for layer_type, frame in frames.items():
-        if frame.empty:
-            continue
-        features = featurize(frame, layer_type)
-        numeric = {
-            column: [float(features[column].min()), float(features[column].max())]
-            for column in FEATURES[layer_type]
-            if column not in CATEGORICAL[layer_type]
-        }
-        categories = {column: sorted(features[column].unique().tolist()) for column in CATEGORICAL[layer_type]}
-        ranges[layer_type] = {"numeric": numeric, "categories": categories}
-    return ranges
-
-
-def save_profile(models: LayerModels, out_dir: Path, manifest: dict) -> dict:
-    """Write one .cbm per (layer type, target) and profile.json (last, atomically); returns the document."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, dict[str, str | None]] = {}
-    for layer_type, model in models.runtime.items():
-        files.setdefault(layer_type, {"runtime": None, "power": None})["runtime"] = f"{layer_type}_runtime.cbm"
-        model.save_model(str(out_dir / f"{layer_type}_runtime.cbm"))
-    for layer_type, model in models.power.items():
-        files.setdefault(layer_type, {"runtime": None, "power": None})["power"] = f"{layer_type}_power.cbm"
-        model.save_model(str(out_dir / f"{layer_type}_power.cbm"))
-    document = {"format_version": FORMAT_VERSION, **manifest, "model_files": files}
-    write_atomic(out_dir / "profile.json", json.dumps(document, indent=2, default=_json_default) + "\n")
-    return document
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def list_profiles(directory: Path = PROFILE_DIR) -> list[ProfileInfo]:

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from estimator.features import featurize
+from estimator.predict.features import featurize
 from graph.schema import FEATURE_COLUMNS
 
 __all__ = ["SPECIAL_TERMS", "MacsBaseline", "NeuralPowerBaseline"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import pandas as pd
 
+from estimator.predict.render.csv import render_csv
+from estimator.predict.render.html import render_html
+from estimator.predict.render.json import render_json, report_dict
+from estimator.predict.render.markdown import render_markdown
+from estimator.predict.render.table import render_table
 from graph.records import UnmodeledNode
 
-__all__ = ["LAYER_COLUMNS", "NOT_MEASURED", "Report", "Totals"]
-
-NOT_MEASURED = "not measured for this profile"
+__all__ = ["LAYER_COLUMNS", "Report", "Totals"]
 
 LAYER_COLUMNS = (
     "name", "op_type", "layer_type", "shape", "runtime_ms", "runtime_low_ms", "runtime_high_ms", "power_w",
@@ -52,34 +55,19 @@ class Report:
     composition: str
 
     def to_dict(self) -> dict[str, object]:
-        from estimator.render import report_dict
-
         return report_dict(self)
 
     def to_json(self) -> str:
-        from estimator.render import render_json
-
         return render_json(self)
 
     def to_csv(self) -> str:
-        from estimator.render import render_csv
-
         return render_csv(self)
 
     def to_markdown(self, top: int | None = None) -> str:
-        from estimator.render import render_markdown
-
         return render_markdown(self, top)
 
     def to_html(self) -> str:
-        from estimator.render import render_html
-
         return render_html(self)
 
     def to_table(self, top: int | None = 15) -> str:
-        from estimator.render import render_table
-
         return render_table(self, top)
-
-    def totals_dict(self) -> dict[str, object]:
-        return asdict(self.totals)

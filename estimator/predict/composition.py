@@ -1,0 +1,67 @@
+"""How isolated layer runtimes compose into a whole-graph runtime.
+
+Measured on the zoo (training_data/README.md, "sum of layers vs whole"): each isolated layer
+pays one `run` call's fixed cost and, on ONNX Runtime's CPU provider, a layout conversion to and
+from NCHWc around every convolution; in a whole graph the layout is converted once, and
+activations that follow a Conv/Gemm are fused into it. So the plain sum overestimates, most for
+small and memory-bound graphs (MobileNets at batch 16: +40-60%). The estimator therefore uses
+
+    in-graph runtime = max(scale[group] * isolated - per_layer_overhead_ms, MIN_FRACTION * isolated)
+
+per layer, where the group is the layer type, with convolutions split into grouped/depthwise
+(memory-bound) and the rest, and `other` split into ops fed directly by a Conv/Gemm/MatMul
+(fusion candidates) and the rest. The scales are fitted by non-negative least squares on
+relative error against the training models' end-to-end runtimes (models.csv, see
+estimator.train.composition); the overhead is the measured cost of one `run` call
+(device.json). The whole graph is the sum of in-graph runtimes, so totals stay sums of layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["GROUPS", "MIN_FRACTION", "PLAIN_SUM", "Composition", "composition_groups"]
+
+MIN_FRACTION = 0.05  # an in-graph runtime never drops below this share of the isolated one
+GROUPS = ("convolutional", "convolutional_grouped", "pooling", "dense", "other_after_linear", "other")
+LINEAR_PRODUCERS = frozenset({"Conv", "Gemm", "MatMul"})
+
+
+@dataclass(frozen=True)
+class Composition:
+    runtime_scale: dict[str, float]
+    per_layer_overhead_ms: float
+    summary: str
+
+    def apply(self, isolated_ms: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """In-graph runtimes of layers with these isolated runtimes and composition groups."""
+        isolated = np.asarray(isolated_ms, dtype=float)
+        scale = np.array([self.runtime_scale.get(str(group), 1.0) for group in groups], dtype=float)
+        return np.maximum(scale * isolated - self.per_layer_overhead_ms, MIN_FRACTION * isolated)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Composition:
+        if not data:
+            return PLAIN_SUM
+        return cls(dict(data.get("runtime_scale", {})), float(data.get("per_layer_overhead_ms", 0.0)),
+                   str(data.get("summary", "")))
+
+
+PLAIN_SUM = Composition(dict.fromkeys(GROUPS, 1.0), 0.0, "sum of isolated layer runtimes")
+
+
+def composition_groups(frame: pd.DataFrame, layer_type: str) -> np.ndarray:
+    """The composition group of each row of a layer frame."""
+    if layer_type == "convolutional" and "groups" in frame.columns:
+        # Grouped and depthwise convs are memory-bound: their isolated layout conversions weigh more.
+        return np.where(frame["groups"].fillna(1) > 1, "convolutional_grouped", "convolutional").astype(object)
+    if layer_type != "other":
+        return np.full(len(frame), layer_type, dtype=object)
+    producer = frame["producer_op"] if "producer_op" in frame.columns else pd.Series("", index=frame.index)
+    return np.where(producer.fillna("").isin(LINEAR_PRODUCERS), "other_after_linear", "other").astype(object)

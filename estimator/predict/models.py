@@ -1,0 +1,41 @@
+"""A profile's fitted regressors and how they score a featurised layer frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from catboost import CatBoostRegressor, Pool
+
+from estimator.predict.features import CATEGORICAL, featurize
+
+__all__ = ["LayerModels", "predict_features", "predict_layer_frame"]
+
+
+@dataclass
+class LayerModels:
+    """Fitted regressors: runtime (on log ms) and, where measured, power (W) per layer type."""
+
+    runtime: dict[str, CatBoostRegressor] = field(default_factory=dict)
+    power: dict[str, CatBoostRegressor] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # "<type>/<target>" -> why no model was fitted
+
+
+def predict_layer_frame(models: LayerModels, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """runtime_ms and power_w (NaN where no power model) predicted for each row of `frame`."""
+    return predict_features(models, featurize(frame, layer_type), layer_type)
+
+
+def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """predict_layer_frame for an already featurised frame (featurize's output)."""
+    out = pd.DataFrame(index=features.index)
+    if features.empty or layer_type not in models.runtime:
+        out["runtime_ms"] = np.nan
+        out["power_w"] = np.nan
+        return out
+    pool = Pool(features, cat_features=list(CATEGORICAL[layer_type]))
+    out["runtime_ms"] = np.exp(models.runtime[layer_type].predict(pool))
+    power_model = models.power.get(layer_type)
+    out["power_w"] = power_model.predict(pool) if power_model is not None else np.nan
+    return out

@@ -1,0 +1,43 @@
+"""Renderers: a Report -> terminal table, CSV, JSON, Markdown or a self-contained HTML page (one module each)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from estimator.predict.render.csv import render_csv
+from estimator.predict.render.html import render_html
+from estimator.predict.render.json import render_json, report_dict
+from estimator.predict.render.markdown import render_markdown
+from estimator.predict.render.summary import render_summary
+from estimator.predict.render.table import render_table
+
+if TYPE_CHECKING:
+    from estimator.predict.report import Report
+
+__all__ = [
+    "FORMATS",
+    "render",
+    "render_csv",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "render_summary",
+    "render_table",
+    "report_dict",
+]
+
+FORMATS = ("table", "csv", "json", "markdown", "html")
+_RENDERERS = {
+    "table": lambda report, top: render_table(report, top),
+    "csv": lambda report, top: render_csv(report),
+    "json": lambda report, top: render_json(report),
+    "markdown": lambda report, top: render_markdown(report, top),
+    "html": lambda report, top: render_html(report),
+}
+
+
+def render(report: Report, fmt: str, top: int | None = None) -> str:
+    """The report in one of FORMATS (`top`: layers shown by the table and Markdown formats)."""
+    if fmt not in _RENDERERS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return _RENDERERS[fmt](report, top)

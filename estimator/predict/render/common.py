@@ -1,0 +1,54 @@
+"""What every renderer shares: the not-measured wording, rounding, power cells and the totals header."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from estimator.predict.report import Report
+
+__all__ = ["NOT_MEASURED", "header_lines", "number", "power_text"]
+
+NOT_MEASURED = "not measured for this profile"
+
+
+def number(value: float | None, digits: int = 3) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+def power_text(value: float | None, report: Report, unit: str, digits: int) -> str:
+    if not report.power_measured or value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/m"
+    return f"{value:.{digits}f} {unit}"
+
+
+def header_lines(report: Report) -> list[str]:
+    """The totals block that the table and the HTML page start with."""
+    totals = report.totals
+    batch = f"{totals.batch_size}" + (" (assumed: the model's batch dimension is symbolic)" if totals.batch_size_assumed
+                                      else "")
+    lines = [
+        f"model    {report.model}",
+        f"profile  {report.profile_id} ({report.device})",
+        f"batch    {batch}",
+        f"runtime  {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-{totals.runtime_high_ms:.3f})",
+    ]
+    if report.power_measured:
+        lines.append(f"power    {totals.power_w:.2f} W (runtime-weighted mean)")
+        lines.append(f"energy   {totals.energy_mj:.3f} mJ")
+    else:
+        lines.append(f"power    {NOT_MEASURED}")
+        lines.append(f"energy   {NOT_MEASURED}")
+    lines.append(
+        f"nodes    {totals.nodes_total} total: {totals.nodes_modeled} modeled, {totals.nodes_free} free "
+        f"(constants/shape ops), {totals.nodes_unmodeled} unmodeled"
+        + (" [" + ", ".join(f"{op} x{n}" for op, n in totals.unmodeled_by_op.items()) + "]"
+           if totals.unmodeled_by_op else "")
+    )
+    if totals.layers_out_of_distribution:
+        lines.append(f"warning  {totals.layers_out_of_distribution} layer(s) lie outside the profile's training "
+                     "ranges (marked !)")
+    return lines

@@ -1,0 +1,39 @@
+"""Report -> CSV: one row per layer, then the unmodeled nodes, then the TOTAL row."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from estimator.predict.render.common import NOT_MEASURED
+
+if TYPE_CHECKING:
+    from estimator.predict.report import Report
+
+__all__ = ["render_csv"]
+
+
+def render_csv(report: Report) -> str:
+    """One row per layer, then one per unmodeled node (with the reason), then the TOTAL row."""
+    frame = report.layers.copy()
+    if not report.power_measured:
+        frame["power_w"] = None
+        frame["energy_mj"] = None
+    frame["note"] = ""
+    frame.loc[frame["out_of_distribution"], "note"] = "outside the profile's training ranges"
+    extra = [{"name": n.name, "op_type": n.op_type, "layer_type": "unmodeled", "note": n.reason}
+             for n in report.unmodeled]
+    totals = report.totals
+    extra.append({
+        "name": "TOTAL", "op_type": "", "layer_type": "total", "shape": f"batch {totals.batch_size}",
+        "runtime_ms": totals.runtime_ms, "runtime_low_ms": totals.runtime_low_ms,
+        "runtime_high_ms": totals.runtime_high_ms, "power_w": totals.power_w, "energy_mj": totals.energy_mj,
+        "runtime_share": 1.0, "out_of_distribution": totals.layers_out_of_distribution > 0,
+        "note": "" if report.power_measured else f"power and energy {NOT_MEASURED}",
+    })
+    frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()

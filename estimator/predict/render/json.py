@@ -1,0 +1,65 @@
+"""Report -> JSON: stable field names, units in the names."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from estimator.predict.render.common import NOT_MEASURED, number
+
+if TYPE_CHECKING:
+    from estimator.predict.report import Report
+
+__all__ = ["render_json", "report_dict"]
+
+
+def report_dict(report: Report) -> dict[str, object]:
+    """The JSON document: stable field names, units in the names."""
+    totals = report.totals
+    layers = []
+    for row in report.layers.itertuples(index=False):
+        layers.append({
+            "name": row.name,
+            "op_type": row.op_type,
+            "layer_type": row.layer_type,
+            "shape": row.shape,
+            "runtime_ms": number(row.runtime_ms, 6),
+            "runtime_low_ms": number(row.runtime_low_ms, 6),
+            "runtime_high_ms": number(row.runtime_high_ms, 6),
+            "power_w": number(row.power_w, 4) if report.power_measured else None,
+            "energy_mj": number(row.energy_mj, 6) if report.power_measured else None,
+            "runtime_share": number(row.runtime_share, 6),
+            "out_of_distribution": bool(row.out_of_distribution),
+        })
+    return {
+        "model": report.model,
+        "profile": report.profile_id,
+        "device": report.device,
+        "power_measured": report.power_measured,
+        "power_note": None if report.power_measured else NOT_MEASURED,
+        "batch_size": totals.batch_size,
+        "batch_size_assumed": totals.batch_size_assumed,
+        "input_shapes": {name: list(shape) for name, shape in report.input_shapes.items()},
+        "composition": report.composition,
+        "totals": {
+            "runtime_ms": number(totals.runtime_ms, 6),
+            "runtime_low_ms": number(totals.runtime_low_ms, 6),
+            "runtime_high_ms": number(totals.runtime_high_ms, 6),
+            "power_w": number(totals.power_w, 4),
+            "energy_mj": number(totals.energy_mj, 6),
+            "layers_out_of_distribution": totals.layers_out_of_distribution,
+        },
+        "nodes": {
+            "total": totals.nodes_total,
+            "modeled": totals.nodes_modeled,
+            "free": totals.nodes_free,
+            "unmodeled": totals.nodes_unmodeled,
+            "unmodeled_by_op": totals.unmodeled_by_op,
+        },
+        "unmodeled": [{"name": n.name, "op_type": n.op_type, "reason": n.reason} for n in report.unmodeled],
+        "layers": layers,
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2) + "\n"

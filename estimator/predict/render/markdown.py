@@ -1,0 +1,41 @@
+"""Report -> Markdown: a totals table and a table of the top layers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from estimator.predict.render.common import NOT_MEASURED, power_text
+
+if TYPE_CHECKING:
+    from estimator.predict.report import Report
+
+__all__ = ["render_markdown"]
+
+
+def render_markdown(report: Report, top: int | None = None) -> str:
+    totals = report.totals
+    out = [f"# Estimate: `{report.model}`", "", "| quantity | value |", "|---|---|",
+           f"| profile | {report.profile_id} ({report.device}) |",
+           f"| batch size | {totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''} |",
+           f"| runtime | {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
+           f"{totals.runtime_high_ms:.3f}) |",
+           f"| power | {power_text(totals.power_w, report, 'W', 2).replace('n/m', NOT_MEASURED)} |",
+           f"| energy | {power_text(totals.energy_mj, report, 'mJ', 3).replace('n/m', NOT_MEASURED)} |",
+           f"| nodes | {totals.nodes_total} total, {totals.nodes_modeled} modeled, {totals.nodes_free} free, "
+           f"{totals.nodes_unmodeled} unmodeled |",
+           f"| layers outside training ranges | {totals.layers_out_of_distribution} |", ""]
+    layers = report.layers.sort_values("runtime_ms", ascending=False)
+    if top:
+        layers = layers.head(top)
+    out += ["| layer | op | shape | runtime (ms) | share | power (W) | energy (mJ) |", "|---|---|---|---:|---:|---:|---:|"]
+    for row in layers.itertuples(index=False):
+        flag = " ⚠" if row.out_of_distribution else ""
+        out.append(f"| `{row.name}`{flag} | {row.op_type} | {row.shape} | {row.runtime_ms:.4f} | "
+                   f"{row.runtime_share * 100:.1f}% | {power_text(row.power_w, report, '', 2)} | "
+                   f"{power_text(row.energy_mj, report, '', 4)} |")
+    if report.unmodeled:
+        out += ["", f"Unmodeled nodes ({len(report.unmodeled)}), not in the totals:", ""]
+        out += [f"- `{n.name}` ({n.op_type}): {n.reason}" for n in report.unmodeled]
+    if not report.power_measured:
+        out += ["", f"n/m: power and energy {NOT_MEASURED}."]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,43 @@
+"""Report -> terminal table: totals, the top layers by runtime, the unmodeled nodes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from estimator.predict.render.common import NOT_MEASURED, header_lines, power_text
+
+if TYPE_CHECKING:
+    from estimator.predict.report import Report
+
+__all__ = ["render_table"]
+
+
+def render_table(report: Report, top: int | None = 15) -> str:
+    """Totals, then the top-N layers by runtime, then the unmodeled nodes."""
+    lines = header_lines(report)
+    layers = report.layers.sort_values("runtime_ms", ascending=False)
+    shown = layers if top is None or top <= 0 else layers.head(top)
+    lines.append("")
+    title = "all layers" if len(shown) == len(layers) else f"top {len(shown)} of {len(layers)} layers"
+    lines.append(f"{title} by runtime:")
+    name_width = min(48, max([4, *(len(str(n)) for n in shown["name"])]))
+    lines.append(f"{'layer':<{name_width}}  {'op':<18} {'shape':<30} {'ms':>9} {'share':>6} {'W':>7} {'mJ':>9}")
+    for row in shown.itertuples(index=False):
+        name = str(row.name)
+        if len(name) > name_width:
+            name = "…" + name[-(name_width - 1):]
+        flag = "!" if row.out_of_distribution else " "
+        lines.append(
+            f"{name:<{name_width}}{flag} {row.op_type:<18} {str(row.shape)[:30]:<30} {row.runtime_ms:>9.4f} "
+            f"{row.runtime_share * 100:>5.1f}% {power_text(row.power_w, report, '', 2):>7} "
+            f"{power_text(row.energy_mj, report, '', 4):>9}"
+        )
+    if report.unmodeled:
+        lines.append("")
+        lines.append(f"unmodeled nodes ({len(report.unmodeled)}), not in the totals:")
+        for node in report.unmodeled:
+            lines.append(f"  {node.name} ({node.op_type}): {node.reason}")
+    if not report.power_measured:
+        lines.append("")
+        lines.append(f"n/m: power and energy {NOT_MEASURED}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""Fit how isolated layer runtimes compose into whole-graph runtimes (see estimator.predict.composition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+from estimator.predict.composition import GROUPS, PLAIN_SUM, Composition, composition_groups
+from graph.schema import LAYER_TYPES
+
+__all__ = ["MIN_GROUP_SHARE", "fit_composition", "layer_sums"]
+
+MIN_GROUP_SHARE = 0.02  # groups with less of the training runtime keep scale 1 (too little signal to fit)
+
+
+def layer_sums(frames: dict[str, pd.DataFrame], models: pd.DataFrame, runtime_column: str = "runtime_ms") -> pd.DataFrame:
+    """Per (model, batch): measured isolated runtime summed per group, the layer count, and the end-to-end runtime."""
+    parts = []
+    for layer_type in LAYER_TYPES:
+        frame = frames.get(layer_type)
+        if frame is None or frame.empty:
+            continue
+        parts.append(pd.DataFrame({"model": frame["model"], "batch_size": frame["batch_size"].astype(int),
+                                   "group": composition_groups(frame, layer_type),
+                                   "runtime": frame[runtime_column].astype(float)}))
+    layers = pd.concat(parts, ignore_index=True)
+    sums = layers.pivot_table(index=["model", "batch_size"], columns="group", values="runtime", aggfunc="sum",
+                              fill_value=0.0)
+    counts = layers.groupby(["model", "batch_size"]).size().rename("layers")
+    table = sums.join(counts).reset_index()
+    for group in GROUPS:
+        if group not in table.columns:
+            table[group] = 0.0
+    truth = models[["model", "batch_size", "runtime_ms"]].rename(columns={"runtime_ms": "end_to_end_ms"})
+    truth = truth.assign(batch_size=truth["batch_size"].astype(int))
+    return truth.merge(table, on=["model", "batch_size"], how="inner")
+
+
+def fit_composition(sums: pd.DataFrame, per_layer_overhead_ms: float | None = None) -> Composition:
+    """Fit group scales by non-negative least squares on relative error.
+
+    `per_layer_overhead_ms` is the measured cost of one `run` call (device.json); every isolated
+    measurement includes it once, the whole graph once in total. Without it, it is fitted too.
+    """
+    sums = sums[sums["layers"] > 0]
+    if len(sums) < 3:
+        return PLAIN_SUM
+    total = sums[list(GROUPS)].to_numpy(float).sum()
+    fitted = [g for g in GROUPS if sums[g].sum() >= MIN_GROUP_SHARE * total]
+    fixed = [g for g in GROUPS if g not in fitted]
+    target = sums["end_to_end_ms"].to_numpy(float) - sums[fixed].to_numpy(float).sum(axis=1)
+    columns = [sums[g].to_numpy(float) for g in fitted]
+    if per_layer_overhead_ms is None:
+        columns.append(-sums["layers"].to_numpy(float))
+    else:
+        target = target + per_layer_overhead_ms * sums["layers"].to_numpy(float)
+    weights = 1.0 / sums["end_to_end_ms"].to_numpy(float)
+    coefficients, _ = nnls(np.column_stack(columns) * weights[:, None], target * weights)
+    scales = {g: float(coefficients[i]) for i, g in enumerate(fitted)}
+    scales.update(dict.fromkeys(fixed, 1.0))
+    overhead = float(coefficients[-1]) if per_layer_overhead_ms is None else float(per_layer_overhead_ms)
+    how = "fitted" if per_layer_overhead_ms is None else "measured"
+    text = ("in-graph runtime = isolated x (" + ", ".join(f"{g} {scales[g]:.3f}" for g in GROUPS)
+            + f") minus {overhead * 1e3:.1f} us per layer ({how} call overhead); scales fitted on {len(sums)} "
+            "model/batch pairs")
+    return Composition(scales, overhead, text)

@@ -1,0 +1,76 @@
+"""The statistics section of a device's data card (training_data/README.md), as Markdown.
+
+Rows per layer type and model, the measurement noise, how long collection took, and the
+sum-of-isolated-layers vs measured end-to-end comparison per model and batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from estimator.files import Journal
+from estimator.predict.composition import GROUPS
+from estimator.train.composition import layer_sums
+from estimator.train.data import load_training_data
+
+__all__ = ["data_card"]
+
+
+def data_card(data_path: str | Path) -> str:
+    """Markdown statistics of the training-data folder `data_path` (with its device.json and journal.jsonl)."""
+    data_path = Path(data_path)
+    data = load_training_data(data_path)
+    device = json.loads((data_path / "device.json").read_text())
+    journal = Journal(data_path / "journal.jsonl")
+    layers = pd.DataFrame([e for e in journal.entries.values() if e.get("kind") == "layer"])
+
+    out = []
+    counts = []
+    for layer_type, frame in data.frames.items():
+        zoo = frame[frame["source"] == "zoo"]
+        counts.append({"layer type": layer_type, "zoo rows": len(zoo),
+                       "zoo distinct configs": int(zoo["config_id"].nunique()) if "config_id" in zoo else len(zoo),
+                       "sweep rows": int((frame["source"] == "sweep").sum())})
+    out += ["### Rows per layer type", "", _table(pd.DataFrame(counts)), ""]
+
+    per_model = []
+    for layer_type, frame in data.frames.items():
+        zoo = frame[frame["source"] == "zoo"]
+        per_model.append(zoo.groupby(["model", "batch_size"]).size().rename(layer_type))
+    per_model_frame = pd.concat(per_model, axis=1).fillna(0).astype(int).reset_index()
+    out += ["### Rows per zoo model and batch size", "", _table(per_model_frame), ""]
+
+    cv = layers["runtime_cv"]
+    spread = (layers["runtime_p90_ms"] - layers["runtime_p10_ms"]) / layers["runtime_ms"]
+    method = device["method"]
+    runs = device.get("runs", [])
+    stayed = int(((layers["attempts"] == method["max_attempts"]) & (cv > method["max_cv"])).sum())
+    out += ["### Noise and effort", "",
+            f"- distinct layer configurations measured: {len(layers)}",
+            f"- per-call runtime coefficient of variation: median {cv.median():.3f}, 90th percentile "
+            f"{cv.quantile(0.9):.3f}; (p90 - p10) / median: median {spread.median():.3f}",
+            f"- configurations re-measured because their CV exceeded {method['max_cv']}: "
+            f"{int((layers['attempts'] > 1).sum())} ({(layers['attempts'] > 1).mean() * 100:.1f}%), of which "
+            f"{stayed} stayed above it after the last attempt (the lowest-CV attempt is kept)",
+            f"- collection runs: {len(runs)}, {sum(r['duration_s'] for r in runs) / 60:.1f} min in total:",
+            *(f"  - `{r['command_line']}`: {r['measured']} measured in {r['duration_s'] / 60:.1f} min "
+              f"({r['started_at']})" for r in runs),
+            f"- one `run` call's fixed cost (Relu on one element): {method['call_overhead_ms'] * 1e3:.1f} us",
+            ""]
+
+    if data.models is not None:
+        sums = layer_sums(data.frames, data.models)
+        sums["isolated_sum_ms"] = sums[list(GROUPS)].sum(axis=1)
+        sums["ratio"] = sums["isolated_sum_ms"] / sums["end_to_end_ms"]
+        shown = sums[["model", "batch_size", "layers", "end_to_end_ms", "isolated_sum_ms", "ratio"]]
+        out += ["### Sum of isolated layers vs the whole model", "", _table(shown.sort_values(["model", "batch_size"])),
+                "", f"Ratio sum/whole: median {sums['ratio'].median():.3f}, min {sums['ratio'].min():.3f}, "
+                f"max {sums['ratio'].max():.3f}.", ""]
+    return "\n".join(out)
+
+
+def _table(frame: pd.DataFrame, digits: int = 2) -> str:
+    return frame.to_markdown(index=False, floatfmt=f".{digits}f")

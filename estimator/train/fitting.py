@@ -1,0 +1,55 @@
+"""Fit one CatBoost regressor per layer type and target (runtime on log ms; power in W)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from catboost import CatBoostRegressor, Pool
+
+from estimator.errors import TrainingDataError
+from estimator.predict.features import CATEGORICAL, featurize
+from estimator.predict.models import LayerModels
+from graph.schema import LAYER_TYPES
+
+__all__ = ["CATBOOST_PARAMS", "MIN_ROWS", "fit_layer_models"]
+
+MIN_ROWS = 5
+CATBOOST_PARAMS: dict[str, object] = {
+    "iterations": 600,
+    "depth": 6,
+    "learning_rate": 0.08,
+    "loss_function": "RMSE",
+    "random_seed": 0,
+    "thread_count": 2,
+    "allow_writing_files": False,
+    "verbose": False,
+}
+
+
+def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None) -> LayerModels:
+    """Fit every (layer type, target) that has at least MIN_ROWS measured rows."""
+    params = {**CATBOOST_PARAMS, **(params or {})}
+    models = LayerModels()
+    for layer_type in LAYER_TYPES:
+        frame = frames.get(layer_type)
+        if frame is None or len(frame) < MIN_ROWS:
+            continue
+        features = featurize(frame, layer_type)
+        models.runtime[layer_type] = _fit(features, np.log(frame["runtime_ms"].to_numpy(float)), layer_type, params)
+        powered = frame["power_w"].notna().to_numpy()
+        power = frame["power_w"].to_numpy(float)[powered]
+        if powered.sum() < MIN_ROWS:
+            continue
+        if np.ptp(power) == 0:
+            models.skipped[f"{layer_type}/power"] = f"every row reads {power[0]:.3f} W: the sensor cannot tell layers apart"
+            continue
+        models.power[layer_type] = _fit(features[powered], power, layer_type, params)
+    if not models.runtime:
+        raise TrainingDataError(f"no layer type has {MIN_ROWS} or more measured rows to train on")
+    return models
+
+
+def _fit(features: pd.DataFrame, target: np.ndarray, layer_type: str, params) -> CatBoostRegressor:
+    model = CatBoostRegressor(**params)
+    model.fit(Pool(features, target, cat_features=list(CATEGORICAL[layer_type])))
+    return model
