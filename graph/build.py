@@ -1,16 +1,83 @@
-"""Build runnable ONNX models from records: one-node layer models, and weights for stripped graphs."""
+"""Build ONNX models: one-node layer models, runnable models for backends, and small test graphs.
+
+Backends get a RunnableModel (serialized bytes and random feeds), never a protobuf object.
+"""
 
 from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from graph.loading import ModelSource, load_model
 from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer
 
-__all__ = ["LAYER_MODEL_OPSET", "layer_model", "random_inputs", "with_random_weights"]
+__all__ = [
+    "LAYER_MODEL_OPSET",
+    "NodeSpec",
+    "RunnableModel",
+    "SmallModel",
+    "conv_chain",
+    "has_payload",
+    "layer_model",
+    "overhead_model",
+    "random_inputs",
+    "runnable_layer",
+    "runnable_model",
+    "save_shape_only",
+    "small_model",
+    "with_random_weights",
+]
 
 LAYER_MODEL_OPSET = 17
+FLOAT = onnx.TensorProto.FLOAT
+SMALL_TENSOR_BYTES = 1024  # save_shape_only keeps tensors up to this size inline (shape inference reads them)
+
+
+@dataclass(frozen=True)
+class RunnableModel:
+    """A model ready for a runtime: its name, serialized bytes and random feeds for its inputs."""
+
+    name: str
+    data: bytes
+    feeds: dict[str, np.ndarray]
+
+
+def runnable_layer(layer: Layer, opset: int = LAYER_MODEL_OPSET) -> RunnableModel:
+    """The one-node model of a layer record, with random weights and inputs."""
+    model = layer_model(layer, opset)
+    return RunnableModel(model.graph.name, model.SerializeToString(), random_inputs(model))
+
+
+def runnable_model(source: ModelSource, input_shapes: Mapping[str, Sequence[int]]) -> RunnableModel:
+    """A whole model with random weights where its payloads are missing, its inputs fixed to `input_shapes`."""
+    full = with_random_weights(load_model(source).proto)
+    for value in full.graph.input:
+        if value.name in input_shapes:
+            dims = value.type.tensor_type.shape
+            dims.ClearField("dim")
+            for dim in input_shapes[value.name]:
+                dims.dim.add().dim_value = dim
+    return RunnableModel(full.graph.name, full.SerializeToString(), random_inputs(full))
+
+
+def overhead_model() -> RunnableModel:
+    """A Relu on one element: what one `run` call costs with next to no work."""
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node], "overhead",
+        [helper.make_tensor_value_info("x", FLOAT, [1])],
+        [helper.make_tensor_value_info("y", FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return RunnableModel("overhead", model.SerializeToString(), {"x": np.ones(1, dtype=np.float32)})
 
 
 def layer_model(layer: Layer, opset: int = LAYER_MODEL_OPSET, seed: int = 0) -> onnx.ModelProto:
@@ -56,8 +123,7 @@ def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProt
     filled = onnx.ModelProto()
     filled.CopyFrom(model)
     for tensor in filled.graph.initializer:
-        count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
-        if _has_data(tensor, count):
+        if has_payload(tensor):
             continue
         array = _random_array(tuple(tensor.dims), helper.tensor_dtype_to_np_dtype(tensor.data_type), rng)
         replacement = numpy_helper.from_array(array, tensor.name)
@@ -66,7 +132,9 @@ def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProt
     return filled
 
 
-def _has_data(tensor: onnx.TensorProto, count: int) -> bool:
+def has_payload(tensor: onnx.TensorProto) -> bool:
+    """Whether a tensor carries its values (not stripped to name, type and dims, not external)."""
+    count = math.prod(tensor.dims)
     if tensor.data_location == onnx.TensorProto.EXTERNAL:
         return False
     if tensor.raw_data:
@@ -179,3 +247,75 @@ def _is_parameter(layer: OtherLayer, position: int) -> bool:
 
 def _attribute(value):
     return list(value) if isinstance(value, tuple) else value
+
+
+# ----------------------------------------------------------------------------- small graphs
+
+
+SmallModel = onnx.ModelProto  # what small_model returns: pass it to extract_layers
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a small graph, in plain values."""
+
+    op_type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attributes: Mapping[str, object] = field(default_factory=dict)
+    name: str = ""
+
+
+def small_model(nodes: Sequence[NodeSpec], inputs: Mapping[str, Sequence[int]],
+                weights: Mapping[str, Sequence[int]] | None = None, scalars: Mapping[str, float] | None = None,
+                opset: int = 17, name: str = "sweep") -> onnx.ModelProto:
+    """A float32 graph: `inputs` by shape, `weights` as payload-less initializers, `scalars` as one-value ones.
+
+    Its output is the last node's first output, with no declared shape.
+    """
+    protos = [helper.make_node(n.op_type, list(n.inputs), list(n.outputs), name=n.name or None, **dict(n.attributes))
+              for n in nodes]
+    initializers = []
+    for weight_name, dims in (weights or {}).items():
+        tensor = onnx.TensorProto(name=weight_name, data_type=FLOAT)
+        tensor.dims.extend(dims)
+        initializers.append(tensor)
+    initializers += [helper.make_tensor(scalar, FLOAT, [], [value]) for scalar, value in (scalars or {}).items()]
+    graph = helper.make_graph(protos, name, [helper.make_tensor_value_info(k, FLOAT, list(v)) for k, v in inputs.items()],
+                              [helper.make_tensor_value_info(protos[-1].output[0], FLOAT, None)], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def conv_chain(length: int) -> onnx.ModelProto:
+    """`length` 3x3 convs of 16 channels on 1x16x32x32, weights shape-only (a benchmark graph)."""
+    nodes = [NodeSpec("Conv", ("x" if index == 0 else f"y{index - 1}", f"w{index}"), (f"y{index}",),
+                      {"pads": [1, 1, 1, 1], "kernel_shape": [3, 3]}, name=f"conv{index}") for index in range(length)]
+    return small_model(nodes, {"x": (1, 16, 32, 32)}, {f"w{index}": (16, 16, 3, 3) for index in range(length)},
+                       name="chain")
+
+
+def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Write a model to one file (its weights inline)."""
+    onnx.save(model, str(path))
+
+
+def save_shape_only(source: str | os.PathLike, path: Path, producer_note: str = "") -> None:
+    """Save the model at `source` keeping every tensor's dims and type but none of its large payloads.
+
+    Large tensors are written as external data to a file that is then removed; small tensors
+    (shapes, axes) stay inline because shape inference reads them.
+    """
+    proto = onnx.load(str(source))
+    if producer_note:
+        proto.producer_name = f"{proto.producer_name} ({producer_note})"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data_name = f"{path.name}.data"
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        onnx.save_model(proto, temporary, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data_name, size_threshold=SMALL_TENSOR_BYTES)
+        os.replace(temporary, path)
+    finally:
+        (path.parent / data_name).unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,7 +109,7 @@ class GraphContext:
         tensor = self.constants.get(name)
         if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
             return None  # never open a file the model names
-        count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
+        count = math.prod(tensor.dims)
         if count > MAX_CONSTANT_ELEMENTS:
             return None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -138,11 +139,11 @@ class OtherLayer(Layer):
 
     @property
     def input_elements(self) -> int:
-        return sum(_elements(shape) for shape in self.input_shapes if shape is not None)
+        return sum(math.prod(shape) for shape in self.input_shapes if shape is not None)
 
     @property
     def output_elements(self) -> int:
-        return sum(_elements(shape) for shape in self.output_shapes)
+        return sum(math.prod(shape) for shape in self.output_shapes)
 
     @property
     def num_inputs(self) -> int:
@@ -180,10 +181,3 @@ class ModelLayers:
 def is_costed(layer: Layer) -> bool:
     """False for free nodes (constants, reshapes, shape arithmetic): counted, but cost nothing."""
     return not (isinstance(layer, OtherLayer) and layer.is_free)
-
-
-def _elements(shape: Shape) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count

@@ -20,20 +20,18 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
+from estimator.commands import configure_logging, run_command
+from estimator.measure.backends.ort import OrtBackend, OrtSettings
+from estimator.measure.budget import zoo_jobs
+from estimator.measure.collector import CollectOptions, Collector, CollectPlan
+from estimator.measure.sensors import SENSOR_NAMES, detect_sensors, open_sensor
+from estimator.measure.sweep import SweepLimits
+from estimator.measure.timing import LoopPolicy
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from estimator.errors import EstimatorError  # noqa: E402
-from estimator.measure.backend import OrtBackend, OrtSettings  # noqa: E402
-from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob  # noqa: E402
-from estimator.measure.sensors import SENSOR_NAMES, detect_sensors, open_sensor  # noqa: E402
-from estimator.measure.sweep import SweepLimits  # noqa: E402
-from estimator.measure.timing import LoopPolicy  # noqa: E402
-
-ZOO_DIR = ROOT / "training_data" / "zoo"
+RESUME_HINT = "what was measured is kept in journal.jsonl; rerun the same command to resume"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,15 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     where = parser.add_argument_group("where")
     where.add_argument("--device-id", required=True, help="folder name under --data-dir, e.g. cpu-epyc-1t, jetson-orin")
     where.add_argument("--data-dir", type=Path, default=ROOT / "training_data", help="default: training_data/")
-    where.add_argument("--zoo-dir", type=Path, default=ZOO_DIR, help="shape-only zoo models (default: training_data/zoo)")
+    where.add_argument("--zoo-dir", type=Path, default=ROOT / "training_data" / "zoo",
+                       help="shape-only zoo models (default: training_data/zoo)")
     what = parser.add_argument_group("what")
     what.add_argument("--models", nargs="*", default=[], help="zoo models to collect, or 'all' (default: none)")
     what.add_argument("--batch-sizes", nargs="+", type=int, default=[1], help="batch sizes for --models (default: 1)")
     what.add_argument("--no-end-to-end", action="store_true", help="skip timing the zoo models end to end")
-    what.add_argument("--sweep-conv", type=int, default=0, help="sampled convolution configurations")
-    what.add_argument("--sweep-pool", type=int, default=0, help="sampled pooling configurations")
-    what.add_argument("--sweep-dense", type=int, default=0, help="sampled dense configurations")
-    what.add_argument("--sweep-other", type=int, default=0, help="sampled other-op configurations")
+    for layer_type, flag in (("convolutional", "conv"), ("pooling", "pool"), ("dense", "dense"), ("other", "other")):
+        what.add_argument(f"--sweep-{flag}", type=int, default=0, help=f"sampled {layer_type} configurations")
     what.add_argument("--sweep-seed", type=int, default=0, help="seed of the sweep (default: 0)")
     what.add_argument("--max-macs", type=float, default=SweepLimits.max_macs, help="cap on one sampled layer's MACs")
     how = parser.add_argument_group("how")
@@ -70,66 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class ProgressBar:
-    """A one-line progress bar with ETA on stderr."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last_draw = 0.0
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        now = time.monotonic()
-        if done != total and now - self.last_draw < 0.5:
-            return
-        self.last_draw = now
-        elapsed = now - self.started
-        eta = elapsed / done * (total - done) if done else float("nan")
-        width = 30
-        filled = int(width * done / total) if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {done}/{total} {elapsed:6.0f}s elapsed, ETA {eta:6.0f}s  {label[:40]:40}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        models = sorted(p.stem for p in args.zoo_dir.glob("*.onnx")) if args.models == ["all"] else args.models
-        jobs = []
-        for name in models:
-            path = args.zoo_dir / f"{name}.onnx"
-            if not path.exists():
-                known = ", ".join(sorted(p.stem for p in args.zoo_dir.glob("*.onnx")))
-                raise EstimatorError(f"unknown model {name!r}: no {path}; known models: {known}")
-            jobs.append(ZooJob(name, path, tuple(args.batch_sizes)))
-        detections = detect_sensors()
-        sensor = open_sensor(args.sensor, log_path=args.sensor_log, rail=args.rail)
-        backend = OrtBackend(OrtSettings(args.threads, 1, args.optimization, args.provider))
-        policy = LoopPolicy(warmup_s=args.warmup, min_time_s=args.min_time, min_iterations=args.min_iterations)
-        options = CollectOptions(policy=policy, max_cv=args.max_cv, max_attempts=args.max_attempts,
-                                 time_budget_s=args.time_budget, idle_seconds=args.idle_seconds)
-        plan = CollectPlan(
-            zoo=tuple(jobs),
-            sweep_counts={"convolutional": args.sweep_conv, "pooling": args.sweep_pool,
-                          "dense": args.sweep_dense, "other": args.sweep_other},
-            sweep_seed=args.sweep_seed,
-            sweep_limits=SweepLimits(max_macs=int(args.max_macs)),
-            end_to_end=not args.no_end_to_end,
-        )
-        command = shlex.join(["scripts/collect.py", *(argv if argv is not None else sys.argv[1:])])
-        with sensor:
-            collector = Collector(args.data_dir / args.device_id, backend, sensor, options, ProgressBar(),
-                                  detections, command)
-            summary = collector.run(plan)
-    except EstimatorError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: what was measured is kept in journal.jsonl; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+    configure_logging()
+    command = shlex.join(["scripts/collect.py", *(argv if argv is not None else sys.argv[1:])])
+    return run_command("collect", lambda: _collect(args, command), interrupted=RESUME_HINT)
+
+
+def _collect(args: argparse.Namespace, command: str) -> int:
+    jobs = zoo_jobs(args.zoo_dir, args.models, tuple(args.batch_sizes))
+    detections = detect_sensors()
+    sensor = open_sensor(args.sensor, log_path=args.sensor_log, rail=args.rail)
+    backend = OrtBackend(OrtSettings(args.threads, 1, args.optimization, args.provider))
+    policy = LoopPolicy(warmup_s=args.warmup, min_time_s=args.min_time, min_iterations=args.min_iterations)
+    options = CollectOptions(policy=policy, max_cv=args.max_cv, max_attempts=args.max_attempts,
+                             time_budget_s=args.time_budget, idle_seconds=args.idle_seconds)
+    plan = CollectPlan(
+        zoo=tuple(jobs),
+        sweep_counts={"convolutional": args.sweep_conv, "pooling": args.sweep_pool,
+                      "dense": args.sweep_dense, "other": args.sweep_other},
+        sweep_seed=args.sweep_seed,
+        sweep_limits=SweepLimits(max_macs=int(args.max_macs)),
+        end_to_end=not args.no_end_to_end,
+    )
+    with sensor:
+        summary = Collector(args.data_dir / args.device_id, backend, sensor, options, detections, command).run(plan)
     state = "complete" if summary["complete"] else "stopped at the time budget; rerun to resume"
     print(f"measured {summary['measured']} of {summary['planned']} in {summary['duration_s']} s ({state}); "
           f"wrote {args.data_dir / args.device_id}")

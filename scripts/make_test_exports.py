@@ -13,15 +13,12 @@ scripts/export_zoo.py. Needs the `zoo` extra (torch, torchvision, onnxscript).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from estimator.commands import run_command
+from estimator.measure.zoo import export
 
-from export_zoo import export  # noqa: E402
-
-DATA_DIR = ROOT / "tests" / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data"
 EXPORTS = {"resnet18_dynamo.onnx": ("resnet18", "dynamo", 18)}
 
 
@@ -30,15 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--force", action="store_true", help="re-export files that already exist")
     args = parser.parse_args(argv)
-    for file_name, (model_name, exporter, opset) in EXPORTS.items():
-        path = args.output_dir / file_name
-        if path.exists() and not args.force:
-            print(f"{path}: exists, skipped (--force to re-export)", flush=True)
-            continue
-        export(model_name, path, exporter=exporter, opset=opset)
-        print(f"{path}: {model_name}, {exporter} exporter, opset {opset} ({path.stat().st_size / 1e3:.0f} kB)",
-              flush=True)
-    return 0
+
+    def export_all() -> int:
+        for file_name, (model_name, exporter, opset) in EXPORTS.items():
+            path = args.output_dir / file_name
+            if path.exists() and not args.force:
+                print(f"{path}: exists, skipped (--force to re-export)", flush=True)
+                continue
+            export(model_name, path, exporter=exporter, opset=opset)
+            print(f"{path}: {model_name}, {exporter} exporter, opset {opset} ({path.stat().st_size / 1e3:.0f} kB)",
+                  flush=True)
+        return 0
+
+    return run_command("make_test_exports", export_all)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from estimator.measure.backend import OrtBackend
-from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob, config_key
+from estimator.measure.backends.ort import OrtBackend
+from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
+from estimator.measure.layout import config_key
 from estimator.measure.sensors import LogFileSensor, NoSensor
 from estimator.measure.sweep import SweepLimits, sample_layers
 from estimator.measure.timing import LoopPolicy

@@ -13,7 +13,7 @@ from catboost import CatBoostRegressor
 
 from estimator import estimate, list_profiles, load_profile
 from estimator.errors import ProfileError, TrainingDataError
-from estimator.measure.backend import OrtBackend
+from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
 from estimator.measure.sensors import LogFileSensor
 from estimator.measure.timing import LoopPolicy

@@ -1,4 +1,4 @@
-"""Tests for estimator.measure.torch_backend on the CPU: each record type computes the configuration
+"""Tests for the PyTorch backend (estimator.measure.backends.pytorch) on the CPU: each record type computes the configuration
 that ONNX Runtime computes, timing works, unknown ops are refused, and the CUDA loop's control flow
 (events, bounded queue, counter-aligned windows) runs against a fake CUDA and a fake NVML."""
 
@@ -18,16 +18,13 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
 from estimator.errors import MeasureError  # noqa: E402
-from estimator.measure.sensors import NvmlSensor  # noqa: E402
+from estimator.measure.backends.pytorch import TorchBackend, TorchSettings  # noqa: E402
+from estimator.measure.backends.pytorch.graph_runner import GraphProgram  # noqa: E402
+from estimator.measure.sensors import CounterAlignedSensor, NvmlSensor  # noqa: E402
 from estimator.measure.timing import LoopPolicy  # noqa: E402
-from estimator.measure.torch_backend import (  # noqa: E402
-    CounterAlignedSensor,
-    TorchBackend,
-    TorchSettings,
-    _GraphProgram,
-)
 from graph.build import layer_model, random_inputs  # noqa: E402
 from graph.extract import extract_layers  # noqa: E402
+from graph.nodes import read_graph  # noqa: E402
 from graph.records import OtherLayer  # noqa: E402
 from tests.fakes import ClockNvml  # noqa: E402
 
@@ -174,7 +171,7 @@ def test_one_node_models_compute_what_onnx_runtime_computes(backend: TorchBacken
         feeds = random_inputs(model, seed=3)
         expected = _ort_outputs(model, feeds)
         with torch.inference_mode():
-            program = _GraphProgram(backend, model, {name: value.shape for name, value in feeds.items()})
+            program = GraphProgram(backend.tensors, read_graph(model), {name: value.shape for name, value in feeds.items()})
             for name, value in feeds.items():
                 program.inputs[name] = torch.from_numpy(value.copy())
             got = program.runner()()
@@ -189,7 +186,7 @@ def test_pads_that_torch_cannot_take_natively(backend: TorchBackend) -> None:
     feeds = {"X": np.random.default_rng(0).normal(size=(1, 2, 7, 6)).astype(np.float32)}
     expected = _ort_outputs(model, feeds)[0]
     with torch.inference_mode():
-        program = _GraphProgram(backend, model, {"X": (1, 2, 7, 6)})
+        program = GraphProgram(backend.tensors, read_graph(model), {"X": (1, 2, 7, 6)})
         program.inputs["X"] = torch.from_numpy(feeds["X"])
         got = program.runner()()[0]
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
@@ -221,13 +218,11 @@ def test_unknown_other_op_raises_measure_error(backend: TorchBackend) -> None:
 
 
 def test_model_runner_runs_the_zoo_lenet_graph(backend: TorchBackend) -> None:
-    from graph.loading import load_model
-
     path = ROOT / "training_data" / "zoo" / "lenet.onnx"
     if not path.exists():
         pytest.skip("zoo not exported")
     layers = extract_layers(path, batch_size=3)
-    run = backend.model_runner(load_model(path).proto, dict(layers.input_shapes))
+    run = backend.model_runner(path, dict(layers.input_shapes))
     (output,) = run()
     assert tuple(output.shape) == (3, 10)
     assert torch.isfinite(output).all()
@@ -252,7 +247,7 @@ def test_describe_records_versions_and_settings(backend: TorchBackend) -> None:
 
 def test_module_imports_without_torch_and_the_backend_says_how_to_install() -> None:
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from estimator.measure import torch_backend as tb\n"
+            "from estimator.measure.backends import pytorch as tb\n"
             "from estimator.errors import MeasureError, EstimatorError\n"
             "assert not tb.torch_available()\n"
             "try:\n    tb.TorchBackend()\nexcept MeasureError as e:\n"

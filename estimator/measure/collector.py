@@ -2,44 +2,43 @@
 
 Every finished measurement is appended to `<out>/journal.jsonl` at once, so an interrupted
 run resumes where it stopped; the CSVs and device.json are regenerated from the journal and
-replaced atomically.
+replaced atomically (layout.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-import platform
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
-from estimator.files import Journal, write_atomic, write_csv_atomic
-from estimator.measure.backend import Backend
+from estimator.errors import MeasureError
+from estimator.files import Journal
+from estimator.measure.backends.base import Backend
+from estimator.measure.layout import config_key, measurable, now, write_csvs, write_device_json
+from estimator.measure.progress import progress_bar
 from estimator.measure.sensors import PowerSensor, SensorDetection, measure_idle_power
 from estimator.measure.sweep import SweepLimits, sample_layers
 from estimator.measure.timing import LoopPolicy, Timing, summarize
 from graph.build import LAYER_MODEL_OPSET
 from graph.extract import extract_layers
-from graph.frames import layer_row
-from graph.loading import load_model
-from graph.records import Layer, ModelLayers, is_costed
-from graph.schema import CSV_FILES, FEATURE_COLUMNS, LAYER_TYPES
+from graph.records import Layer, ModelLayers
 
-__all__ = ["CollectOptions", "CollectPlan", "Collector", "ZooJob", "config_key", "measured_layers_frame"]
+__all__ = ["MODEL_SOURCES", "CollectOptions", "CollectPlan", "Collector", "ZooJob"]
 
-Progress = Callable[[int, int, str], None]
+logger = logging.getLogger(__name__)
+
+# How whole models are run end to end: their ONNX graph (by the backend), or the torchvision
+# modules they were exported from (the PyTorch backend only).
+MODEL_SOURCES = ("onnx", "torchvision")
 
 
 @dataclass(frozen=True)
 class CollectOptions:
-    """How each configuration is measured and when a measurement is repeated."""
+    """How each configuration is measured, when a measurement is repeated, and what a failure does."""
 
     policy: LoopPolicy = field(default_factory=LoopPolicy)
     model_policy: LoopPolicy = field(default_factory=lambda: LoopPolicy(warmup_s=0.2, min_time_s=1.0, min_iterations=5))
@@ -47,6 +46,9 @@ class CollectOptions:
     max_attempts: int = 3
     time_budget_s: float | None = None
     idle_seconds: float = 2.0
+    skip_failures: bool = False  # a configuration the backend cannot run is listed in `failures`, not raised
+    model_source: str = "onnx"  # one of MODEL_SOURCES
+    progress_every_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,34 +69,28 @@ class CollectPlan:
     end_to_end: bool = True
 
 
-def config_key(layer: Layer) -> str:
-    """A stable id of a layer's configuration: every field except its name, position and graph context."""
-    fields = dataclasses.asdict(layer)
-    for context in ("name", "index", "producer_op"):
-        fields.pop(context, None)
-    text = json.dumps([type(layer).__name__, fields], sort_keys=True, default=list)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
 class Collector:
     """Runs a CollectPlan into a device folder (training_data/<device-id>/)."""
 
     def __init__(self, out_dir: Path, backend: Backend, sensor: PowerSensor, options: CollectOptions | None = None,
-                 progress: Progress | None = None, detections: Iterable[SensorDetection] = (),
-                 command_line: str = "") -> None:
+                 detections: Iterable[SensorDetection] = (), command_line: str = "", label: str = "measuring") -> None:
         self.out_dir = Path(out_dir)
         self.backend = backend
         self.sensor = sensor
         self.options = options or CollectOptions()
-        self.progress = progress or (lambda done, total, label: None)
+        if self.options.model_source not in MODEL_SOURCES:
+            raise MeasureError(f"unknown model source {self.options.model_source!r}; use one of {MODEL_SOURCES}")
         self.detections = list(detections)
         self.command_line = command_line
+        self.label = label
         self.journal = Journal(self.out_dir / "journal.jsonl")
+        self.failures: list[dict[str, object]] = []
         self._deadline: float | None = None
 
     # -- measuring ---------------------------------------------------------------------------
 
-    def _measure(self, run: Callable[[], object], policy: LoopPolicy) -> tuple[Timing, object, int]:
+    def measure(self, run: Callable[[], object], policy: LoopPolicy) -> tuple[Timing, object, int]:
+        """Time `run` in a sensor window, again while its CV is above max_cv; the lowest-CV attempt wins."""
         best: tuple[Timing, object] | None = None
         attempts = 0
         for attempt in range(1, self.options.max_attempts + 1):
@@ -125,7 +121,7 @@ class Collector:
             # W x ms = mJ; the window's mean power times the median call (the window also spans warm-up calls).
             "energy_mj_per_call": None if reading is None else reading.power_w * timing.median_ms,
             "power_samples": None if reading is None else reading.samples,
-            "measured_at": _now(),
+            "measured_at": now(),
             **extra,
         }
 
@@ -135,23 +131,49 @@ class Collector:
         cached = self.journal.get(key)
         if cached is not None:
             return cached
-        run = self.backend.layer_runner(layer, opset)
-        timing, reading, attempts = self._measure(run, self.options.policy)
+        try:
+            run = self.backend.layer_runner(layer, opset)
+            timing, reading, attempts = self.measure(run, self.options.policy)
+        except MeasureError as error:
+            return self._failed(error, key, f"{layer.layer_type} {layer.op_type}")
         entry = self._entry(key, "layer", timing, reading, attempts, layer_type=layer.layer_type, op_type=layer.op_type)
         self.journal.append(entry)
         return entry
 
     def measure_model(self, job: ZooJob, batch_size: int) -> dict[str, object]:
+        """Time one zoo model end to end at one batch size (or return its journal entry)."""
         key = f"model:{job.name}:{batch_size}"
         cached = self.journal.get(key)
         if cached is not None:
             return cached
-        layers = extract_layers(job.path, batch_size=batch_size)
-        run = self.backend.model_runner(load_model(job.path).proto, dict(layers.input_shapes))
-        timing, reading, attempts = self._measure(run, self.options.model_policy)
-        entry = self._entry(key, "model", timing, reading, attempts, model=job.name, batch_size=batch_size)
+        try:
+            run, extra = self._model_runner(job, batch_size)
+            timing, reading, attempts = self.measure(run, self.options.model_policy)
+        except MeasureError as error:
+            return self._failed(error, key, f"model {job.name} batch {batch_size}")
+        entry = self._entry(key, "model", timing, reading, attempts, model=job.name, batch_size=batch_size, **extra)
         self.journal.append(entry)
         return entry
+
+    def _model_runner(self, job: ZooJob, batch_size: int) -> tuple[Callable[[], object], dict[str, object]]:
+        if self.options.model_source == "torchvision":
+            from estimator.measure.zoo import build_model
+
+            try:
+                module, input_shape = build_model(job.name)
+            except ImportError as error:
+                raise MeasureError(f"--end-to-end torchvision needs torchvision: {error}") from None
+            return self.backend.torch_model_runner(module, input_shape, batch_size), {"source": "torchvision"}
+        layers = extract_layers(job.path, batch_size=batch_size)
+        return self.backend.model_runner(job.path, dict(layers.input_shapes)), {}
+
+    def _failed(self, error: MeasureError, key: str, label: str) -> dict[str, object]:
+        if not self.options.skip_failures:
+            raise error
+        if not any(failure["key"] == key for failure in self.failures):
+            self.failures.append({"key": key, "what": label, "error": str(error)})
+            logger.warning("skipped %s: %s", label, error)
+        return {}
 
     def measure_overhead(self) -> float:
         """Median ms of one `run` call that does next to no work."""
@@ -177,7 +199,7 @@ class Collector:
         seen: set[str] = set()
 
         def add_layers(layers: Iterable[Layer], opset: int) -> None:
-            for layer in _measurable(layers):
+            for layer in measurable(layers):
                 key = config_key(layer)
                 if key not in seen and key not in self.journal:
                     seen.add(key)
@@ -192,26 +214,26 @@ class Collector:
             add_layers(layers, LAYER_MODEL_OPSET)
 
         done, complete = 0, True
-        self.progress(0, len(tasks), "starting")
-        for kind, payload in tasks:
-            if self._deadline is not None and time.monotonic() > self._deadline:
-                complete = False
-                break
-            if kind == "layer":
-                layer, opset = payload
-                self.measure_layer(layer, opset)
-                label = f"{layer.layer_type} {layer.op_type}"
-            else:
-                job, batch = payload
-                self.measure_model(job, batch)
-                label = f"model {job.name} batch {batch}"
-            done += 1
-            self.progress(done, len(tasks), label)
+        with progress_bar(len(tasks), self.label, self.options.progress_every_s) as bar:
+            for kind, payload in tasks:
+                if self._deadline is not None and time.monotonic() > self._deadline:
+                    complete = False
+                    break
+                if kind == "layer":
+                    layer, opset = payload
+                    bar.set_postfix_str(f"{layer.layer_type} {layer.op_type}", refresh=False)
+                    self.measure_layer(layer, opset)
+                else:
+                    job, batch = payload
+                    bar.set_postfix_str(f"model {job.name} batch {batch}", refresh=False)
+                    self.measure_model(job, batch)
+                done += 1
+                bar.update()
 
-        self.write_outputs(plan, zoo_layers, sweep)
+        self.write_outputs(zoo_layers, sweep)
         summary = {
             "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-            "finished_at": _now(),
+            "finished_at": now(),
             "duration_s": round(time.time() - started, 1),
             "measured": done,
             "planned": len(tasks),
@@ -220,7 +242,9 @@ class Collector:
             "idle_power_w": None if idle is None else idle.power_w,
             "call_overhead_ms": overhead_ms,
         }
-        self._write_device_json(plan, summary)
+        write_device_json(self.out_dir, summary, plan.sweep_counts, plan.sweep_seed,
+                          dataclasses.asdict(plan.sweep_limits), self.sensor, self.backend, self.detections,
+                          self._method(overhead_ms))
         return summary
 
     def _batch_sizes(self, job: ZooJob) -> list[int]:
@@ -233,122 +257,18 @@ class Collector:
                    if entry.get("kind") in ("zoo", "model") and entry.get("model") == job.name}
         return sorted(earlier | set(job.batch_sizes))
 
-    # -- outputs --------------------------------------------------------------------------
+    def write_outputs(self, zoo_layers: dict[tuple[str, int], ModelLayers] | None = None,
+                      sweep: dict[str, list[Layer]] | None = None) -> None:
+        """Regenerate the CSVs of these zoo layers and sweep samples, and models.csv, from the journal."""
+        write_csvs(self.out_dir, self.journal, zoo_layers or {}, sweep or {})
 
-    def write_outputs(self, plan: CollectPlan, zoo_layers: dict[tuple[str, int], ModelLayers],
-                      sweep: dict[str, list[Layer]]) -> None:
-        by_model: dict[str, list[ModelLayers]] = {}
-        for (name, _), model_layers in zoo_layers.items():
-            by_model.setdefault(name, []).append(model_layers)
-        for name, batches in by_model.items():
-            for layer_type in LAYER_TYPES:
-                frames = [measured_layers_frame(m.layers, layer_type, self.journal) for m in batches]
-                frame = pd.concat(frames, ignore_index=True)
-                if frame.empty or frame["runtime"].isna().any():
-                    continue  # not fully measured yet: the next (resumed) run writes it
-                frame.insert(frame.columns.get_loc("layer_name") + 1, "model", name)
-                write_csv_atomic(self.out_dir / name / CSV_FILES[layer_type], frame)
-        for layer_type, layers in sweep.items():
-            frame = measured_layers_frame(layers, layer_type, self.journal).dropna(subset=["runtime"])
-            write_csv_atomic(self.out_dir / "sweep" / CSV_FILES[layer_type], frame)
-        models = [entry for entry in self.journal.entries.values() if entry.get("kind") == "model"]
-        if models:
-            frame = pd.DataFrame(models)
-            frame["energy_mj"] = frame["energy_mj_per_call"]
-            columns = ["model", "batch_size", "runtime_ms", "runtime_p10_ms", "runtime_p90_ms", "runtime_cv",
-                       "iterations", "attempts", "power_uw", "energy_mj", "measured_at"]
-            frame = frame[columns].sort_values(["model", "batch_size"], ignore_index=True)
-            write_csv_atomic(self.out_dir / "models.csv", frame)
-
-    def _write_device_json(self, plan: CollectPlan, summary: dict[str, object]) -> None:
-        path = self.out_dir / "device.json"
-        previous = json.loads(path.read_text()) if path.exists() else {}
-        runs = [*previous.get("runs", []), summary]
-        sweep = dict(previous.get("sweep", {}).get("counts", {}))
-        for layer_type, count in plan.sweep_counts.items():
-            sweep[layer_type] = max(count, sweep.get(layer_type, 0))
-        sensor = self.sensor.describe()
-        idle_values = [run["idle_power_w"] for run in runs if run.get("idle_power_w") is not None]
-        document = {
-            "device_id": self.out_dir.name,
-            "machine": machine_facts(),
-            "backend": self.backend.describe(),
-            "power_sensor": {
-                "selected": sensor,
-                "auto_detection": [dataclasses.asdict(d) for d in self.detections],
-                "power_measured": self.sensor.name != "none",
-                "idle_power_w": idle_values[-1] if idle_values else None,
-            },
-            "method": {
-                "layer_loop": dataclasses.asdict(self.options.policy),
-                "model_loop": dataclasses.asdict(self.options.model_policy),
-                "max_cv": self.options.max_cv,
-                "max_attempts": self.options.max_attempts,
-                "runtime": "median per-call wall time of the loop (ms), including one run call's overhead",
-                "power": "device power over the loop window (energy / time), microwatts in the CSVs",
-                "call_overhead_ms": summary["call_overhead_ms"],
-            },
-            "sweep": {"seed": plan.sweep_seed, "counts": sweep, "limits": dataclasses.asdict(plan.sweep_limits)},
-            "runs": runs,
+    def _method(self, overhead_ms: float) -> dict[str, object]:
+        return {
+            "layer_loop": dataclasses.asdict(self.options.policy),
+            "model_loop": dataclasses.asdict(self.options.model_policy),
+            "max_cv": self.options.max_cv,
+            "max_attempts": self.options.max_attempts,
+            "runtime": "median per-call wall time of the loop (ms), including one run call's overhead",
+            "power": "device power over the loop window (energy / time), microwatts in the CSVs",
+            "call_overhead_ms": overhead_ms,
         }
-        write_atomic(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
-
-
-def measured_layers_frame(layers: Iterable[Layer], layer_type: str, journal: Journal) -> pd.DataFrame:
-    """Feature rows of measured layers with the seed's columns first (power µW, runtime ms)."""
-    rows = []
-    for layer in _measurable(layers):
-        if layer.layer_type != layer_type:
-            continue
-        row = layer_row(layer)
-        entry = journal.get(config_key(layer)) or {}
-        features = {column: row.pop(column) for column in FEATURE_COLUMNS[layer_type]}
-        name = row.pop("layer_name")
-        rows.append({
-            **features,
-            "power": entry.get("power_uw"),
-            "runtime": entry.get("runtime_ms"),
-            "layer_name": name,
-            **row,
-            "runtime_p10": entry.get("runtime_p10_ms"),
-            "runtime_p90": entry.get("runtime_p90_ms"),
-            "runtime_cv": entry.get("runtime_cv"),
-            "iterations": entry.get("iterations"),
-            "attempts": entry.get("attempts"),
-            "energy_mj": entry.get("energy_mj_per_call"),
-            "config_id": config_key(layer),
-        })
-    if not rows:
-        return pd.DataFrame(columns=[*FEATURE_COLUMNS[layer_type], "power", "runtime", "layer_name"])
-    return pd.DataFrame(rows)
-
-
-def _measurable(layers: Iterable[Layer]) -> list[Layer]:
-    """Free nodes (constants, shape arithmetic, reshapes) cost nothing and are not run."""
-    return [layer for layer in layers if is_costed(layer)]
-
-
-def machine_facts() -> dict[str, object]:
-    """CPU model, core count, memory and OS of the measuring machine."""
-    facts: dict[str, object] = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "logical_cpus": os.cpu_count(),
-    }
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                facts["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal"):
-                facts["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
-                break
-    return facts
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

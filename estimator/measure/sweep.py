@@ -1,6 +1,6 @@
 """A seeded sweep of sampled layer configurations that covers and extends the zoo's ranges.
 
-Each sampled configuration is written as a tiny ONNX graph and read back through graph/, so
+Each sampled configuration is built as a tiny ONNX graph by graph/ and read back through it, so
 sweep records are exactly the records a real model would give (and invalid samples are
 rejected by the same checks).
 """
@@ -12,16 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
-from onnx import helper
 
+from graph.build import NodeSpec, SmallModel, small_model
 from graph.errors import GraphError
 from graph.extract import extract_layers
 from graph.records import Layer, LayerType
 
 __all__ = ["SWEEP_OTHER_OPS", "SweepLimits", "sample_layers"]
 
-FLOAT = onnx.TensorProto.FLOAT
 SWEEP_OTHER_OPS = (
     "Relu", "Clip", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh", "Erf", "Mul", "Add", "Div", "Sub",
     "Concat", "BatchNormalization", "LayerNormalization", "Softmax", "Transpose",
@@ -79,19 +77,7 @@ def _spatial(rng: np.random.Generator, high: int) -> tuple[int, int]:
     return height, width
 
 
-def _weight(name: str, dims: list[int]) -> onnx.TensorProto:
-    tensor = onnx.TensorProto(name=name, data_type=FLOAT)
-    tensor.dims.extend(dims)
-    return tensor
-
-
-def _model(nodes, inputs, initializers) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, "sweep", inputs, [helper.make_tensor_value_info(nodes[-1].output[0], FLOAT, None)],
-                              initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def _sample_conv(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelProto | None:
+def _sample_conv(rng: np.random.Generator, limits: SweepLimits) -> SmallModel | None:
     batch = _batch(rng)
     channels = _log_int(rng, 1, limits.max_channels)
     style = rng.random()
@@ -116,22 +102,21 @@ def _sample_conv(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelPro
         pads = [kernel // 2, kernel_w // 2, kernel // 2, kernel_w // 2]
     elif pad_style < 0.8:
         pads = [int(rng.integers(0, kernel // 2 + 1)) for _ in range(4)]
-    nodes = [helper.make_node("Conv", ["X", "W", "B"] if rng.random() < 0.5 else ["X", "W"], ["Y"],
-                              kernel_shape=[kernel, kernel_w], strides=[stride, stride], pads=pads,
-                              dilations=[dilation, dilation], group=groups)]
-    inputs = [helper.make_tensor_value_info("X", FLOAT, [batch, channels, height, width])]
-    initializers = [_weight("W", [out_channels, channels // groups, kernel, kernel_w]), _weight("B", [out_channels])]
-    return _model(nodes, inputs, initializers)
+    node = NodeSpec("Conv", ("X", "W", "B") if rng.random() < 0.5 else ("X", "W"), ("Y",),
+                    {"kernel_shape": [kernel, kernel_w], "strides": [stride, stride], "pads": pads,
+                     "dilations": [dilation, dilation], "group": groups})
+    weights = {"W": (out_channels, channels // groups, kernel, kernel_w), "B": (out_channels,)}
+    return small_model([node], {"X": (batch, channels, height, width)}, weights)
 
 
-def _sample_pool(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelProto | None:
+def _sample_pool(rng: np.random.Generator, limits: SweepLimits) -> SmallModel | None:
     batch = _batch(rng)
     channels = _log_int(rng, 1, limits.max_channels)
     height, width = _spatial(rng, 224)
     kind = "Max" if rng.random() < 0.6 else "Average"
-    inputs = [helper.make_tensor_value_info("X", FLOAT, [batch, channels, height, width])]
+    inputs = {"X": (batch, channels, height, width)}
     if rng.random() < 0.2:
-        return _model([helper.make_node(f"Global{kind}Pool", ["X"], ["Y"])], inputs, [])
+        return small_model([NodeSpec(f"Global{kind}Pool", ("X",), ("Y",))], inputs)
     kernel = int(rng.choice((1, 2, 3, 3, 5, 7)))
     stride = int(rng.choice((1, 2, 2, 3)))
     pad = int(rng.integers(0, kernel // 2 + 1)) if rng.random() < 0.4 else 0
@@ -139,26 +124,24 @@ def _sample_pool(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelPro
                   "ceil_mode": int(rng.random() < 0.2)}
     if kind == "Average":
         attributes["count_include_pad"] = int(rng.random() < 0.5)
-    return _model([helper.make_node(f"{kind}Pool", ["X"], ["Y"], **attributes)], inputs, [])
+    return small_model([NodeSpec(f"{kind}Pool", ("X",), ("Y",), attributes)], inputs)
 
 
-def _sample_dense(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelProto | None:
+def _sample_dense(rng: np.random.Generator, limits: SweepLimits) -> SmallModel | None:
     batch = _batch(rng)
     in_features = _log_int(rng, 8, 25088)
     out_features = _log_int(rng, 8, 8192)
     if rng.random() < 0.6:
-        inputs = [helper.make_tensor_value_info("X", FLOAT, [batch, in_features])]
-        nodes = [helper.make_node("Gemm", ["X", "W", "B"], ["Y"], transB=1)]
-        return _model(nodes, inputs, [_weight("W", [out_features, in_features]), _weight("B", [out_features])])
+        node = NodeSpec("Gemm", ("X", "W", "B"), ("Y",), {"transB": 1})
+        return small_model([node], {"X": (batch, in_features)}, {"W": (out_features, in_features), "B": (out_features,)})
     in_features = _log_int(rng, 8, 4096)
     side = _log_int(rng, 1, 56)
-    shape = [batch, side, side, in_features] if rng.random() < 0.7 else [batch, side * side, in_features]
-    nodes = [helper.make_node("MatMul", ["X", "W"], ["XW"]), helper.make_node("Add", ["XW", "B"], ["Y"])]
-    inputs = [helper.make_tensor_value_info("X", FLOAT, shape)]
-    return _model(nodes, inputs, [_weight("W", [in_features, out_features]), _weight("B", [out_features])])
+    shape = (batch, side, side, in_features) if rng.random() < 0.7 else (batch, side * side, in_features)
+    nodes = [NodeSpec("MatMul", ("X", "W"), ("XW",)), NodeSpec("Add", ("XW", "B"), ("Y",))]
+    return small_model(nodes, {"X": shape}, {"W": (in_features, out_features), "B": (out_features,)})
 
 
-def _sample_other(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelProto | None:
+def _sample_other(rng: np.random.Generator, limits: SweepLimits) -> SmallModel | None:
     op_type = str(rng.choice(SWEEP_OTHER_OPS))
     batch = _batch(rng)
     channels = _log_int(rng, 1, limits.max_channels)
@@ -166,37 +149,36 @@ def _sample_other(rng: np.random.Generator, limits: SweepLimits) -> onnx.ModelPr
     shape = [batch, channels, height, width]
     if op_type in ("LayerNormalization", "Softmax") and rng.random() < 0.7:
         shape = [batch, height, width, channels]  # normalised over the last (channel) axis, as in ConvNeXt
-    x = helper.make_tensor_value_info("X", FLOAT, shape)
-    initializers: list[onnx.TensorProto] = []
-    inputs = [x]
+    inputs: dict[str, tuple[int, ...]] = {"X": tuple(shape)}
+    weights: dict[str, tuple[int, ...]] = {}
+    scalars: dict[str, float] = {}
     names = ["X"]
     attributes: dict[str, object] = {}
     if op_type in ("Mul", "Add", "Div", "Sub"):
         other_shape = list(shape) if rng.random() < 0.6 else [batch, channels, 1, 1]
-        inputs.append(helper.make_tensor_value_info("X2", FLOAT, other_shape))
+        inputs["X2"] = tuple(other_shape)
         names.append("X2")
     elif op_type == "Concat":
         for position in range(int(rng.integers(1, 4))):
             name = f"X{position + 2}"
-            inputs.append(helper.make_tensor_value_info(name, FLOAT, [batch, _log_int(rng, 1, 512), height, width]))
+            inputs[name] = (batch, _log_int(rng, 1, 512), height, width)
             names.append(name)
         attributes["axis"] = 1
     elif op_type == "Clip":
-        initializers = [helper.make_tensor("min", FLOAT, [], [0.0]), helper.make_tensor("max", FLOAT, [], [6.0])]
+        scalars = {"min": 0.0, "max": 6.0}
         names += ["min", "max"]
     elif op_type == "BatchNormalization":
-        initializers = [_weight(name, [channels]) for name in ("scale", "bias", "mean", "var")]
+        weights = {name: (channels,) for name in ("scale", "bias", "mean", "var")}
         names += ["scale", "bias", "mean", "var"]
     elif op_type == "LayerNormalization":
-        initializers = [_weight("scale", [shape[-1]]), _weight("bias", [shape[-1]])]
+        weights = {"scale": (shape[-1],), "bias": (shape[-1],)}
         names += ["scale", "bias"]
         attributes["axis"] = -1
     elif op_type == "Softmax":
         attributes["axis"] = -1
     elif op_type == "Transpose":
         attributes["perm"] = [0, 2, 3, 1] if rng.random() < 0.5 else [0, 3, 1, 2]
-    node = helper.make_node(op_type, names, ["Y"], **attributes)
-    return _model([node], inputs, initializers)
+    return small_model([NodeSpec(op_type, tuple(names), ("Y",), attributes)], inputs, weights, scalars)
 
 
 def _affordable(layer: Layer, limits: SweepLimits) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import onnx
 
 from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes
@@ -69,13 +71,6 @@ def _is_free(ctx: GraphContext, node: NodeView, output_shapes) -> bool:
         return True  # folded away by any runtime's constant folding
     outputs = [name for name in node.proto.output if name]
     return all(
-        ctx.elem_type(name) in _INTEGER_TYPES and _elements(shape) <= _SHAPE_TENSOR_ELEMENTS
+        ctx.elem_type(name) in _INTEGER_TYPES and math.prod(shape) <= _SHAPE_TENSOR_ELEMENTS
         for name, shape in zip(outputs, output_shapes, strict=True)
     )
-
-
-def _elements(shape) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count

@@ -1,13 +1,17 @@
-"""Window arithmetic shared by Conv and pooling: pads, auto_pad and output sizes."""
+"""Window arithmetic shared by Conv and pooling: pads, auto_pad and output sizes.
+
+window_geometry is the arithmetic alone (any number of spatial axes); measuring backends use it too.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graph.context import GraphContext, NodeView
 
-__all__ = ["Window", "read_window"]
+__all__ = ["Window", "read_window", "window_geometry"]
 
 
 @dataclass(frozen=True)
@@ -37,49 +41,16 @@ def read_window(
     if any(s <= 0 for s in strides) or any(d <= 0 for d in dilations) or any(k <= 0 for k in kernel_2d):
         raise ctx.error(node, "kernel, strides and dilations must be positive")
 
-    begins: list[int] = []
-    ends: list[int] = []
-    outputs: list[int] = []
     explicit = ctx.ints(node, "pads") or (0,) * (2 * spatial_rank)
     if len(explicit) != 2 * spatial_rank:
         raise ctx.error(node, f"pads has {len(explicit)} values, expected {2 * spatial_rank}")
     explicit_begin = _lift(explicit[:spatial_rank], spatial_rank, 0, ctx, node, "pads")
     explicit_end = _lift(explicit[spatial_rank:], spatial_rank, 0, ctx, node, "pads")
-    for axis in range(2):
-        size, k, s, d = input_hw[axis], kernel_2d[axis], strides[axis], dilations[axis]
-        effective = (k - 1) * d + 1
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            out = -(-size // s)
-            total = max(0, (out - 1) * s + effective - size)
-            small, large = total // 2, total - total // 2
-            begin, end = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
-        elif auto_pad == "VALID":
-            begin = end = 0
-        elif auto_pad == "NOTSET":
-            begin, end = explicit_begin[axis], explicit_end[axis]
-        else:
-            raise ctx.error(node, f"unknown auto_pad {auto_pad!r}")
-        if begin < 0 or end < 0:
-            raise ctx.error(node, "negative pads are not supported")
-        padded = size + begin + end
-        if effective > padded:
-            raise ctx.error(
-                node,
-                f"kernel {effective} (dilated) is larger than the padded input {padded} on axis {axis}; "
-                "check kernel_shape, pads and the input shape",
-            )
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            out = -(-size // s)
-        elif ceil_mode:
-            out = math.ceil((padded - effective) / s) + 1
-            # The last window must start inside the input or its begin padding.
-            if (out - 1) * s >= size + begin:
-                out -= 1
-        else:
-            out = (padded - effective) // s + 1
-        begins.append(begin)
-        ends.append(end)
-        outputs.append(out)
+    try:
+        begins, ends, outputs = window_geometry(input_hw, kernel_2d, strides, dilations, (*explicit_begin, *explicit_end),
+                                                auto_pad, ceil_mode)
+    except ValueError as error:
+        raise ctx.error(node, str(error)) from None
     return Window(
         kernel=(kernel_2d[0], kernel_2d[1]),
         stride=(strides[0], strides[1]),
@@ -94,3 +65,57 @@ def _lift(values, spatial_rank: int, fill: int, ctx: GraphContext, node: NodeVie
     if len(values) != spatial_rank:
         raise ctx.error(node, f"{what} has {len(values)} values, expected {spatial_rank}")
     return (fill, values[0]) if spatial_rank == 1 else (values[0], values[1])
+
+
+def window_geometry(
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads: Sequence[int],
+    auto_pad: str = "NOTSET",
+    ceil_mode: bool = False,
+) -> tuple[list[int], list[int], list[int]]:
+    """Begin pads, end pads and output sizes per spatial axis; ValueError names what is wrong.
+
+    `pads` are ONNX's explicit pads (all begins, then all ends), used when auto_pad is NOTSET.
+    """
+    rank = len(spatial)
+    begins: list[int] = []
+    ends: list[int] = []
+    outputs: list[int] = []
+    for axis in range(rank):
+        size, k, s, d = spatial[axis], kernel[axis], strides[axis], dilations[axis]
+        effective = (k - 1) * d + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + effective - size)
+            small, large = total // 2, total - total // 2
+            begin, end = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+        elif auto_pad == "VALID":
+            begin = end = 0
+        elif auto_pad == "NOTSET":
+            begin, end = pads[axis], pads[rank + axis]
+        else:
+            raise ValueError(f"unknown auto_pad {auto_pad!r}")
+        if begin < 0 or end < 0:
+            raise ValueError("negative pads are not supported")
+        padded = size + begin + end
+        if effective > padded:
+            raise ValueError(
+                f"kernel {effective} (dilated) is larger than the padded input {padded} on axis {axis}; "
+                "check kernel_shape, pads and the input shape"
+            )
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out = -(-size // s)
+        elif ceil_mode:
+            out = math.ceil((padded - effective) / s) + 1
+            # The last window must start inside the input or its begin padding.
+            if (out - 1) * s >= size + begin:
+                out -= 1
+        else:
+            out = (padded - effective) // s + 1
+        begins.append(begin)
+        ends.append(end)
+        outputs.append(out)
+    return begins, ends, outputs

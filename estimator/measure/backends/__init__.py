@@ -1,0 +1,1 @@
+"""Measuring backends: ONNX Runtime (ort.py) and PyTorch (pytorch/), behind one interface (base.py)."""
