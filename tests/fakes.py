@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
+
+from estimator.measure.sweep import SweepLimits
+
+# Sweep caps that keep sampled layers tiny (fast to run in tests).
+SMALL = SweepLimits(max_macs=5_000_000, max_elements=200_000, max_channels=64, max_spatial=32)
 
 
 class ClockNvml:
@@ -32,3 +39,31 @@ class ClockNvml:
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         return int(self.watts * 1000)
+
+
+class MeterLog:
+    """An external meter stand-in: a thread appending `timestamp_s,power_w` lines every millisecond."""
+
+    def __init__(self, path: Path, watts: float, swing: float = 0.0) -> None:
+        self.path, self.watts, self.swing = path, watts, swing
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self) -> None:
+        with self.path.open("a") as stream:
+            sign = 1
+            while not self.stop.is_set():
+                sign = -sign
+                stream.write(f"{time.time():.6f},{self.watts + sign * self.swing}\n")
+                stream.flush()
+                time.sleep(0.001)
+
+    def __enter__(self) -> Path:
+        self.path.write_text("timestamp_s,power_w\n")
+        self.thread.start()
+        time.sleep(0.05)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()

@@ -47,7 +47,7 @@ from estimator.measure.sensors import (
 from estimator.measure.sweep import SweepLimits
 from estimator.measure.timing import LoopPolicy
 
-__all__ = ["GpuRunOptions", "GpuRunResult", "add_run_to_device_json", "collect_gpu_data", "pack"]
+__all__ = ["GpuRunOptions", "GpuRunResult", "add_run_to_device_json", "collect_gpu_data", "open_power_sensor", "pack"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def collect_gpu_data(options: GpuRunOptions) -> GpuRunResult:
     archive: Path | None = None
     try:
         jobs = zoo_jobs(options.zoo_dir, options.models, options.batch_sizes)
-        inner, detections = _open_power_sensor(options)
+        inner, detections = open_power_sensor(options)
         with inner:
             result = _collect(options, started, out_dir, jobs, inner, detections)
     finally:  # a one-shot device run hands back what it measured, also when it fails
@@ -136,7 +136,8 @@ def collect_gpu_data(options: GpuRunOptions) -> GpuRunResult:
     return dataclasses.replace(result, archive=archive)
 
 
-def _open_power_sensor(options: GpuRunOptions) -> tuple[PowerSensor, list[SensorDetection]]:
+def open_power_sensor(options: GpuRunOptions) -> tuple[PowerSensor, list[SensorDetection]]:
+    """The run's sensor (auto on cuda: NVML if usable, else none), on the GPU that CUDA calls options.gpu_index."""
     detections = detect_sensors()
     for detection in detections:
         logger.info("sensor %s: %s (%s)", detection.name, "available" if detection.available else "not available",

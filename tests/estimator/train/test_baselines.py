@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +9,10 @@ import pytest
 from estimator.predict.features import featurize
 from estimator.train.baselines import MacsBaseline, NeuralPowerBaseline
 from estimator.train.data import load_training_data
+from tests.paths import TRAINING_DATA
 
 pytest.importorskip("sklearn")
-DATA = Path(__file__).resolve().parents[1] / "training_data" / "cpu-epyc-1thread"
+DATA = TRAINING_DATA / "cpu-epyc-1thread"
 
 
 def test_macs_baseline_recovers_a_linear_law():

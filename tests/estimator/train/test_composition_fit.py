@@ -1,12 +1,11 @@
-"""Composition: fitting group scales on whole-model sums, and applying them per layer."""
+"""Composition fitting: group scales by non-negative least squares on whole-model sums."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from estimator.predict.composition import GROUPS, MIN_FRACTION, PLAIN_SUM, Composition, composition_groups
+from estimator.predict.composition import GROUPS, PLAIN_SUM
 from estimator.train.composition import fit_composition
 
 
@@ -35,20 +34,6 @@ def test_scales_are_recovered_from_whole_model_sums():
     assert fitted.per_layer_overhead_ms == pytest.approx(0.01)
 
 
-def test_apply_subtracts_the_overhead_but_keeps_a_floor():
-    composition = Composition({"convolutional": 0.5}, per_layer_overhead_ms=0.1, summary="")
-    in_graph = composition.apply(np.array([1.0, 0.1]), np.array(["convolutional", "convolutional"]))
-    assert in_graph == pytest.approx([0.4, MIN_FRACTION * 0.1])
-
-
 def test_too_few_models_give_the_plain_sum():
     sums = _sums([{"model": "a", "batch_size": 1, "convolutional": 1.0, "layers": 1, "end_to_end_ms": 1.0}])
     assert fit_composition(sums) == PLAIN_SUM
-
-
-def test_groups_split_grouped_convs_and_ops_fed_by_linear_layers():
-    conv = pd.DataFrame({"groups": [1, 32]})
-    assert composition_groups(conv, "convolutional").tolist() == ["convolutional", "convolutional_grouped"]
-    other = pd.DataFrame({"producer_op": ["Conv", "Add", ""]})
-    assert composition_groups(other, "other").tolist() == ["other_after_linear", "other", "other"]
-    assert composition_groups(pd.DataFrame({"x": [1]}), "pooling").tolist() == ["pooling"]

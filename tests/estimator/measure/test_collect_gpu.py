@@ -22,9 +22,8 @@ from estimator.measure import gpu_collection
 from estimator.measure.gpu_collection import GpuRunOptions, collect_gpu_data
 from estimator.measure.sensors import NvmlSensor, SensorDetection
 from tests.fakes import ClockNvml
+from tests.paths import ZOO
 
-ROOT = Path(__file__).resolve().parents[1]
-ZOO = ROOT / "training_data" / "zoo"
 LENET = ZOO / "lenet.onnx"
 pytestmark = pytest.mark.skipif(not LENET.exists(), reason="zoo not exported")
 SMALL_SWEEP = {"convolutional": 4, "pooling": 2, "dense": 2, "other": 4}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -27,8 +26,8 @@ from graph.extract import extract_layers  # noqa: E402
 from graph.nodes import read_graph  # noqa: E402
 from graph.records import OtherLayer  # noqa: E402
 from tests.fakes import ClockNvml  # noqa: E402
+from tests.paths import ROOT, ZOO  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 FLOAT = TensorProto.FLOAT
 
 
@@ -218,7 +217,7 @@ def test_unknown_other_op_raises_measure_error(backend: TorchBackend) -> None:
 
 
 def test_model_runner_runs_the_zoo_lenet_graph(backend: TorchBackend) -> None:
-    path = ROOT / "training_data" / "zoo" / "lenet.onnx"
+    path = ZOO / "lenet.onnx"
     if not path.exists():
         pytest.skip("zoo not exported")
     layers = extract_layers(path, batch_size=3)

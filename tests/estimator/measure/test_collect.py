@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,16 +12,16 @@ from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
 from estimator.measure.layout import config_key
 from estimator.measure.sensors import LogFileSensor, NoSensor
-from estimator.measure.sweep import SweepLimits, sample_layers
+from estimator.measure.sweep import sample_layers
 from estimator.measure.timing import LoopPolicy
 from graph import SEED_COLUMNS, extract_layers
+from tests.fakes import SMALL, MeterLog
+from tests.paths import ZOO
 
-ROOT = Path(__file__).resolve().parents[1]
-LENET = ROOT / "training_data" / "zoo" / "lenet.onnx"
+LENET = ZOO / "lenet.onnx"
 FAST = CollectOptions(policy=LoopPolicy(warmup_s=0.0, warmup_iterations=1, min_time_s=0.005, min_iterations=3),
                       model_policy=LoopPolicy(warmup_s=0.0, warmup_iterations=1, min_time_s=0.01, min_iterations=3),
                       idle_seconds=0.05)
-SMALL = SweepLimits(max_macs=5_000_000, max_elements=200_000, max_channels=64, max_spatial=32)
 
 
 def _plan(sweep: int = 2) -> CollectPlan:
@@ -117,34 +115,6 @@ def test_sweep_is_seeded_and_respects_its_caps():
     two = [config_key(layer) for layer in sample_layers("convolutional", 20, seed=3, limits=SMALL)]
     assert one == two
     assert all(layer.macs <= SMALL.max_macs for layer in sample_layers("convolutional", 20, seed=3, limits=SMALL))
-
-
-class MeterLog:
-    """An external meter stand-in: a thread appending `timestamp_s,power_w` lines every millisecond."""
-
-    def __init__(self, path: Path, watts: float, swing: float = 0.0) -> None:
-        self.path, self.watts, self.swing = path, watts, swing
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._write, daemon=True)
-
-    def _write(self) -> None:
-        with self.path.open("a") as stream:
-            sign = 1
-            while not self.stop.is_set():
-                sign = -sign
-                stream.write(f"{time.time():.6f},{self.watts + sign * self.swing}\n")
-                stream.flush()
-                time.sleep(0.001)
-
-    def __enter__(self) -> Path:
-        self.path.write_text("timestamp_s,power_w\n")
-        self.thread.start()
-        time.sleep(0.05)
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 def test_power_from_an_external_meter_log_lands_in_microwatts(tmp_path):

@@ -18,9 +18,11 @@ from estimator.measure.sensors import (
     NvmlSensor,
     PowerReading,
     RaplSensor,
+    SensorDetection,
     detect_sensors,
     measure_counter_update_interval,
     measure_idle_power,
+    nvml_device_for_cuda_index,
     open_sensor,
 )
 
@@ -451,3 +453,109 @@ def test_idle_power_rejects_nonpositive() -> None:
 def test_all_exported() -> None:
     for name in sensors.__all__:
         assert hasattr(sensors, name)
+
+
+# --------------------------------------------------------------------------- CUDA and NVML device numbering
+
+
+@pytest.mark.parametrize(
+    ("visible", "cuda_index", "expected"),
+    [
+        (None, 0, 0),  # every GPU visible: the numbers agree
+        (None, 3, 3),
+        ("2,0", 0, 2),  # CUDA device N is the N-th visible entry; NVML numbers all GPUs
+        ("2,0", 1, 0),
+        (" 3 , 1 ", 1, 1),
+        ("GPU-8932f937-d72c-4106-c12f-20bd9faed9f6,1", 0, "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6"),
+        ("1,MIG-4a8c, 0", 1, "MIG-4a8c"),
+    ],
+)
+def test_cuda_index_maps_through_cuda_visible_devices(visible, cuda_index, expected) -> None:
+    assert nvml_device_for_cuda_index(cuda_index, visible) == expected
+
+
+def test_cuda_visible_devices_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,2")
+    assert nvml_device_for_cuda_index(1) == 2
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert nvml_device_for_cuda_index(1) == 1
+
+
+@pytest.mark.parametrize("visible", ["", "0", "1,-1,0", "1,bogus,0"])
+def test_a_cuda_index_that_is_not_visible_is_an_error(visible) -> None:
+    # CUDA ignores the entries from the first invalid one on, so index 1 is not visible in any of these.
+    with pytest.raises(SensorError, match="CUDA device 1 is not visible"):
+        nvml_device_for_cuda_index(1, visible)
+
+
+class TwoGpuNvml(FakeNvml):
+    """Two GPUs with UUIDs; only GPU 1 reports power, so readings tell the devices apart."""
+
+    UUIDS = ("GPU-aaaa1111-0000", "GPU-bbbb2222-0000")
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> tuple[str, int]:
+        if index not in (0, 1):
+            raise self.NVMLError("Invalid Argument")
+        return ("gpu", index)
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 2
+
+    def nvmlDeviceGetUUID(self, handle: tuple[str, int]) -> str:
+        return self.UUIDS[handle[1]]
+
+    def nvmlDeviceGetName(self, handle: tuple[str, int]) -> bytes:
+        return f"NVIDIA Fake GPU {handle[1]}".encode()
+
+
+def test_nvml_sensor_opens_a_gpu_by_uuid_or_unique_prefix() -> None:
+    assert NvmlSensor(TwoGpuNvml(), "GPU-bbbb2222-0000").device_name == "NVIDIA Fake GPU 1"
+    sensor = NvmlSensor(TwoGpuNvml(), "GPU-aaaa")
+    assert sensor.device_name == "NVIDIA Fake GPU 0" and sensor.describe()["device_index"] == "GPU-aaaa"
+    with pytest.raises(SensorError, match="no GPU whose UUID starts with 'GPU-cccc'"):
+        NvmlSensor(TwoGpuNvml(), "GPU-cccc")
+    with pytest.raises(SensorError, match="more than one GPU"):
+        NvmlSensor(TwoGpuNvml(), "GPU-")
+
+
+def test_gpu_collection_opens_nvml_on_the_gpu_cuda_uses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from estimator.measure import gpu_collection
+
+    opened = {}
+
+    def fake_open(name, device_index=0):
+        opened.update(name=name, device_index=device_index)
+        return NvmlSensor(TwoGpuNvml(), device_index)
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
+    monkeypatch.setattr(gpu_collection, "detect_sensors", lambda: [SensorDetection("nvml", True, "fake")])
+    monkeypatch.setattr(gpu_collection, "open_sensor", fake_open)
+    options = gpu_collection.GpuRunOptions(data_dir=tmp_path, zoo_dir=tmp_path, out=tmp_path, gpu_index=0)
+    sensor, _ = gpu_collection.open_power_sensor(options)
+    assert opened == {"name": "nvml", "device_index": 1}
+    assert sensor.describe()["device_name"] == "NVIDIA Fake GPU 1"
+
+
+# --------------------------------------------------------------------------- public methods callers use
+
+
+def test_counter_sensor_measures_its_own_update_interval_and_read_latency() -> None:
+    t0 = time.perf_counter()
+    sensor = NvmlSensor(FakeNvml(counter=lambda: int((time.perf_counter() - t0) / 0.01) * 7))
+    assert sensor.update_interval_s is None
+    interval = sensor.measure_update_interval(0.12)
+    assert interval is not None and sensor.update_interval_s == interval
+    assert 0 <= sensor.read_latency_s(reads=5) < 0.01
+    sensor.stop()
+
+
+def test_nvml_switches_to_polling_on_request() -> None:
+    sensor = NvmlSensor(FakeNvml(power_mw=90_000), poll_interval_s=0.001)
+    assert sensor.has_energy_counter
+    sensor.use_polling()
+    assert not sensor.has_energy_counter and sensor.describe()["method"] == "polling"
+    token = sensor.begin()
+    time.sleep(0.01)
+    reading = sensor.end(token)
+    sensor.stop()
+    assert reading is not None and reading.method == "polling" and reading.power_w == 90.0

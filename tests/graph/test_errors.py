@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import pytest
 from onnx import helper
 
 from graph import GraphError, ModelLoadError, NodeError, ShapeError, extract_layers
+from tests.paths import ZOO
 
-ROOT = Path(__file__).resolve().parents[1]
-LEGACY_RESNET18 = ROOT / "training_data" / "zoo" / "resnet18.onnx"
+LEGACY_RESNET18 = ZOO / "resnet18.onnx"
 
 
 def _raises(error_class, source, *fragments):

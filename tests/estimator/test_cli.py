@@ -11,8 +11,7 @@ import pytest
 
 from estimator.cli import main
 from tests.estimator_fixtures import small_cnn
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 @pytest.fixture()

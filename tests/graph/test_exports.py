@@ -6,17 +6,15 @@ training_data/zoo/resnet18.onnx, written by scripts/export_zoo.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 import pytest
 
 from graph import extract_layers, layers_to_frame, load_model
+from tests.paths import TEST_DATA, ZOO
 
-ROOT = Path(__file__).resolve().parents[1]
 EXPORTS = {
-    "legacy": ROOT / "training_data" / "zoo" / "resnet18.onnx",
-    "dynamo": ROOT / "tests" / "data" / "resnet18_dynamo.onnx",
+    "legacy": ZOO / "resnet18.onnx",
+    "dynamo": TEST_DATA / "resnet18_dynamo.onnx",
 }
 GLOBAL_POOL_OP = {"legacy": "GlobalAveragePool", "dynamo": "ReduceMean"}
 

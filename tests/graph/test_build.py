@@ -1,0 +1,100 @@
+"""graph/build.py and graph/nodes.py: what backends receive from graph instead of protobuf objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+from graph import extract_layers
+from graph.build import NodeSpec, conv_chain, overhead_model, runnable_layer, runnable_model, small_model
+from graph.nodes import read_graph
+from graph.ops.window import window_geometry
+from tests.paths import ZOO
+
+
+def _run(model) -> list[np.ndarray]:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.data, options, providers=["CPUExecutionProvider"])
+    return session.run(None, model.feeds)
+
+
+def test_a_layer_record_becomes_runnable_bytes_with_feeds(make_model, weights):
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    (layer,) = extract_layers(make_model([conv], {"x": (2, 4, 5, 5)}, {"w": weights((6, 4, 3, 3))})).layers
+    model = runnable_layer(layer)
+    assert isinstance(model.data, bytes) and set(model.feeds) == {"X"}
+    assert _run(model)[0].shape == (2, 6, 5, 5)
+
+
+def test_a_shape_only_model_runs_with_random_weights_at_the_given_shape():
+    model = runnable_model(ZOO / "lenet.onnx", {"input": (3, 1, 32, 32)})
+    assert model.feeds["input"].shape == (3, 1, 32, 32)
+    assert _run(model)[0].shape == (3, 10)
+
+
+def test_the_overhead_model_is_one_relu_on_one_element():
+    model = overhead_model()
+    assert model.name == "overhead" and _run(model)[0].tolist() == [1.0]
+
+
+def test_small_models_are_read_back_as_layer_records():
+    node = NodeSpec("Gemm", ("X", "W", "B"), ("Y",), {"transB": 1}, name="fc")
+    (layer,) = extract_layers(small_model([node], {"X": (4, 16)}, {"W": (8, 16), "B": (8,)})).layers
+    assert (layer.name, layer.rows, layer.in_features, layer.out_features, layer.has_bias) == ("fc", 4, 16, 8, True)
+    clip = NodeSpec("Clip", ("X", "min", "max"), ("Y",))
+    (other,) = extract_layers(small_model([clip], {"X": (1, 3)}, scalars={"min": 0.0, "max": 6.0})).layers
+    assert dict(other.constant_inputs) == {1: (0.0,), 2: (6.0,)}
+    chain = extract_layers(conv_chain(3))
+    assert [layer.name for layer in chain.layers] == ["conv0", "conv1", "conv2"]
+
+
+def test_read_graph_gives_typed_records(make_model, weights):
+    nodes = [helper.make_node("Constant", [], ["c"], value=helper.make_tensor("v", onnx.TensorProto.FLOAT, [2], [1, 2])),
+             helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[1, 1], name="conv"),
+             helper.make_node("Add", ["y", "c"], ["z"])]
+    graph = read_graph(make_model(nodes, {"x": ("N", 2, 4, 4)}, {"w": weights((2, 2, 1, 1))}))
+    assert graph.opset == 17 and graph.outputs == ("z",)
+    assert [(i.name, i.shape, i.dtype) for i in graph.inputs] == [("x", (0, 2, 4, 4), "float32")]  # symbolic: 0
+    (w,) = graph.initializers
+    assert w.shape == (2, 2, 1, 1) and w.values is not None and w.values.dtype == np.float32
+    constant, conv, add = graph.nodes
+    assert constant.attributes["value"].tolist() == [1.0, 2.0]
+    assert conv.name == "conv" and conv.attributes["kernel_shape"] == (1, 1) and add.inputs == ("y", "c")
+
+
+def test_read_graph_of_a_file_has_no_payloads_past_the_stripping_size():
+    graph = read_graph(ZOO / "lenet.onnx")
+    assert all(tensor.values is None for tensor in graph.initializers if np.prod(tensor.shape) > 256)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        # H: 4 outputs need (4 - 1) * 2 + 3 - 7 = 2 pads; W: 3 outputs need 1, at the end (UPPER) or begin (LOWER).
+        (((7, 6), (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), "SAME_UPPER"), ([1, 0], [1, 1], [4, 3])),
+        (((7, 6), (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), "SAME_LOWER"), ([1, 1], [1, 0], [4, 3])),
+        (((8,), (2,), (2,), (1,), (0, 0), "SAME_UPPER"), ([0], [0], [4])),
+        (((10, 10), (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), "NOTSET", True), ([0, 0], [0, 0], [5, 5])),
+        (((9, 9), (3, 3), (1, 1), (2, 2), (2, 1, 2, 1), "NOTSET"), ([2, 1], [2, 1], [9, 7])),
+        (((5,), (3,), (1,), (1,), (9, 9), "VALID"), ([0], [0], [3])),
+    ],
+)
+def test_window_geometry_worked_by_hand(arguments, expected):
+    assert window_geometry(*arguments) == expected
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (((4,), (5,), (1,), (1,), (0, 0), "NOTSET"), "kernel 5 \\(dilated\\) is larger than the padded input 4"),
+        (((4,), (3,), (1,), (1,), (-1, 0), "NOTSET"), "negative pads"),
+        (((4,), (3,), (1,), (1,), (0, 0), "SAME"), "unknown auto_pad 'SAME'"),
+    ],
+)
+def test_window_geometry_says_what_is_wrong(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        window_geometry(*arguments)
