@@ -36,6 +36,8 @@ __all__ = [
     "counter_reading",
     "mean_reading",
     "poll_window",
+    "start_poller",
+    "stop_poller",
 ]
 
 _S = TypeVar("_S", bound="PowerSensor")
@@ -208,6 +210,20 @@ class Poller:
             hi = bisect_right(self._times, t1)
             values = self._values[lo:hi]
         return math.fsum(values), len(values)
+
+
+def start_poller(poller: Poller | None, read: Callable[[], float], interval_s: float, label: str) -> Poller:
+    """The running poller, or a new one started when there is none (or it stopped)."""
+    if poller is None or not poller.running:
+        poller = Poller(read, interval_s, label)
+        poller.start()
+    return poller
+
+
+def stop_poller(poller: Poller | None) -> None:
+    """Stop a poller if there is one."""
+    if poller is not None:
+        poller.stop()
 
 
 def poll_window(poller: Poller, t0: float, read_now: Callable[[], float]) -> PowerReading:

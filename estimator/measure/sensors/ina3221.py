@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from estimator.errors import SensorError
-from estimator.measure.sensors.base import Poller, PowerReading, PowerSensor, TimeToken, poll_window
+from estimator.measure.sensors.base import Poller, PowerReading, PowerSensor, TimeToken, poll_window, start_poller, stop_poller
 from estimator.measure.sensors.sysfs import natural_key, read_number, read_sysfs
 
 __all__ = ["Ina3221Sensor"]
@@ -118,15 +118,12 @@ class Ina3221Sensor(PowerSensor):
 
     def start(self) -> None:
         """Start the polling thread."""
-        if self._poller is None or not self._poller.running:
-            self._poller = Poller(self._read_power_w, self.poll_interval_s, "ina3221")
-            self._poller.start()
+        self._poller = start_poller(self._poller, self._read_power_w, self.poll_interval_s, "ina3221")
 
     def stop(self) -> None:
         """Stop the polling thread."""
-        if self._poller is not None:
-            self._poller.stop()
-            self._poller = None
+        stop_poller(self._poller)
+        self._poller = None
 
     def begin(self) -> object:
         """Note the window start (starting the polling thread if needed)."""

@@ -16,6 +16,8 @@ from estimator.measure.sensors.base import (
     TimeToken,
     counter_reading,
     poll_window,
+    start_poller,
+    stop_poller,
 )
 
 __all__ = ["NvmlSensor", "load_nvml", "nvml_device_for_cuda_index", "nvml_driver_version"]
@@ -147,15 +149,13 @@ class NvmlSensor(CounterSensor):
         """Initialise NVML if stopped and, in polling mode, start the polling thread."""
         if not self._initialized:
             self._open()
-        if self.method == "polling" and (self._poller is None or not self._poller.running):
-            self._poller = Poller(self._read_power_w, self.poll_interval_s, "nvml")
-            self._poller.start()
+        if self.method == "polling":
+            self._poller = start_poller(self._poller, self._read_power_w, self.poll_interval_s, "nvml")
 
     def stop(self) -> None:
         """Stop polling and shut NVML down."""
-        if self._poller is not None:
-            self._poller.stop()
-            self._poller = None
+        stop_poller(self._poller)
+        self._poller = None
         self._shutdown()
 
     def read_counter(self) -> int:

@@ -159,18 +159,14 @@ def _identity(spec: Spec) -> Fn:
 @register("Expand")
 def _expand(spec: Spec) -> Fn:
     torch = load_torch()
-    target = spec.static_ints(1)
-    if target is None:
-        raise MeasureError("Expand: the target shape must be a constant")
+    target = spec.required_ints(1, "the target shape")
     shape = tuple(torch.broadcast_shapes(tuple(spec.shapes[0]), tuple(target)))
     return lambda x, *_: x.expand(shape).contiguous()
 
 
 @register("Tile")
 def _tile(spec: Spec) -> Fn:
-    repeats = spec.static_ints(1)
-    if repeats is None:
-        raise MeasureError("Tile: repeats must be a constant")
+    repeats = spec.required_ints(1, "repeats")
     return lambda x, *_: x.repeat(repeats)
 
 

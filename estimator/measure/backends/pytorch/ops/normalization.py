@@ -162,8 +162,5 @@ register("TopK", since=10)(lambda spec: _topk(spec, spec.static_ints(1)[0]))
 @register("CumSum")
 def _cumsum(spec: Spec) -> Fn:
     torch = load_torch()
-    axis_values = spec.static_ints(1)
-    if axis_values is None:
-        raise MeasureError("CumSum: the axis must be a constant")
-    axis = spec.axis(axis_values[0])
+    axis = spec.axis(spec.required_ints(1, "the axis")[0])
     return lambda x, *_: torch.cumsum(x, dim=axis)

@@ -42,6 +42,13 @@ class Spec:
         values = self.static.get(position)
         return None if values is None else [int(v) for v in np.asarray(values).reshape(-1)]
 
+    def required_ints(self, position: int, what: str) -> list[int]:
+        """static_ints, or MeasureError saying that `what` must be a constant."""
+        values = self.static_ints(position)
+        if values is None:
+            raise MeasureError(f"{self.op_type}: {what} must be a constant")
+        return values
+
     def static_float(self, position: int) -> float | None:
         values = self.static.get(position)
         if values is None or np.asarray(values).size != 1:
