@@ -1,8 +1,9 @@
 """Load an ONNX model without its weight payloads, fix its input shapes and infer the rest.
 
-This module and graph/handlers.py are the only places that touch protobuf. Large tensors are
-cut down to name, type and dims while the file is scanned, so a 240 MB model costs little more
-than its node list, and external data files are never opened.
+graph/ is the only package that touches protobuf (tests/test_import_rules.py): this module reads
+it, build.py writes it. Large tensors are cut down to name, type and dims while the file is
+scanned, so a 240 MB model costs little more than its node list, and external data files are
+never opened.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from estimator.measure.budget import (
     sweep_rows,
     zoo_jobs,
 )
-from estimator.measure.collector import CollectOptions, Collector, CollectPlan
+from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
 from estimator.measure.sensors import (
     CounterAlignedSensor,
     CounterSensor,
@@ -176,7 +176,7 @@ def _alignment_works(backend: TorchBackend, sensor: CounterAlignedSensor, interv
     return True
 
 
-def _collect(options: GpuRunOptions, started: float, out_dir: Path, jobs, inner: PowerSensor,
+def _collect(options: GpuRunOptions, started: float, out_dir: Path, jobs: list[ZooJob], inner: PowerSensor,
              detections: list[SensorDetection]) -> GpuRunResult:
     deadline = started + options.budget_s
     power = inner.name != "none"
@@ -350,7 +350,8 @@ def _collect(options: GpuRunOptions, started: float, out_dir: Path, jobs, inner:
     )
 
 
-def _time_models(collector: Collector, model_runs: list, deadline: float, failures: list) -> int:
+def _time_models(collector: Collector, model_runs: list[tuple[ZooJob, int]], deadline: float,
+                 failures: list[dict[str, object]]) -> int:
     """Time each zoo model end to end until the deadline; returns how many were timed."""
     if not model_runs:
         return 0

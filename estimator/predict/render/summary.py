@@ -33,6 +33,7 @@ def render_summary(reports: list[Report], fmt: str) -> str:
     if fmt == "csv":
         return frame.to_csv(index=False, lineterminator="\n")
     if fmt == "markdown":
+        # Not DataFrame.to_markdown: its padded columns would change `estimate`'s output.
         lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
         lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
         return "\n".join(lines) + "\n"
