@@ -52,9 +52,14 @@ class MeterLog:
     def _write(self) -> None:
         with self.path.open("a") as stream:
             sign = 1
+            stamp = time.time()
             while not self.stop.is_set():
-                sign = -sign
-                stream.write(f"{time.time():.6f},{self.watts + sign * self.swing}\n")
+                # A meter samples on its own clock: a writer woken late logs every sample it missed.
+                now = time.time()
+                while stamp <= now:
+                    sign = -sign
+                    stream.write(f"{stamp:.6f},{self.watts + sign * self.swing}\n")
+                    stamp += 0.001
                 stream.flush()
                 time.sleep(0.001)
 

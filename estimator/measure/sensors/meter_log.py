@@ -22,9 +22,14 @@ class LogFileSensor(PowerSensor):
 
     name = "log"
 
-    def __init__(self, log_path: str | Path) -> None:
-        """Check the log exists; samples are read incrementally at each end()."""
+    def __init__(self, log_path: str | Path, catch_up_s: float = 1.0) -> None:
+        """Check the log exists; samples are read incrementally at each end().
+
+        catch_up_s: how long end() waits for the meter's log to reach the window's end (a meter
+        writes with some delay, and a busy host delays the writer further).
+        """
         self.path = Path(log_path)
+        self.catch_up_s = catch_up_s
         if not self.path.is_file():
             raise SensorError(
                 f"power log {self.path} does not exist; start the external meter writing "
@@ -105,6 +110,11 @@ class LogFileSensor(PowerSensor):
         tok = self.check_token(token, TimeToken)
         t0, t1 = tok.t, time.time()
         pending = self._refresh()
+        give_up = time.monotonic() + self.catch_up_s
+        while (not self._times or max(self._times[-1], pending[0] if pending else -math.inf) < t1) \
+                and time.monotonic() < give_up:
+            time.sleep(0.002)
+            pending = self._refresh()
         if self._sorted:
             lo, hi = bisect_left(self._times, t0), bisect_right(self._times, t1)
             watts = self._watts[lo:hi]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -432,6 +433,26 @@ def test_log_incremental_and_empty_window(tmp_path: Path) -> None:
         fh.write(f"{time.time():.6f} 42.5\n")  # whitespace-separated is accepted too
     reading = sensor.end(token)
     assert reading is not None and reading.power_w == 42.5 and reading.samples == 1
+
+
+def test_log_waits_for_a_late_meter(tmp_path: Path) -> None:
+    """A meter whose writer lags the window's end: end() waits until the log covers the window."""
+    log = tmp_path / "meter.csv"
+    log.write_text("timestamp_s,power_w\n")
+    sensor = LogFileSensor(log, catch_up_s=2.0)
+    token = sensor.begin()
+    window_start = time.time()
+
+    def late_writer() -> None:
+        time.sleep(0.2)
+        with log.open("a") as fh:
+            fh.write(f"{window_start + 0.001:.6f},30.0\n{window_start + 0.002:.6f},32.0\n{time.time() + 1:.6f},99.0\n")
+
+    writer = threading.Thread(target=late_writer)
+    writer.start()
+    reading = sensor.end(token)
+    writer.join()
+    assert reading is not None and reading.samples == 2 and reading.power_w == 31.0
 
 
 def test_log_malformed_line_names_line(tmp_path: Path) -> None:
