@@ -450,6 +450,7 @@ def test_log_waits_for_a_late_meter(tmp_path: Path) -> None:
 
     writer = threading.Thread(target=late_writer)
     writer.start()
+    time.sleep(0.05)  # the window: the meter has logged nothing of it yet
     reading = sensor.end(token)
     writer.join()
     assert reading is not None and reading.samples == 2 and reading.power_w == 31.0
