@@ -101,9 +101,32 @@ def fix_input_shapes(
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError,
             TypeError) as error:
         raise ShapeError(f"{label}: shape inference failed: {_first_line(error)}") from None
+    if _has_unknown_shapes(inferred):
+        inferred = _symbolic_shapes(inferred)
     batches = [shape[0] for shape in fixed.values() if shape]
     resolved_batch = batches[0] if batches else (batch_size or 1)
     return inferred, fixed, resolved_batch, assumed
+
+
+def _has_unknown_shapes(model: onnx.ModelProto) -> bool:
+    """Whether some node output still lacks a concrete shape after ONNX's shape inference."""
+    known = {value.name for value in [*model.graph.value_info, *model.graph.output, *model.graph.input]
+             if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape")
+             and all(dim.HasField("dim_value") for dim in value.type.tensor_type.shape.dim)}
+    known.update(tensor.name for tensor in model.graph.initializer)
+    return any(name and name not in known for node in model.graph.node for name in node.output)
+
+
+def _symbolic_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """ONNX Runtime's symbolic shape inference, which follows shapes through Shape/Gather/Concat
+    arithmetic, Resize and Pad where ONNX's own inference gives up; ONNX's result when it fails."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    try:
+        resolved = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    except Exception:  # a best-effort refinement: any failure keeps ONNX's own shapes
+        return model
+    return resolved if resolved is not None else model
 
 
 def _input_shape(label: str, value: onnx.ValueInfoProto, given: tuple[int, ...] | None,

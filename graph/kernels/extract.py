@@ -1,0 +1,165 @@
+"""Model -> ModelKernels: the kernels a runtime with the given fusion rules executes."""
+
+from __future__ import annotations
+
+import onnx
+
+from graph.context import GraphContext, dtype_name_and_bytes
+from graph.kernels.fusion import apply_fusions
+from graph.kernels.nchwc import apply_nchwc
+from graph.kernels.records import Kernel, ModelKernels
+from graph.kernels.rules import FusionRules
+from graph.kernels.working import WorkingGraph, WorkingNode
+from graph.loading import ModelSource, default_opset, fix_input_shapes, load_model
+from graph.ops import handle_node
+from graph.records import ConvLayer, Layer, OtherLayer, UnmodeledNode
+
+__all__ = ["extract_kernels"]
+
+_RECORD_OPS = {  # kernel op -> the model ops whose own record describes it
+    "Conv": ("Conv",), "FusedConv": ("Conv",), "MaxPool": ("MaxPool",), "AveragePool": ("AveragePool",),
+    "GlobalAveragePool": ("GlobalAveragePool",), "GlobalMaxPool": ("GlobalMaxPool",),
+    "Gemm": ("Gemm", "MatMul"), "FusedGemm": ("Gemm",), "MatMul": ("MatMul",),
+    "ReduceMean": ("ReduceMean",), "ReduceMax": ("ReduceMax",),
+}
+
+
+def extract_kernels(
+    model: ModelSource,
+    rules: FusionRules,
+    batch_size: int | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> ModelKernels:
+    """Read a model and return the kernels that a runtime applying `rules` would run."""
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    loaded = load_model(model)
+    inferred, fixed, batch, assumed = fix_input_shapes(loaded, batch_size, input_shapes)
+    opset = default_opset(inferred) or 0
+    ctx = GraphContext.from_model(inferred, loaded.label, opset, batch)
+    graph = WorkingGraph(ctx, {output.name for output in inferred.graph.output})
+    apply_fusions(graph, rules)
+    apply_nchwc(graph, rules)
+    _expand(graph, rules)
+    kernels: list[Kernel] = []
+    unmodeled: list[UnmodeledNode] = []
+    for position, node in enumerate(graph.nodes):
+        record = _record(graph, node, position)
+        if isinstance(record, UnmodeledNode):
+            unmodeled.append(record)
+        else:
+            kernels.append(_kernel(graph, node, record, rules))
+    return ModelKernels(
+        source=loaded.label,
+        rules=rules.name,
+        kernels=tuple(kernels),
+        free=tuple((view.name, view.op_type) for view in graph.free),
+        unmodeled=tuple(unmodeled),
+        input_shapes=tuple(fixed.items()),
+        batch_size=batch,
+        batch_size_assumed=assumed,
+        opset=opset,
+        node_count=len(ctx.nodes),
+    )
+
+
+def _expand(graph: WorkingGraph, rules: FusionRules) -> None:
+    """Function ops nothing absorbed run as their body: HardSwish = x * HardSigmoid(x)."""
+    expanded: list[WorkingNode] = []
+    for node in graph.nodes:
+        if node.op_type == "HardSwish" and "HardSwish" in rules.expanded_ops:
+            gate = f"{node.outputs[0]}/hard_sigmoid"
+            graph.shapes[gate] = graph.shapes.get(node.outputs[0])
+            sigmoid = WorkingNode("HardSigmoid", [node.inputs[0]], [gate], {"alpha": 1 / 6, "beta": 0.5},
+                                  origin=node.origin, sources=list(node.sources))
+            multiply = WorkingNode("Mul", [node.inputs[0], gate], list(node.outputs))
+            sigmoid.layout = multiply.layout = node.layout
+            sigmoid.input_layout = multiply.input_layout = node.input_layout
+            expanded += [sigmoid, multiply]
+        else:
+            expanded.append(node)
+    graph.nodes = expanded
+
+
+def _record(graph: WorkingGraph, node: WorkingNode, position: int) -> Layer | UnmodeledNode:
+    """The layer record of a kernel: its model node's own record when it has one, else built from its tensors."""
+    origin = node.origin
+    if origin is not None and origin.op_type in _RECORD_OPS.get(node.op_type, ()):
+        return handle_node(graph.ctx, origin)
+    if origin is not None and origin.op_type == "BatchNormalization" and node.op_type == "Conv":
+        return _batch_norm_as_conv(graph, node, origin.name, origin.index)
+    if origin is not None:
+        kept = handle_node(graph.ctx, origin)
+        if isinstance(kept, UnmodeledNode):
+            return kept
+    return _other_record(graph, node, position)
+
+
+def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index: int) -> ConvLayer:
+    batch, channels, height, width = graph.shapes[node.inputs[0]]
+    dtype, dtype_bytes = dtype_name_and_bytes(graph.ctx.elem_type(node.inputs[0]))
+    return ConvLayer(name=name, op_type="BatchNormalization", index=index, dtype=dtype, batch_size=batch,
+                     input_chw=(channels, height, width), output_chw=(channels, height, width), kernel=(1, 1),
+                     pads=(0, 0, 0, 0), stride=(1, 1), dilation=(1, 1), groups=channels, has_bias=True,
+                     dtype_bytes=dtype_bytes)
+
+
+def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> OtherLayer:
+    ctx = graph.ctx
+    inputs = [name for name in node.inputs if name]
+    outputs = [name for name in node.outputs if name]
+    elem_type = ctx.elem_type(inputs[0]) if inputs else onnx.TensorProto.FLOAT
+    if elem_type == onnx.TensorProto.UNDEFINED:
+        elem_type = onnx.TensorProto.FLOAT
+    dtype, dtype_bytes = dtype_name_and_bytes(elem_type)
+    constant_inputs = []
+    for slot, name in enumerate(inputs):
+        values = ctx.constant_values(name)
+        if values is not None:
+            constant_inputs.append((slot, tuple(float(v) for v in values.reshape(-1))))
+    attributes = tuple((key, value) for key, value in sorted(node.attributes.items())
+                       if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool))
+    batch = graph.shapes.get(outputs[0]) if outputs else None
+    return OtherLayer(
+        name=node.name if node.origin is not None else f"{node.op_type}({_short(inputs[0] if inputs else '')})",
+        op_type=node.op_type,
+        index=node.origin.index if node.origin is not None else -1 - position,
+        dtype=dtype,
+        batch_size=batch[0] if batch else ctx.batch_size,
+        input_shapes=tuple(graph.shapes.get(name) for name in inputs),
+        input_dtypes=tuple(dtype_name_and_bytes(ctx.elem_type(name))[0] for name in inputs),
+        output_shapes=tuple(graph.shapes.get(name) or () for name in outputs),
+        attributes=attributes,
+        constant_inputs=tuple(constant_inputs),
+        is_free=False,
+        dtype_bytes=dtype_bytes,
+        producer_op="",
+    )
+
+
+def _short(tensor: str) -> str:
+    return tensor if len(tensor) <= 60 else "..." + tensor[-57:]
+
+
+def _kernel(graph: WorkingGraph, node: WorkingNode, layer: Layer, rules: FusionRules) -> Kernel:
+    inputs = [name for name in node.inputs if name]
+    outputs = [name for name in node.outputs if name]
+    return Kernel(
+        layer=layer,
+        op_type=node.op_type,
+        layout=node.layout,
+        input_layout=node.input_layout,
+        activation=node.activation,
+        has_summand=bool(node.summand),
+        input_shape=_physical(graph.shapes.get(inputs[0]) if inputs else None, node.input_layout, rules),
+        output_shape=_physical(graph.shapes.get(outputs[0]) if outputs else None, node.layout, rules),
+        sources=tuple(node.sources),
+    )
+
+
+def _physical(shape, layout: str, rules: FusionRules):
+    if shape is None or layout != "nchwc" or len(shape) != 4 or not rules.nchwc_block:
+        return shape
+    block = rules.nchwc_block
+    return (shape[0], -(-shape[1] // block) * block, shape[2], shape[3])
+

@@ -1,0 +1,295 @@
+"""Level 1 and 2 rewrites (ONNX Runtime's names): elimination, constant folding, fusions that keep NCHW."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+
+from graph.kernels.rules import FusionRules
+from graph.kernels.working import WorkingGraph, WorkingNode
+
+__all__ = ["apply_fusions", "conv_nchwc_eligible"]
+
+
+def apply_fusions(graph: WorkingGraph, rules: FusionRules) -> None:
+    """Every rewrite before the layout pass, in the order the runtime applies them."""
+    _eliminate(graph, rules)
+    if rules.conv_absorbs_constant_ops:
+        _conv_absorbs_constant_ops(graph)
+    if rules.matmul_add_to_gemm:
+        _matmul_add_to_gemm(graph)
+    if rules.gelu_fusion:
+        _gelu(graph)
+    if rules.quick_gelu_fusion:
+        _quick_gelu(graph)
+    if rules.conv_add_activation:
+        _conv_add_activation(graph, rules)
+    _activations(graph, ("Conv",), "FusedConv", rules.conv_activations)
+    _activations(graph, ("Gemm",), "FusedGemm", rules.gemm_activations)
+    if rules.skip_layernorm_fusion:
+        _skip_layernorm(graph)
+    if rules.slice_to_split_fusion:
+        _slices_to_split(graph)
+
+
+def conv_nchwc_eligible(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> bool | None:
+    """Whether a Conv can run in NCHWc: True (input reordered), False (reads NCHW directly), None (no)."""
+    block = rules.nchwc_block
+    weight = graph.shapes.get(node.inputs[1]) if len(node.inputs) > 1 else None
+    if not block or weight is None or len(weight) != 4 or not graph.is_constant(node.inputs[1]):
+        return None
+    out_channels, group_channels = weight[0], weight[1]
+    groups = int(node.attributes.get("group", 1) or 1)
+    if groups > 1:
+        if group_channels == 1 and out_channels == groups:  # depthwise
+            return True if out_channels % rules.nchwc_channel_multiple == 0 else None
+        if out_channels % block or group_channels % block or (out_channels // groups) % block:
+            return None
+        return True
+    if group_channels < block:
+        return False
+    return True if group_channels % rules.nchwc_channel_multiple == 0 else None
+
+
+# -- level 1 ------------------------------------------------------------------------------------
+
+
+def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
+    """Pass-through ops vanish; nodes whose inputs are all constant are folded (repeat to a fixpoint)."""
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph.nodes):
+            outputs = [name for name in node.outputs if name]
+            if any(name in graph.graph_outputs for name in outputs):
+                continue
+            if node.op_type in rules.eliminated_ops and node.inputs:
+                graph.bypass(node)
+            elif rules.fold_constants and _foldable(graph, node):
+                graph.constants.update(outputs)
+                graph.remove(node)
+            else:
+                continue
+            if node.origin is not None:
+                graph.free.append(node.origin)
+            changed = True
+
+
+def _foldable(graph: WorkingGraph, node: WorkingNode) -> bool:
+    if node.op_type == "Shape":
+        return graph.shapes.get(node.inputs[0]) is not None  # the runtime knows every shape here
+    real = [name for name in node.inputs if name]
+    return bool(real) and all(graph.is_constant(name) for name in real)
+
+
+def _conv_absorbs_constant_ops(graph: WorkingGraph) -> None:
+    """Conv followed by BatchNormalization, or by an Add/Mul of a per-channel constant, is one Conv."""
+    consumers = graph.consumers()
+    for node in list(graph.nodes):
+        while node.op_type == "Conv" and node in graph.nodes:
+            follower = graph.sole_consumer(consumers, node.outputs[0])
+            if follower is None or not _per_channel_constant_op(graph, node, follower):
+                break
+            node.absorb(follower)
+            graph.remove(follower)
+            consumers = graph.consumers()
+
+
+def _per_channel_constant_op(graph: WorkingGraph, conv: WorkingNode, follower: WorkingNode) -> bool:
+    if follower.op_type == "BatchNormalization":
+        return len([o for o in follower.outputs if o]) == 1 and all(graph.is_constant(n) for n in follower.inputs[1:5])
+    if follower.op_type not in ("Add", "Mul") or len(follower.inputs) != 2:
+        return False
+    other = [name for name in follower.inputs if name != conv.outputs[0]]
+    if len(other) != 1 or not graph.is_constant(other[0]):
+        return False
+    shape, output = graph.shapes.get(other[0]), graph.shapes.get(conv.outputs[0])
+    if shape is None or output is None or len(output) < 2:
+        return False
+    return math.prod(shape) in (1, output[1]) and (len(shape) < 2 or shape[-1] == 1)
+
+
+# -- level 2 ------------------------------------------------------------------------------------
+
+
+def _matmul_add_to_gemm(graph: WorkingGraph) -> None:
+    """MatMul by a constant 2-D weight + Add of its bias -> Gemm (between Reshapes when the input is not 2-D)."""
+    consumers = graph.consumers()
+    for node in list(graph.nodes):
+        weight = graph.shapes.get(node.inputs[1]) if node.op_type == "MatMul" else None
+        data = graph.shapes.get(node.inputs[0]) if weight is not None else None
+        if weight is None or data is None or len(weight) != 2 or not graph.is_constant(node.inputs[1]):
+            continue
+        add = graph.sole_consumer(consumers, node.outputs[0])
+        if add is None or add.op_type != "Add":
+            continue
+        bias = [name for name in add.inputs if name != node.outputs[0]]
+        if len(bias) != 1 or not graph.is_constant(bias[0]) or graph.shapes.get(bias[0]) != (weight[1],):
+            continue
+        node.op_type = "Gemm"
+        node.inputs = [node.inputs[0], node.inputs[1], bias[0]]
+        node.absorb(add)
+        graph.remove(add)
+        if len(data) != 2:
+            _wrap_in_reshapes(graph, node, (math.prod(data[:-1]), data[-1]), (math.prod(data[:-1]), weight[1]))
+        consumers = graph.consumers()
+
+
+def _wrap_in_reshapes(graph: WorkingGraph, gemm: WorkingNode, input_2d, output_2d) -> None:
+    flat_in, flat_out = f"{gemm.name}/gemm_input", f"{gemm.name}/gemm_output"
+    graph.shapes[flat_in], graph.shapes[flat_out] = tuple(input_2d), tuple(output_2d)
+    before = WorkingNode("Reshape", [gemm.inputs[0]], [flat_in])
+    after = WorkingNode("Reshape", [flat_out], list(gemm.outputs))
+    gemm.inputs[0], gemm.outputs = flat_in, [flat_out]
+    index = graph.nodes.index(gemm)
+    graph.nodes[index:index + 1] = [before, gemm, after]
+
+
+def _gelu(graph: WorkingGraph) -> None:
+    """x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5 (either order of the two Muls) -> one Gelu."""
+    for erf in [node for node in graph.nodes if node.op_type == "Erf"]:
+        consumers, producers = graph.consumers(), graph.producers()
+        divide = producers.get(erf.inputs[0])
+        if divide is None or divide.op_type != "Div" or not graph.is_constant(divide.inputs[1]):
+            continue
+        x = divide.inputs[0]
+        plus_one = graph.sole_consumer(consumers, erf.outputs[0])
+        times = graph.sole_consumer(consumers, plus_one.outputs[0]) if plus_one and plus_one.op_type == "Add" else None
+        if times is None or times.op_type != "Mul":
+            continue
+        chain = [divide, erf, plus_one, times]
+        last = times
+        if x in times.inputs:
+            half = graph.sole_consumer(consumers, times.outputs[0])
+            if half is not None and half.op_type == "Mul" and any(graph.is_constant(n) for n in half.inputs):
+                chain.append(half)
+                last = half
+        else:
+            half = producers.get(next(n for n in times.inputs if n != plus_one.outputs[0]))
+            if half is None or half.op_type != "Mul" or x not in half.inputs:
+                continue
+            chain.append(half)
+        gelu = WorkingNode("Gelu", [x], list(last.outputs), origin=erf.origin,
+                           sources=[s for node in chain for s in node.sources])
+        graph.nodes[min(graph.nodes.index(n) for n in chain)] = gelu
+        for node in chain:
+            if node in graph.nodes:
+                graph.remove(node)
+
+
+def _quick_gelu(graph: WorkingGraph) -> None:
+    """x * Sigmoid(x) (SiLU / Swish) -> QuickGelu."""
+    for mul in [node for node in graph.nodes if node.op_type == "Mul" and len(node.inputs) == 2]:
+        consumers, producers = graph.consumers(), graph.producers()
+        for x, gate in (mul.inputs, mul.inputs[::-1]):
+            sigmoid = producers.get(gate)
+            if sigmoid is not None and sigmoid.op_type == "Sigmoid" and sigmoid.inputs[0] == x \
+                    and graph.sole_consumer(consumers, gate) is mul:
+                fused = WorkingNode("QuickGelu", [x], list(mul.outputs), {"alpha": 1.0}, origin=sigmoid.origin,
+                                    sources=[*sigmoid.sources, *mul.sources])
+                graph.nodes[graph.nodes.index(sigmoid)] = fused
+                graph.remove(mul)
+                break
+
+
+def _conv_add_activation(graph: WorkingGraph, rules: FusionRules) -> None:
+    """A Conv that stays NCHW + Add of another activation (+ Relu) -> FusedConv with a summand."""
+    consumers = graph.consumers()
+    for conv in list(graph.nodes):
+        if conv.op_type != "Conv" or conv_nchwc_eligible(graph, conv, rules) is not None:
+            continue
+        add = graph.sole_consumer(consumers, conv.outputs[0])
+        if add is None or add.op_type != "Add" or len(add.inputs) != 2:
+            continue
+        other = [name for name in add.inputs if name != conv.outputs[0]]
+        if len(other) != 1 or graph.is_constant(other[0]) or graph.shapes.get(other[0]) != graph.shapes.get(conv.outputs[0]):
+            continue
+        conv.op_type, conv.summand = "FusedConv", other[0]
+        conv.inputs = [*conv.inputs, *[""] * (3 - len(conv.inputs)), other[0]]
+        conv.absorb(add)
+        graph.remove(add)
+        relu = graph.sole_consumer(graph.consumers(), conv.outputs[0])
+        if relu is not None and relu.op_type == "Relu":
+            conv.activation = "Relu"
+            conv.absorb(relu)
+            graph.remove(relu)
+        consumers = graph.consumers()
+
+
+def _activations(graph: WorkingGraph, ops: tuple[str, ...], fused_op: str, activations: tuple[str, ...]) -> None:
+    """Conv/Gemm + an activation it alone feeds -> one fused kernel (Clip only with constant bounds)."""
+    if not activations:
+        return
+    consumers = graph.consumers()
+    for node in list(graph.nodes):
+        if node.op_type not in ops or node.activation:
+            continue
+        follower = graph.sole_consumer(consumers, node.outputs[0])
+        if follower is None or follower.op_type not in activations:
+            continue
+        if follower.op_type == "Clip" and not all(graph.is_constant(n) for n in follower.inputs[1:] if n):
+            continue
+        node.op_type, node.activation = fused_op, follower.op_type
+        node.absorb(follower)
+        graph.remove(follower)
+        consumers = graph.consumers()
+
+
+def _skip_layernorm(graph: WorkingGraph) -> None:
+    """Add of two activations feeding only a LayerNormalization -> SkipLayerNormalization."""
+    consumers = graph.consumers()
+    for add in [node for node in graph.nodes if node.op_type == "Add" and len(node.inputs) == 2]:
+        shape = graph.shapes.get(add.inputs[0])
+        if shape is None or len(shape) != 3 or graph.shapes.get(add.inputs[1]) != shape:
+            continue
+        if any(graph.is_constant(name) for name in add.inputs):
+            continue
+        norm = graph.sole_consumer(consumers, add.outputs[0])
+        if norm is None or norm.op_type != "LayerNormalization":
+            continue
+        norm.op_type = "SkipLayerNormalization"
+        norm.inputs = [*add.inputs, *norm.inputs[1:]]
+        norm.sources = [*add.sources, *norm.sources]
+        graph.remove(add)
+        consumers = graph.consumers()
+
+
+def _slices_to_split(graph: WorkingGraph) -> None:
+    """Slices with constant bounds that tile one axis of one tensor -> one Split."""
+    by_input: dict[str, list[WorkingNode]] = defaultdict(list)
+    for node in graph.nodes:
+        if node.op_type == "Slice" and len(node.inputs) >= 4:
+            by_input[node.inputs[0]].append(node)
+    for tensor, slices in by_input.items():
+        shape = graph.shapes.get(tensor)
+        spans = [_slice_span(graph, node, shape) for node in slices] if shape is not None and len(slices) > 1 else []
+        if not spans or any(span is None for span in spans) or len({span[0] for span in spans}) != 1:
+            continue
+        spans.sort(key=lambda span: span[1])
+        axis = spans[0][0]
+        if spans[0][1] != 0 or spans[-1][2] != shape[axis] or any(a[2] != b[1] for a, b in itertools.pairwise(spans)):
+            continue
+        nodes = [span[3] for span in spans]
+        first = min(graph.nodes.index(node) for node in nodes)
+        split = WorkingNode("Split", [tensor], [node.outputs[0] for node in nodes], {"axis": axis},
+                            origin=nodes[0].origin, sources=[s for node in nodes for s in node.sources])
+        for node in nodes:
+            graph.remove(node)
+        graph.nodes.insert(first, split)
+
+
+def _slice_span(graph: WorkingGraph, node: WorkingNode, shape) -> tuple[int, int, int, WorkingNode] | None:
+    values = [graph.constant_values(name) for name in node.inputs[1:4]]
+    if any(v is None or v.size != 1 for v in values):
+        return None
+    if len(node.inputs) > 4 and node.inputs[4]:
+        steps = graph.constant_values(node.inputs[4])
+        if steps is None or steps.size != 1 or int(steps.reshape(-1)[0]) != 1:
+            return None
+    start, end, axis = (int(v.reshape(-1)[0]) for v in values)
+    axis %= len(shape)
+    size = shape[axis]
+    start = min(max(start + size if start < 0 else start, 0), size)
+    end = min(max(end + size if end < 0 else end, 0), size)
+    return axis, start, end, node

@@ -1,0 +1,229 @@
+"""The blocked layout pass (ONNX Runtime's NchwcTransformer): which kernels run on NCHWc tensors.
+
+NCHWc stores channels in blocks of 8 (AVX2) or 16 (AVX-512). Convolutions and pools that can use
+it do, and the ops after them join when they can; where a blocked tensor meets an op that needs
+plain NCHW, a ReorderOutput kernel converts it back, and a ReorderInput converts the other way.
+One topological walk, as the runtime's own pass does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graph.kernels.fusion import conv_nchwc_eligible
+from graph.kernels.rules import EXPANSIONS, FusionRules
+from graph.kernels.working import WorkingGraph, WorkingNode
+
+__all__ = ["apply_nchwc"]
+
+_BINARY = ("Add", "Sum", "Mul")
+_WINDOW_POOLS = ("MaxPool", "AveragePool")
+_GLOBAL_POOLS = ("GlobalAveragePool", "GlobalMaxPool")
+
+
+@dataclass
+class _Blocked:
+    """A tensor that exists in NCHWc form: who makes it, its logical channels, how many readers still want NCHW."""
+
+    producer: WorkingNode
+    channels: int
+    uses_at_start: int
+    uses_left: int
+
+
+def apply_nchwc(graph: WorkingGraph, rules: FusionRules) -> None:
+    if rules.nchwc_block:
+        _Pass(graph, rules).run()
+
+
+class _Pass:
+    def __init__(self, graph: WorkingGraph, rules: FusionRules) -> None:
+        self.graph = graph
+        self.rules = rules
+        self.block = rules.nchwc_block
+        self.blocked: dict[str, _Blocked] = {}
+        self.reordered_inputs: dict[str, WorkingNode] = {}
+        self.consumers = graph.consumers()
+        self.out: list[WorkingNode] = []
+
+    def run(self) -> None:
+        for node in self.graph.nodes:
+            if not self._transform(node):
+                self.out.append(node)
+        for tensor, blocked in self.blocked.items():
+            if blocked.uses_left > 0:
+                reorder = WorkingNode("ReorderOutput", [tensor], [tensor], {"channels": blocked.channels})
+                reorder.input_layout = "nchwc"
+                self.out.append(reorder)
+        self.graph.nodes = self.out
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _uses(self, tensor: str) -> int:
+        return len(self.consumers.get(tensor, [])) + (tensor in self.graph.graph_outputs)
+
+    def _produce(self, node: WorkingNode, channels: int) -> None:
+        node.layout = "nchwc"
+        tensor = node.outputs[0]
+        uses = self._uses(tensor)
+        self.blocked[tensor] = _Blocked(node, channels, uses, uses)
+
+    def _take(self, node: WorkingNode, tensor: str) -> None:
+        """`node` reads the blocked form of `tensor` (one NCHW use fewer)."""
+        self.blocked[tensor].uses_left -= 1
+        node.input_layout = "nchwc"
+
+    def _reorder_input(self, node: WorkingNode) -> None:
+        tensor = node.inputs[0]
+        if tensor not in self.reordered_inputs:
+            reorder = WorkingNode("ReorderInput", [tensor], [tensor])
+            reorder.layout = "nchwc"
+            self.reordered_inputs[tensor] = reorder
+            self.out.append(reorder)
+        node.input_layout = "nchwc"
+
+    def _runs_blocked(self, op: str) -> bool:
+        """An unfused unary op that works on NCHWc tensors as they are (an expanded one: all its body does)."""
+        if op in self.rules.expanded_ops and op in EXPANSIONS:
+            return all(part in self.rules.nchwc_elementwise for part in EXPANSIONS[op])
+        return op in self.rules.nchwc_elementwise
+
+    def _fusable_conv(self, blocked: _Blocked) -> bool:
+        conv = blocked.producer
+        return (conv.op_type in ("Conv", "FusedConv") and conv.layout == "nchwc" and blocked.uses_at_start == 1
+                and not conv.activation)
+
+    def _alias(self, tensor: str, blocked: _Blocked, node: WorkingNode) -> None:
+        """`node` was fused into `blocked.producer`: its output is that kernel's output now."""
+        producer = blocked.producer
+        producer.sources.extend(node.sources)
+        producer.outputs = list(node.outputs)
+        uses = self._uses(node.outputs[0])
+        self.blocked[node.outputs[0]] = _Blocked(producer, blocked.channels, uses, uses)
+
+    # -- one node -----------------------------------------------------------------------------
+
+    def _transform(self, node: WorkingNode) -> bool:
+        """Rewrite `node` for NCHWc; False when it stays as it is (appended by the caller)."""
+        op = node.op_type
+        if op in ("Conv", "FusedConv") and not node.summand:
+            return self._conv(node)
+        if op in _WINDOW_POOLS:
+            return self._pool(node, needs_blocked_input=False)
+        inputs = [name for name in node.inputs if name]
+        if not inputs:
+            return False
+        if op in (*_BINARY, "Concat"):
+            if not all(name in self.blocked for name in inputs):
+                return False
+            return self._concat(node) if op == "Concat" else self._binary(node)
+        if inputs[0] not in self.blocked:
+            return False
+        if op in _GLOBAL_POOLS:
+            return self._pool(node, needs_blocked_input=True)
+        if op == "BatchNormalization":
+            return self._batch_norm(node)
+        if op == "Transpose" and tuple(node.attributes.get("perm") or ()) == (0, 2, 3, 1):
+            return self._to_channels_last(node)
+        if op in self.rules.nchwc_conv_activations or self._runs_blocked(op):
+            return self._activation(node)
+        return False
+
+    def _conv(self, node: WorkingNode) -> bool:
+        eligible = conv_nchwc_eligible(self.graph, node, self.rules)
+        if eligible is None:
+            return False
+        if eligible:
+            if node.inputs[0] in self.blocked:
+                self._take(node, node.inputs[0])
+            else:
+                self._reorder_input(node)
+        node.op_type = "Conv"
+        self._produce(node, self.graph.shapes[node.inputs[1]][0])
+        self.out.append(node)
+        return True
+
+    def _pool(self, node: WorkingNode, needs_blocked_input: bool) -> bool:
+        shape = self.graph.shapes.get(node.inputs[0])
+        if len([o for o in node.outputs if o]) > 1 or shape is None or len(shape) != 4 or shape[1] % self.block:
+            return False
+        if node.inputs[0] in self.blocked:
+            self._take(node, node.inputs[0])
+        elif needs_blocked_input:
+            return False
+        else:
+            self._reorder_input(node)
+        self._produce(node, shape[1])
+        self.out.append(node)
+        return True
+
+    def _binary(self, node: WorkingNode) -> bool:
+        blocked = [self.blocked[name] for name in node.inputs]
+        channels = blocked[0].channels
+        shape = self.graph.shapes.get(node.inputs[0])
+        if any(b.channels != channels for b in blocked) or shape is None:
+            return False
+        if any(self.graph.shapes.get(name) != shape for name in node.inputs):
+            return False
+        for name in node.inputs:
+            self._take(node, name)
+        if node.op_type != "Mul" and len(blocked) == 2:
+            for index in (0, 1):
+                conv = blocked[index].producer
+                if self._fusable_conv(blocked[index]) and not conv.summand:
+                    conv.summand = node.inputs[1 - index]
+                    self._alias(node.outputs[0], blocked[index], node)
+                    return True
+        self._produce(node, channels)
+        self.out.append(node)
+        return True
+
+    def _concat(self, node: WorkingNode) -> bool:
+        if int(node.attributes.get("axis", 0) or 0) != 1:
+            return False
+        blocked = [self.blocked[name] for name in node.inputs]
+        if any(b.channels % self.block for b in blocked):
+            return False
+        for name in node.inputs:
+            self._take(node, name)
+        self._produce(node, sum(b.channels for b in blocked))
+        self.out.append(node)
+        return True
+
+    def _activation(self, node: WorkingNode) -> bool:
+        op = node.op_type
+        if op == "Clip" and not all(self.graph.is_constant(n) for n in node.inputs[1:] if n):
+            return False
+        blocked = self.blocked[node.inputs[0]]
+        fusable = op in self.rules.nchwc_conv_activations and self._fusable_conv(blocked)
+        if not fusable and not self._runs_blocked(op):
+            return False
+        self._take(node, node.inputs[0])
+        if fusable:
+            blocked.producer.activation = op
+            self._alias(node.outputs[0], blocked, node)
+            return True
+        self._produce(node, blocked.channels)
+        self.out.append(node)
+        return True
+
+    def _batch_norm(self, node: WorkingNode) -> bool:
+        if len([o for o in node.outputs if o]) > 1 or not all(self.graph.is_constant(n) for n in node.inputs[1:5]):
+            return False
+        blocked = self.blocked[node.inputs[0]]
+        self._take(node, node.inputs[0])
+        node.op_type = "Conv"  # a depthwise 1x1 convolution with the folded scale and shift
+        node.attributes = {"group": blocked.channels, "kernel_shape": (1, 1)}
+        self._produce(node, blocked.channels)
+        self.out.append(node)
+        return True
+
+    def _to_channels_last(self, node: WorkingNode) -> bool:
+        """NCHW -> NHWC Transpose of a blocked tensor: one ReorderOutput writing channels last."""
+        blocked = self.blocked[node.inputs[0]]
+        self._take(node, node.inputs[0])
+        node.op_type = "ReorderOutput"
+        node.attributes = {"channels": blocked.channels, "channels_last": 1}
+        node.layout = "nhwc"
+        self.out.append(node)
+        return True

@@ -1,0 +1,105 @@
+"""The mutable graph the fusion passes rewrite: nodes that remember which model nodes they compute."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graph.context import GraphContext, NodeView
+
+__all__ = ["WorkingGraph", "WorkingNode"]
+
+Shape = tuple[int, ...]
+
+
+@dataclass(eq=False)
+class WorkingNode:
+    """One (future) kernel: an op with named inputs and outputs.
+
+    `origin` is the model node whose record describes the kernel (None for nodes the runtime
+    adds, such as layout reorders); `sources` names every model node the kernel computes.
+    """
+
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attributes: dict[str, object] = field(default_factory=dict)
+    origin: NodeView | None = None
+    sources: list[str] = field(default_factory=list)
+    activation: str = ""
+    summand: str = ""  # a tensor accumulated into the output (Conv + Add fused)
+    layout: str = "nchw"  # layout of output 0: nchw, nchwc or nhwc
+    input_layout: str = "nchw"
+
+    @property
+    def name(self) -> str:
+        return self.origin.name if self.origin is not None else f"{self.op_type}({self.inputs[0] if self.inputs else ''})"
+
+    def absorb(self, other: WorkingNode) -> None:
+        """Take over `other`'s outputs and sources (other is fused into this node)."""
+        self.outputs = list(other.outputs)
+        self.sources.extend(other.sources)
+
+
+class WorkingGraph:
+    """Nodes in topological order, with shapes, constants and graph outputs."""
+
+    def __init__(self, ctx: GraphContext, graph_outputs: set[str]) -> None:
+        self.ctx = ctx
+        self.shapes: dict[str, Shape | None] = dict(ctx.shapes)
+        self.constants: set[str] = set(ctx.constants)
+        self.graph_outputs = set(graph_outputs)
+        self.free: list[NodeView] = []  # model nodes that cost nothing (folded, eliminated)
+        self.nodes: list[WorkingNode] = []
+        for view in ctx.nodes:
+            if view.op_type == "Constant" and view.proto.domain in ("", "ai.onnx"):
+                self.free.append(view)
+                continue
+            attributes = {a.name: view.attribute(a.name) for a in view.proto.attribute}
+            self.nodes.append(WorkingNode(view.op_type if view.proto.domain in ("", "ai.onnx") else
+                                          f"{view.proto.domain}:{view.op_type}",
+                                          list(view.inputs), [o for o in view.proto.output], attributes,
+                                          origin=view, sources=[view.name]))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def consumers(self) -> dict[str, list[WorkingNode]]:
+        found: dict[str, list[WorkingNode]] = defaultdict(list)
+        for node in self.nodes:
+            for name in node.inputs:
+                if name:
+                    found[name].append(node)
+        return found
+
+    def producers(self) -> dict[str, WorkingNode]:
+        return {name: node for node in self.nodes for name in node.outputs if name}
+
+    def sole_consumer(self, consumers: dict[str, list[WorkingNode]], tensor: str) -> WorkingNode | None:
+        """The only node reading `tensor`, when it is not also a graph output."""
+        readers = consumers.get(tensor, [])
+        if len(readers) != 1 or tensor in self.graph_outputs:
+            return None
+        return readers[0]
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants
+
+    def constant_values(self, name: str) -> np.ndarray | None:
+        return self.ctx.constant_values(name)
+
+    # -- edits --------------------------------------------------------------------------------
+
+    def remove(self, node: WorkingNode) -> None:
+        self.nodes.remove(node)
+
+    def bypass(self, node: WorkingNode) -> None:
+        """Drop a pass-through node, pointing its readers at its input."""
+        old, new = node.outputs[0], node.inputs[0]
+        for other in self.nodes:
+            other.inputs = [new if name == old else name for name in other.inputs]
+        if old in self.graph_outputs:
+            self.graph_outputs.discard(old)
+            self.graph_outputs.add(new)
+        self.nodes.remove(node)

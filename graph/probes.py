@@ -1,0 +1,124 @@
+"""Tiny models that show which fusions and layouts a runtime applies (see estimator.measure.fusion_probes).
+
+Each function returns a runnable model's bytes (small random weights): the probe runs it through
+the runtime's optimizer and reads back which kernels came out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+__all__ = ["ACTIVATION_CANDIDATES", "activation_after", "conv", "gemm_then", "pattern", "pool"]
+
+ACTIVATION_CANDIDATES = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
+                         "Softplus", "Selu", "SiLU")
+_PATTERNS = ("gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv")
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+
+    def weight(self, *shape: int) -> str:
+        name = f"w{len(self.initializers)}"
+        self.initializers.append(numpy_helper.from_array(self.rng.standard_normal(shape).astype(np.float32), name))
+        return name
+
+    def scalar(self, value: float) -> str:
+        name = f"s{len(self.initializers)}"
+        self.initializers.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
+        return name
+
+    def ints(self, values: list[int]) -> str:
+        name = f"i{len(self.initializers)}"
+        self.initializers.append(numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+        return name
+
+    def add(self, op_type: str, inputs: list[str], **attributes) -> str:
+        output = f"t{len(self.nodes)}"
+        self.nodes.append(helper.make_node(op_type, inputs, [output], **attributes))
+        return output
+
+    def conv(self, x: str, in_channels: int, out_channels: int, kernel: int = 3, groups: int = 1) -> str:
+        return self.add("Conv", [x, self.weight(out_channels, in_channels // groups, kernel, kernel),
+                                 self.weight(out_channels)],
+                        kernel_shape=[kernel, kernel], pads=[kernel // 2] * 4, group=groups)
+
+    def activation(self, x: str, op_type: str) -> str:
+        if op_type == "Clip":
+            return self.add("Clip", [x, self.scalar(0.0), self.scalar(6.0)])
+        if op_type == "LeakyRelu":
+            return self.add("LeakyRelu", [x], alpha=0.1)
+        if op_type == "SiLU":  # as exporters write it
+            return self.add("Mul", [x, self.add("Sigmoid", [x])])
+        return self.add(op_type, [x])
+
+    def model(self, input_shape: list[int], outputs: list[str]) -> bytes:
+        graph = helper.make_graph(
+            self.nodes, "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+            [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs], self.initializers)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def conv(in_channels: int, out_channels: int, groups: int = 1, kernel: int = 1) -> bytes:
+    """One Conv reading the graph input (NCHW, 16x16)."""
+    g = _Graph()
+    return g.model([1, in_channels, 16, 16], [g.conv("x", in_channels, out_channels, kernel, groups)])
+
+
+def pool(channels: int, op_type: str = "MaxPool") -> bytes:
+    g = _Graph()
+    return g.model([1, channels, 16, 16], [g.add(op_type, ["x"], kernel_shape=[2, 2], strides=[2, 2])])
+
+
+def activation_after(op_type: str, channels: int = 16, groups: int = 1, shared: bool = False) -> bytes:
+    """Conv -> activation -> Conv; with `shared`, the first Conv's output also feeds a third Conv whose
+    output is added to the second's (so nothing fuses, and the one graph output needs one reorder
+    unless the activation itself forces the tensor back to NCHW)."""
+    g = _Graph()
+    first = g.conv("x", channels, channels, groups=groups)
+    middle = g.activation(first, op_type)
+    out = g.conv(middle, channels, channels)
+    if shared:
+        out = g.add("Add", [out, g.conv(first, channels, channels)])
+    return g.model([1, channels, 16, 16], [out])
+
+
+def gemm_then(op_type: str) -> bytes:
+    """Gemm -> activation -> Gemm on a (4, 32) input."""
+    g = _Graph()
+    hidden = g.add("Gemm", ["x", g.weight(32, 32), g.weight(32)], transB=1)
+    out = g.add("Gemm", [g.activation(hidden, op_type), g.weight(32, 32), g.weight(32)], transB=1)
+    return g.model([4, 32], [out])
+
+
+def pattern(kind: str) -> bytes:
+    """A small instance of a multi-node pattern a runtime may fuse."""
+    g = _Graph()
+    if kind == "gelu":
+        x = g.add("Div", ["x", g.scalar(2 ** 0.5)])
+        gate = g.add("Add", [g.add("Erf", [x]), g.scalar(1.0)])
+        return g.model([4, 32], [g.add("Mul", [g.add("Mul", ["x", gate]), g.scalar(0.5)])])
+    if kind == "quick_gelu":
+        return g.model([4, 32], [g.add("Mul", ["x", g.add("Sigmoid", ["x"])])])
+    if kind == "skip_layernorm":
+        hidden = g.add("Relu", ["x"])
+        summed = g.add("Add", ["x", hidden])
+        return g.model([1, 8, 32], [g.add("LayerNormalization", [summed, g.weight(32), g.weight(32)], axis=-1)])
+    if kind == "matmul_add":
+        return g.model([1, 8, 32], [g.add("Add", [g.add("MatMul", ["x", g.weight(32, 16)]), g.weight(16)])])
+    if kind == "conv_add_relu":  # grouped 16 -> 16 in 8 groups: no blocked layout for it
+        conv_out = g.conv("x", 16, 16, groups=8)
+        return g.model([1, 16, 16, 16], [g.add("Relu", [g.add("Add", [conv_out, "x"])])])
+    if kind == "slices":
+        halves = [g.add("Slice", ["x", g.ints([start]), g.ints([end]), g.ints([1])]) for start, end in ((0, 8), (8, 16))]
+        return g.model([1, 16, 4, 4], [g.add("Relu", [halves[0]]), g.add("Relu", [halves[1]])])
+    if kind == "batchnorm_after_conv":
+        conv_out = g.conv("x", 3, 4)
+        stats = [g.weight(4) for _ in range(4)]
+        return g.model([1, 3, 8, 8], [g.add("BatchNormalization", [conv_out, *stats])])
+    raise ValueError(f"unknown pattern {kind!r}; patterns: {', '.join(_PATTERNS)}")
