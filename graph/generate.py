@@ -289,7 +289,7 @@ def generate(family: str, seed: int) -> GeneratedNetwork:
     name = f"{family}_{seed}"
     graph = helper.make_graph(b.nodes, name,
                               [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, resolution, resolution])],
-                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], b.initializers)
+                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", classes])], b.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                               producer_name="onnx-cost-estimator generator")
     return GeneratedNetwork(name, family, seed, model, spec)

@@ -51,10 +51,10 @@ class _Pass:
             if not self._transform(node):
                 self.out.append(node)
         for tensor, blocked in self.blocked.items():
-            if blocked.uses_left > 0:
+            if blocked.uses_left > 0:  # readers that need plain NCHW: convert right after the producer
                 reorder = WorkingNode("ReorderOutput", [tensor], [tensor], {"channels": blocked.channels})
                 reorder.input_layout = "nchwc"
-                self.out.append(reorder)
+                self.out.insert(self.out.index(blocked.producer) + 1, reorder)
         self.graph.nodes = self.out
 
     # -- helpers ------------------------------------------------------------------------------

@@ -56,17 +56,24 @@ class OrtBackend(Backend):
             "python": platform.python_version(),
         }
 
-    def _runner(self, model: RunnableModel) -> Callable[[], object]:
+    def session(self, model: RunnableModel, profile_prefix: str | None = None) -> ort.InferenceSession:
+        """A session under the recorded options; with `profile_prefix`, ONNX Runtime's profiler on."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.settings.intra_op_threads
         options.inter_op_num_threads = self.settings.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = _LEVELS[self.settings.optimization_level]
         options.log_severity_level = 3
+        if profile_prefix is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         try:
-            session = ort.InferenceSession(model.data, options, providers=[self.settings.provider])
+            return ort.InferenceSession(model.data, options, providers=[self.settings.provider])
         except Exception as error:  # ORT raises its own exception types per build
             raise MeasureError(f"ONNX Runtime could not load {model.name!r}: {str(error).splitlines()[0]}") from None
+
+    def _runner(self, model: RunnableModel) -> Callable[[], object]:
+        session = self.session(model)
         outputs = [output.name for output in session.get_outputs()]
         feeds = model.feeds
         return lambda: session.run(outputs, feeds)

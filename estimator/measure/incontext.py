@@ -1,0 +1,153 @@
+"""Kernels timed in context: a whole graph runs in two ONNX Runtime sessions, one plain and one with
+the runtime's profiler, alternating run by run.
+
+The plain runs give the end-to-end latency; the profiled runs give every kernel's time inside the
+graph (after the kernels before it, with the layout and fusions the runtime chose). Because the two
+alternate, both see the same machine state, and a drift of the host shows in both. The profiler
+adds a little to each kernel it times; the composition fitted at training time measures that
+against the plain runs (see estimator.train.composition).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from estimator.errors import MeasureError
+from estimator.measure.backends.ort import OrtBackend
+from graph.build import RunnableModel
+from graph.kernels import Kernel
+
+__all__ = ["GraphTiming", "KernelTiming", "RunPolicy", "kernel_signature", "match_kernels", "time_graph"]
+
+QUANTILE = 20  # the statistic of every time: a low percentile, which a busy neighbour barely moves
+
+Signature = tuple[str, tuple[int, ...] | None, tuple[int, ...] | None]
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How many alternating (plain, profiled) run pairs a graph gets."""
+
+    warmup_runs: int = 2
+    min_runs: int = 10
+    min_time_s: float = 0.6  # wall time of the measured pairs
+    max_runs: int = 200
+    slow_run_s: float = 0.5  # a graph slower than this per run needs only `slow_min_runs`
+    slow_min_runs: int = 5
+
+
+@dataclass(frozen=True)
+class KernelTiming:
+    """One kernel as the profiler saw it: its runtime op and shapes, and its times (ms) over the runs."""
+
+    node_name: str
+    signature: Signature
+    quantile_ms: float
+    median_ms: float
+
+
+@dataclass(frozen=True)
+class GraphTiming:
+    """End-to-end and per-kernel times of one graph, from the same alternating loop."""
+
+    runs: int
+    end_to_end_ms: float  # QUANTILE of the plain runs
+    end_to_end_median_ms: float
+    profiled_end_to_end_ms: float  # QUANTILE of the profiled runs (profiler overhead included)
+    kernel_sum_ms: float  # sum of every kernel's QUANTILE
+    kernels: tuple[KernelTiming, ...]  # in execution order
+
+
+def time_graph(backend: OrtBackend, model: RunnableModel, policy: RunPolicy | None = None) -> GraphTiming:
+    """Time one graph (weights filled, input shapes fixed) end to end and per kernel."""
+    policy = policy or RunPolicy()
+    with tempfile.TemporaryDirectory(prefix="incontext-") as folder:
+        plain = backend.session(model)
+        profiled = backend.session(model, profile_prefix=str(Path(folder) / "profile"))
+        outputs = [output.name for output in plain.get_outputs()]
+        feeds = model.feeds
+        for _ in range(policy.warmup_runs):
+            plain.run(outputs, feeds)
+            profiled.run(outputs, feeds)
+        plain_s: list[float] = []
+        started = time.perf_counter()
+        while len(plain_s) < policy.max_runs:
+            before = time.perf_counter()
+            plain.run(outputs, feeds)
+            plain_s.append(time.perf_counter() - before)
+            profiled.run(outputs, feeds)
+            enough = policy.slow_min_runs if plain_s[0] > policy.slow_run_s else policy.min_runs
+            if len(plain_s) >= enough and time.perf_counter() - started >= policy.min_time_s:
+                break
+        profile_path = profiled.end_profiling()
+        try:
+            events = json.loads(Path(profile_path).read_text())
+        finally:
+            os.remove(profile_path)
+    return _summarize(events, np.asarray(plain_s) * 1e3, policy.warmup_runs)
+
+
+def _summarize(events: list[dict], plain_ms: np.ndarray, warmup_runs: int) -> GraphTiming:
+    runs = [event for event in events if event.get("name") == "model_run"]
+    kernels = [event for event in events if event.get("cat") == "Node" and str(event.get("name", "")).endswith("_kernel_time")]
+    if not runs or len(kernels) % len(runs):
+        raise MeasureError(f"the profile has {len(kernels)} kernel events over {len(runs)} runs; cannot split it by run")
+    per_run = len(kernels) // len(runs)
+    measured = kernels[per_run * warmup_runs:]
+    count = len(measured) // per_run
+    durations_ms = np.array([event["dur"] for event in measured], dtype=np.float64).reshape(count, per_run) / 1e3
+    quantiles = np.percentile(durations_ms, QUANTILE, axis=0)
+    medians = np.median(durations_ms, axis=0)
+    timings = tuple(
+        KernelTiming(event["name"].removesuffix("_kernel_time"), _signature(event), float(q), float(m))
+        for event, q, m in zip(measured[:per_run], quantiles, medians, strict=True)
+    )
+    run_ms = np.array([event["dur"] for event in runs[warmup_runs:]], dtype=np.float64) / 1e3
+    return GraphTiming(
+        runs=count,
+        end_to_end_ms=float(np.percentile(plain_ms, QUANTILE)),
+        end_to_end_median_ms=float(np.median(plain_ms)),
+        profiled_end_to_end_ms=float(np.percentile(run_ms, QUANTILE)),
+        kernel_sum_ms=float(quantiles.sum()),
+        kernels=timings,
+    )
+
+
+def _signature(event: dict) -> Signature:
+    args = event.get("args", {})
+
+    def first_shape(entries) -> tuple[int, ...] | None:
+        if not entries:
+            return None
+        return tuple(int(d) for d in next(iter(entries[0].values())))
+
+    return str(args.get("op_name", "")), first_shape(args.get("input_type_shape")), first_shape(args.get("output_type_shape"))
+
+
+def kernel_signature(kernel: Kernel) -> Signature:
+    """What the profiler will report for this kernel: its runtime op and physical shapes."""
+    return kernel.op_type, kernel.input_shape, kernel.output_shape
+
+
+def match_kernels(kernels: Sequence[Kernel], timing: GraphTiming) -> tuple[list[KernelTiming | None], int]:
+    """Pair each of our kernels with a profiled one of the same signature (in order within a signature).
+
+    Returns one timing (or None) per kernel and how many profiled kernels stayed unpaired.
+    """
+    pool: dict[Signature, list[KernelTiming]] = defaultdict(list)
+    for timed in timing.kernels:
+        pool[timed.signature].append(timed)
+    paired: list[KernelTiming | None] = []
+    for kernel in kernels:
+        candidates = pool.get(kernel_signature(kernel))
+        paired.append(candidates.pop(0) if candidates else None)
+    return paired, sum(len(left) for left in pool.values())

@@ -1,0 +1,33 @@
+"""Kernel records -> flat feature rows: the layer's row (seed columns first), then what the kernel adds."""
+
+from __future__ import annotations
+
+from graph.frames import layer_row, shape_text
+from graph.kernels.records import Kernel
+
+__all__ = ["KERNEL_COLUMNS", "kernel_row"]
+
+KERNEL_COLUMNS = ("kernel_op", "layout", "input_layout", "activation", "has_summand", "physical_input_channels",
+                  "physical_output_channels", "fused_nodes", "kernel_input_shape", "kernel_output_shape")
+
+
+def kernel_row(kernel: Kernel) -> dict[str, object]:
+    """The layer's feature row followed by the kernel's own columns (KERNEL_COLUMNS)."""
+    row = layer_row(kernel.layer)
+    row.update({
+        "kernel_op": kernel.op_type,
+        "layout": kernel.layout,
+        "input_layout": kernel.input_layout,
+        "activation": kernel.activation or "none",
+        "has_summand": int(kernel.has_summand),
+        "physical_input_channels": _channels(kernel.input_shape),
+        "physical_output_channels": _channels(kernel.output_shape),
+        "fused_nodes": len(kernel.sources),
+        "kernel_input_shape": shape_text(kernel.input_shape),
+        "kernel_output_shape": shape_text(kernel.output_shape),
+    })
+    return row
+
+
+def _channels(shape) -> int:
+    return int(shape[1]) if shape is not None and len(shape) >= 2 else 0

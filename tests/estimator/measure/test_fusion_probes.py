@@ -1,0 +1,79 @@
+"""Kernel extraction against ONNX Runtime itself: the rules probed on this machine, then every kernel
+of real and generated networks compared with the optimized graph ORT writes for them."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+from estimator.measure.fusion_probes import detect_fusion_rules
+from graph.build import runnable_model
+from graph.generate import FAMILIES, generate
+from graph.kernels import ORT_CPU_AVX2, extract_kernels
+from graph.kernels.runtime import read_runtime_graph
+from tests.paths import ZOO
+
+ZOO_MODELS = ("lenet", "resnet18", "mobilenet_v2", "mobilenet_v3_small", "googlenet", "resnext50_32x4d", "convnext_tiny")
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return detect_fusion_rules()
+
+
+def _ort_kernels(source, input_shapes: dict, folder: Path) -> collections.Counter:
+    runnable = runnable_model(source, input_shapes)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(folder / "optimized.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(runnable.data, options, providers=["CPUExecutionProvider"])
+    return collections.Counter((node.op_type, node.blocked, node.activation, node.has_summand)
+                               for node in read_runtime_graph(folder / "optimized.onnx"))
+
+
+def _our_kernels(kernels) -> collections.Counter:
+    blocked_ops = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReorderInput", "ReorderOutput")
+    return collections.Counter((k.op_type, k.op_type in blocked_ops and (k.layout == "nchwc" or k.op_type.startswith("Reorder")),
+                                k.activation, k.has_summand) for k in kernels)
+
+
+def _compare(source, batch_size: int, rules, tmp_path: Path) -> tuple[collections.Counter, collections.Counter]:
+    ours = extract_kernels(source, rules, batch_size=batch_size)
+    assert not ours.unmodeled
+    theirs = _ort_kernels(source, dict(ours.input_shapes), tmp_path)
+    mine = _our_kernels(ours.kernels)
+    return mine - theirs, theirs - mine
+
+
+def _only_extra_transposes(extra: collections.Counter, missing: collections.Counter) -> bool:
+    """ORT's transpose optimizer cancels some Transpose pairs across elementwise ops; the rules keep them."""
+    return not missing and all(key[0] == "Transpose" for key in extra)
+
+
+def test_probed_rules_are_the_avx2_preset_on_an_avx2_machine(rules):
+    if rules.nchwc_block != 8:
+        pytest.skip(f"this machine blocks NCHWc by {rules.nchwc_block}, not by 8 (no AVX2-only CPU)")
+    assert rules == ORT_CPU_AVX2
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_generated_network_kernels_match_onnx_runtime(family, seed, rules, tmp_path):
+    extra, missing = _compare(generate(family, seed).model, 2, rules, tmp_path)
+    if family == "convnext":
+        assert _only_extra_transposes(extra, missing), (extra, missing)
+    else:
+        assert not extra and not missing, (extra, missing)
+
+
+@pytest.mark.parametrize("name", ZOO_MODELS)
+def test_zoo_model_kernels_match_onnx_runtime(name, rules, tmp_path):
+    extra, missing = _compare(ZOO / f"{name}.onnx", 1, rules, tmp_path)
+    if name.startswith("convnext"):
+        assert _only_extra_transposes(extra, missing), (extra, missing)
+    else:
+        assert not extra and not missing, (extra, missing)

@@ -1,0 +1,153 @@
+"""graph.kernels: tiny graphs built in code, the kernels worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from graph.build import with_random_weights
+from graph.generate import FAMILIES, generate
+from graph.kernels import NO_FUSION, ORT_CPU_AVX2, FusionRules, extract_kernels
+from graph.kernels.frames import KERNEL_COLUMNS, kernel_row
+
+_RNG = np.random.default_rng(0)
+
+
+def _model(nodes, inputs, initializers, outputs=("y",)) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _w(name: str, *shape: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(_RNG.standard_normal(shape).astype(np.float32), name)
+
+
+def _conv(x: str, y: str, cin: int, cout: int, name: str, groups: int = 1, kernel: int = 3) -> tuple:
+    node = helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [y], name=name, kernel_shape=[kernel, kernel],
+                            pads=[kernel // 2] * 4, group=groups)
+    return node, [_w(f"{name}_w", cout, cin // groups, kernel, kernel), _w(f"{name}_b", cout)]
+
+
+def _ops(kernels) -> list[tuple[str, str, str, bool]]:
+    return [(k.op_type, k.layout, k.activation, k.has_summand) for k in kernels]
+
+
+def test_residual_block_becomes_blocked_convs_with_the_add_and_relus_fused():
+    c0, w0 = _conv("x", "p", 16, 16, "c0")
+    c1, w1 = _conv("p", "a", 16, 16, "c1")
+    relu = helper.make_node("Relu", ["a"], ["r"], name="relu1")
+    c2, w2 = _conv("r", "b", 16, 16, "c2")
+    add = helper.make_node("Add", ["b", "p"], ["s"], name="add")
+    out = helper.make_node("Relu", ["s"], ["y"], name="relu2")
+    model = _model([c0, c1, relu, c2, add, out], [("x", [1, 16, 8, 8])], w0 + w1 + w2)
+    kernels = extract_kernels(model, ORT_CPU_AVX2).kernels
+    # c0's output has two readers, so nothing fuses into c0; the Add joins c2 (its first operand's
+    # single-use conv) as a summand, and the last Relu then becomes c2's activation.
+    assert _ops(kernels) == [
+        ("ReorderInput", "nchwc", "", False),
+        ("Conv", "nchwc", "", False),
+        ("Conv", "nchwc", "Relu", False),
+        ("Conv", "nchwc", "Relu", True),
+        ("ReorderOutput", "nchw", "", False),
+    ]
+    assert kernels[3].sources == ("c2", "add", "relu2")
+    assert kernels[2].sources == ("c1", "relu1")
+
+
+def test_an_add_of_a_graph_input_stays_plain_after_a_reorder():
+    """ONNX Runtime blocks only tensors its own NCHWc kernels produce: x + conv(x) is added in NCHW."""
+    conv, weights = _conv("x", "a", 16, 16, "c")
+    add = helper.make_node("Add", ["a", "x"], ["y"], name="add")
+    kernels = extract_kernels(_model([conv, add], [("x", [1, 16, 8, 8])], weights), ORT_CPU_AVX2).kernels
+    assert [k.op_type for k in kernels] == ["ReorderInput", "Conv", "ReorderOutput", "Add"]
+
+
+def test_no_fusion_rules_run_every_compute_node_as_its_own_kernel():
+    c1, w1 = _conv("x", "a", 16, 16, "c1")
+    relu = helper.make_node("Relu", ["a"], ["y"], name="relu")
+    kernels = extract_kernels(_model([c1, relu], [("x", [1, 16, 8, 8])], w1), NO_FUSION).kernels
+    assert _ops(kernels) == [("Conv", "nchw", "", False), ("Relu", "nchw", "", False)]
+
+
+def test_channels_padded_to_the_block_in_the_kernel_shapes():
+    conv, weights = _conv("x", "y", 16, 20, "c")
+    kernels = extract_kernels(_model([conv], [("x", [2, 16, 8, 8])], weights), ORT_CPU_AVX2).kernels
+    blocked = kernels[1]
+    assert blocked.layer.output_chw == (20, 8, 8)  # the model's view stays logical
+    assert blocked.output_shape == (2, 24, 8, 8)  # the runtime's tensor holds 3 blocks of 8
+    assert kernels[2].op_type == "ReorderOutput" and kernels[2].output_shape == (2, 20, 8, 8)
+
+
+def test_grouped_conv_that_cannot_block_takes_the_add_and_relu_as_fused_conv():
+    conv, weights = _conv("x", "a", 16, 16, "c", groups=8)  # 2 channels per group: no NCHWc
+    add = helper.make_node("Add", ["a", "x"], ["s"], name="add")
+    relu = helper.make_node("Relu", ["s"], ["y"], name="relu")
+    kernels = extract_kernels(_model([conv, add, relu], [("x", [1, 16, 8, 8])], weights), ORT_CPU_AVX2).kernels
+    assert _ops(kernels) == [("FusedConv", "nchw", "Relu", True)]
+
+
+def test_matmul_with_bias_on_tokens_becomes_reshape_gemm_reshape_and_gelu_is_one_kernel():
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="fc"),
+             helper.make_node("Add", ["m", "b"], ["h"], name="bias"),
+             helper.make_node("Div", ["h", "sqrt2"], ["d"]), helper.make_node("Erf", ["d"], ["e"], name="erf"),
+             helper.make_node("Add", ["e", "one"], ["e1"]), helper.make_node("Mul", ["h", "e1"], ["g"]),
+             helper.make_node("Mul", ["g", "half"], ["y"])]
+    scalars = [numpy_helper.from_array(np.array(value, np.float32), name)
+               for name, value in (("sqrt2", 2 ** 0.5), ("one", 1.0), ("half", 0.5))]
+    inits = [_w("w", 32, 64), _w("b", 64), *scalars]
+    kernels = extract_kernels(_model(nodes, [("x", [2, 10, 32])], inits), ORT_CPU_AVX2).kernels
+    assert [k.op_type for k in kernels] == ["Reshape", "Gemm", "Reshape", "Gelu"]
+    gemm = kernels[1].layer
+    assert (gemm.rows, gemm.in_features, gemm.out_features, gemm.has_bias) == (20, 32, 64, True)
+    assert kernels[3].layer.input_shapes == ((2, 10, 64),)
+
+
+def test_identity_and_constant_arithmetic_cost_nothing_and_are_counted():
+    nodes = [helper.make_node("Identity", ["x"], ["i"], name="id"),
+             helper.make_node("Add", ["c1", "c2"], ["c3"], name="folded"),
+             helper.make_node("Mul", ["i", "c3"], ["y"], name="scale")]
+    inits = [_w("c1", 4), _w("c2", 4)]
+    result = extract_kernels(_model(nodes, [("x", [3, 4])], inits), ORT_CPU_AVX2)
+    assert [k.op_type for k in result.kernels] == ["Mul"]
+    assert sorted(result.free) == [("folded", "Add"), ("id", "Identity")]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_model_node_is_a_kernel_source_free_or_unmodeled(family):
+    network = generate(family, 0)
+    result = extract_kernels(network.model, ORT_CPU_AVX2, batch_size=2)
+    sources = [name for kernel in result.kernels for name in kernel.sources]
+    accounted = sources + [name for name, _ in result.free] + [node.name for node in result.unmodeled]
+    assert sorted(accounted) == sorted(node.name for node in network.model.graph.node)
+    assert len(set(sources)) == len(sources)
+
+
+def test_kernel_rows_put_the_seed_columns_first_and_the_kernel_columns_after():
+    conv, weights = _conv("x", "y", 16, 16, "c")
+    kernel = extract_kernels(_model([conv], [("x", [1, 16, 8, 8])], weights), ORT_CPU_AVX2).kernels[1]
+    row = kernel_row(kernel)
+    names = list(row)
+    assert names[:13] == ["batch_size", "input_size_0", "input_size_1", "input_size_2", "output_size_0",
+                          "output_size_1", "output_size_2", "kernel_0", "kernel_1", "padding_0", "padding_1",
+                          "stride_0", "stride_1"]
+    assert names[-len(KERNEL_COLUMNS):] == list(KERNEL_COLUMNS)
+    assert row["layout"] == "nchwc" and row["physical_output_channels"] == 16
+
+
+def test_rules_round_trip_through_a_manifest_and_reject_unknown_keys():
+    assert FusionRules.from_dict(ORT_CPU_AVX2.to_dict()) == ORT_CPU_AVX2
+    with pytest.raises(ValueError, match="unknown fusion rule"):
+        FusionRules.from_dict({"nchwc_blocks": 8})
+    with pytest.raises(ValueError, match="integer"):
+        FusionRules.from_dict({"nchwc_block": -1})
+
+
+def test_generator_is_deterministic_and_valid():
+    first, again = generate("inverted_residual_se", 3), generate("inverted_residual_se", 3)
+    assert first.model.SerializeToString() == again.model.SerializeToString()
+    onnx.checker.check_model(with_random_weights(first.model), full_check=True)
+    with pytest.raises(ValueError, match="unknown family"):
+        generate("mystery", 0)
