@@ -28,8 +28,13 @@ class CounterAlignedSensor(PowerSensor):
     """
 
     def __init__(self, inner: PowerSensor, read_counter: Callable[[], float] | None = None,
-                 poll_s: float = 0.0005, timeout_s: float = 0.5) -> None:
-        """Wrap `inner`; read_counter returns its energy counter in mJ (default: NVML's counter)."""
+                 poll_s: float = 0.0005, timeout_s: float = 0.5, max_bracket_s: float = 0.005) -> None:
+        """Wrap `inner`; read_counter returns its energy counter in mJ (default: NVML's counter).
+
+        max_bracket_s: an update is dated between the two reads around it; when those are further
+        apart than this (the process was descheduled, or the loop ran long between polls), the update
+        is not used and the window waits for the next one, whose date is then known closely.
+        """
         read = read_counter
         if read is None and isinstance(inner, NvmlSensor) and inner.has_energy_counter:
             read = inner.read_counter
@@ -40,6 +45,7 @@ class CounterAlignedSensor(PowerSensor):
         self._read = read
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        self.max_bracket_s = max_bracket_s
         self.window_open = False
         self.aligned_windows = 0
         self.unaligned_windows = 0
@@ -105,6 +111,9 @@ class CounterAlignedSensor(PowerSensor):
         after = time.perf_counter()
         if value == self._reference:
             self._last_read_t = after
+            return False
+        if after - self._last_read_t > self.max_bracket_s:
+            self._reference, self._last_read_t = value, after  # dated too loosely: wait for the next update
             return False
         # The update happened between the previous read and this one: take the midpoint.
         self._ticks.append(((self._last_read_t + after) / 2.0, float(value)))

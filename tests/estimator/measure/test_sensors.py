@@ -581,3 +581,32 @@ def test_nvml_switches_to_polling_on_request() -> None:
     reading = sensor.end(token)
     sensor.stop()
     assert reading is not None and reading.method == "polling" and reading.power_w == 90.0
+
+
+def test_aligned_window_skips_an_update_dated_too_loosely(monkeypatch) -> None:
+    """An update seen 50 ms after the previous read cannot be dated; the window uses the next one."""
+    from estimator.measure.sensors import counter_aligned
+
+    clock = {"t": 0.0}
+    counter = {"mj": 0.0}
+    monkeypatch.setattr(counter_aligned.time, "perf_counter", lambda: clock["t"])
+    sensor = counter_aligned.CounterAlignedSensor(NoSensor(), read_counter=lambda: counter["mj"], poll_s=0.0,
+                                                  max_bracket_s=0.005)
+
+    def step(t: float, mj: float) -> bool:
+        clock["t"], counter["mj"] = t, mj
+        return sensor.crossed()
+
+    token = sensor.begin()
+    sensor.arm()
+    assert not step(0.050, 100.0)  # the process was away for 50 ms: this update is not used
+    assert step(0.052, 200.0)  # read 2 ms after the previous read: dated at 0.051 s
+    clock["t"] = 0.100
+    sensor.arm()
+    assert not step(0.150, 500.0)  # away again
+    assert step(0.152, 600.0)  # dated at 0.151 s
+    reading = sensor.end(token)
+    assert reading.method == "energy-counter-aligned"
+    assert reading.energy_mj == 400.0
+    assert reading.duration_s == pytest.approx(0.100)
+    assert reading.power_w == pytest.approx(4.0)

@@ -293,7 +293,7 @@ class _TorchWithFakeCuda:
 
 def test_cuda_loop_with_events_and_counter_aligned_window() -> None:
     nvml = ClockNvml(watts=200.0, interval_s=0.01)
-    sensor = CounterAlignedSensor(NvmlSensor(nvml), timeout_s=0.1)
+    sensor = CounterAlignedSensor(NvmlSensor(nvml), timeout_s=1.0)  # generous: a busy machine delays polls
     backend = TorchBackend(TorchSettings(device="cpu", queue_depth=2), clock=sensor)
     backend.is_cuda = True
     backend.torch = _TorchWithFakeCuda()
@@ -315,7 +315,7 @@ def test_cuda_loop_with_events_and_counter_aligned_window() -> None:
 
 
 def test_cpu_loop_aligns_to_the_counter_too() -> None:
-    sensor = CounterAlignedSensor(NvmlSensor(ClockNvml(watts=50.0, interval_s=0.005)), timeout_s=0.05)
+    sensor = CounterAlignedSensor(NvmlSensor(ClockNvml(watts=50.0, interval_s=0.005)), timeout_s=1.0)
     backend = TorchBackend(TorchSettings(device="cpu"), clock=sensor)
     with sensor:
         token = sensor.begin()
