@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Measure per-layer runtime (and power, where a sensor exists) on this machine.
+"""Measure training data on this machine: kernels timed in context (default), or layers timed alone.
 
-Runs every distinct layer configuration of the chosen zoo models, and a seeded sweep of
-sampled configurations, as one-node ONNX models under fixed ONNX Runtime settings; times the
-zoo models end to end; and writes training_data/<device-id>/ (device.json, <model>/*.csv,
-sweep/*.csv, models.csv). Interrupt it at any time: a rerun of the same command resumes
-without re-measuring anything already in journal.jsonl.
+--method kernels (what the shipped CPU profile uses): whole graphs (zoo models, seeded generated
+networks, and unseen models for evaluation only) run under ONNX Runtime with its profiler,
+alternating with plain runs; every kernel's time inside its graph and every graph's end-to-end
+time go to training_data/<device-id>/ (device.json with the probed fusion rules, <model>/*.csv,
+generated/*.csv, unseen/*.csv, models.csv).
+--method layers: every distinct layer configuration of the zoo models, and a seeded sweep, as
+one-node models (with power, where a sensor exists); the zoo models timed end to end.
+Interrupt it at any time: a rerun of the same command resumes from journal.jsonl.
 
 Examples:
+  python scripts/collect.py --device-id my-cpu --models all --batch-sizes 1 --generated 40 --unseen all
   python scripts/collect.py --device-id my-laptop --models all --batch-sizes 1
   python scripts/collect.py --device-id my-laptop --models resnet18 lenet --batch-sizes 4 16
   python scripts/collect.py --device-id my-laptop --sweep-conv 2000 --sweep-pool 500 \\
@@ -20,12 +24,16 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from estimator.commands import configure_logging, run_command
 from estimator.measure.backends.ort import OrtBackend, OrtSettings
 from estimator.measure.budget import zoo_jobs
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan
+from estimator.measure.kernel_collector import DriftGuard
+from estimator.measure.kernel_plan import collect_in_context, file_jobs, generated_jobs, reference_job
+from estimator.measure.progress import progress_callback
 from estimator.measure.sensors import SENSOR_NAMES, detect_sensors, open_sensor
 from estimator.measure.sweep import SweepLimits
 from estimator.measure.timing import LoopPolicy
@@ -49,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         what.add_argument(f"--sweep-{flag}", type=int, default=0, help=f"sampled {layer_type} configurations")
     what.add_argument("--sweep-seed", type=int, default=0, help="seed of the sweep (default: 0)")
     what.add_argument("--max-macs", type=float, default=SweepLimits.max_macs, help="cap on one sampled layer's MACs")
+    what.add_argument("--method", choices=("kernels", "layers"), default="kernels",
+                      help="kernels timed inside whole graphs (default) or layers timed alone")
+    what.add_argument("--generated", type=int, default=0, help="kernels: generated networks per family (default: 0)")
+    what.add_argument("--generated-seed", type=int, default=0, help="kernels: first seed of the generated networks")
+    what.add_argument("--unseen", nargs="*", default=[],
+                      help="kernels: models of training_data/unseen to time for evaluation only, or 'all'")
+    what.add_argument("--unseen-batch-sizes", nargs="+", type=int, default=[1], help="kernels: default 1")
     how = parser.add_argument_group("how")
     how.add_argument("--sensor", default="auto", choices=("auto", *SENSOR_NAMES), help="power sensor (default: auto)")
     how.add_argument("--sensor-log", type=Path, help="with --sensor log: the meter's 'timestamp_s,power_w' log")
@@ -75,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _collect(args: argparse.Namespace, command: str) -> int:
+    if args.method == "kernels":
+        return _collect_kernels(args, command)
     jobs = zoo_jobs(args.zoo_dir, args.models, tuple(args.batch_sizes))
     detections = detect_sensors()
     sensor = open_sensor(args.sensor, log_path=args.sensor_log, rail=args.rail)
@@ -94,6 +111,21 @@ def _collect(args: argparse.Namespace, command: str) -> int:
         summary = Collector(args.data_dir / args.device_id, backend, sensor, options, detections, command).run(plan)
     state = "complete" if summary["complete"] else "stopped at the time budget; rerun to resume"
     print(f"measured {summary['measured']} of {summary['planned']} in {summary['duration_s']} s ({state}); "
+          f"wrote {args.data_dir / args.device_id}")
+    return 0
+
+
+def _collect_kernels(args: argparse.Namespace, command: str) -> int:
+    jobs = file_jobs([job.path for job in zoo_jobs(args.zoo_dir, args.models, (1,))], "zoo", args.batch_sizes)
+    jobs += generated_jobs(args.generated, first_seed=args.generated_seed)
+    unseen = [job.path for job in zoo_jobs(ROOT / "training_data" / "unseen", args.unseen, (1,))] if args.unseen else []
+    jobs += file_jobs(unseen, "unseen", args.unseen_batch_sizes)
+    backend = OrtBackend(OrtSettings(args.threads, 1, args.optimization, args.provider))
+    deadline = time.monotonic() + args.time_budget if args.time_budget else None
+    summary = collect_in_context(args.data_dir / args.device_id, jobs, backend, guard=DriftGuard(reference_job()),
+                                 progress=progress_callback("graphs"), deadline=deadline, command=command)
+    state = "complete" if summary["complete"] else "stopped at the time budget; rerun to resume"
+    print(f"timed {summary['measured']} of {summary['planned']} graphs in {summary['duration_s']} s ({state}); "
           f"wrote {args.data_dir / args.device_id}")
     return 0
 

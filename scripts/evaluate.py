@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Evaluate a profile's approach against the NeuralPower-style and MACs baselines, split by model.
+"""Evaluate a profile's approach on data it never saw; write evaluation.md and evaluation.json into the profile.
 
-Runs the seed's test split (lenet, resnet18, vgg16 held out; sweep rows always train) and
-leave-one-model-out over the zoo, for runtime (and power where measured), and writes
-evaluation.md and evaluation.json into the profile folder. Needs the `eval` extra
-(scikit-learn) for the NeuralPower-style baseline.
+Kernels timed in context: leave-one-model-out over the zoo, leave-one-family-out over generated
+networks, and the profile through `estimate` on the unseen models (training_data/unseen).
+Layers timed alone: the seed's test split (lenet, resnet18, vgg16 held out; sweep rows always
+train) and leave-one-model-out over the zoo, against the NeuralPower-style and MACs baselines
+(the `eval` extra, scikit-learn, for the NeuralPower-style one).
 
 Example:
   python scripts/evaluate.py training_data/cpu-epyc-1thread estimator/profiles/cpu-epyc-1thread
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from estimator.commands import configure_logging, run_command
 from estimator.train.comparison import write_evaluation
+from estimator.train.data import load_training_data
+from estimator.train.kernel_evaluation import evaluate_kernel_profile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     params = {"iterations": args.iterations} if args.iterations else None
 
     def evaluate() -> int:
-        written = write_evaluation(args.data, args.profile, lomo=not args.no_lomo,
-                                   lomo_neuralpower=args.lomo_neuralpower, params=params)
+        if load_training_data(args.data).unit == "kernels":
+            written = evaluate_kernel_profile(args.data, args.profile, params=params, families=not args.no_lomo)
+        else:
+            written = write_evaluation(args.data, args.profile, lomo=not args.no_lomo,
+                                       lomo_neuralpower=args.lomo_neuralpower, params=params)
         print(f"wrote {written}")
         return 0
 

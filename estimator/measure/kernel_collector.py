@@ -46,6 +46,7 @@ class GraphJob:
     family: str
     model: ModelSource
     batch_size: int
+    path: str = ""  # the model file, relative to the repository, when it is one (models.csv names it)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class KernelCollector:
                          "runtime_median_ms": None if timed is None else timed.median_ms})
         entry = {
             "key": graph_key(job), "kind": "graph", "model": job.name, "source": job.source, "family": job.family,
-            "batch_size": job.batch_size, "end_to_end_ms": timing.end_to_end_ms,
+            "path": job.path, "batch_size": job.batch_size, "end_to_end_ms": timing.end_to_end_ms,
             "end_to_end_median_ms": timing.end_to_end_median_ms, "profiled_end_to_end_ms": timing.profiled_end_to_end_ms,
             "kernel_sum_ms": timing.kernel_sum_ms, "runs": timing.runs, "kernels": len(kernels.kernels),
             "runtime_kernels": len(timing.kernels), "paired": sum(timed is not None for timed in paired),
@@ -168,7 +169,7 @@ class KernelCollector:
                 if not frame.empty:
                     write_csv_atomic(folder / CSV_FILES[layer_type], frame)
         if entries:
-            columns = ["model", "source", "family", "batch_size", "end_to_end_ms", "end_to_end_median_ms",
+            columns = ["model", "source", "family", "path", "batch_size", "end_to_end_ms", "end_to_end_median_ms",
                        "profiled_end_to_end_ms", "kernel_sum_ms", "runs", "kernels", "runtime_kernels", "paired",
                        "unpaired_runtime_kernels", "unmodeled", "measured_at"]
             frame = pd.DataFrame(entries)[columns].sort_values(["source", "model", "batch_size"], ignore_index=True)

@@ -7,7 +7,7 @@ import sys
 
 from tqdm import tqdm
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "progress_callback"]
 
 logger = logging.getLogger("estimator.measure.progress")
 
@@ -31,3 +31,21 @@ def progress_bar(total: int, description: str, every_s: float = 0.5) -> tqdm:
     if sys.stderr.isatty():
         return tqdm(total=total, desc=description, mininterval=every_s, dynamic_ncols=True)
     return tqdm(total=total, desc=description, mininterval=every_s, file=_LogLines(), ascii=True, ncols=100)
+
+
+def progress_callback(description: str):
+    """A collector's progress(done, total, label) drawn as a progress_bar (made at the first call)."""
+    state: dict[str, tqdm] = {}
+
+    def report(done: int, total: int, label: str) -> None:
+        bar = state.get("bar")
+        if bar is None or bar.total != total:
+            if bar is not None:
+                bar.close()
+            bar = state["bar"] = progress_bar(total, description)
+        bar.set_postfix_str(label[-60:], refresh=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return report

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROUPS", "MIN_FRACTION", "PLAIN_SUM", "Composition", "composition_groups"]
+__all__ = ["GROUPS", "MIN_FRACTION", "PLAIN_SUM", "Composition", "KernelComposition", "composition_groups"]
 
 MIN_FRACTION = 0.05  # an in-graph runtime never drops below this share of the isolated one
 GROUPS = ("convolutional", "convolutional_grouped", "pooling", "dense", "other_after_linear", "other")
@@ -65,3 +65,30 @@ def composition_groups(frame: pd.DataFrame, layer_type: str) -> np.ndarray:
         return np.full(len(frame), layer_type, dtype=object)
     producer = frame["producer_op"] if "producer_op" in frame.columns else pd.Series("", index=frame.index)
     return np.where(producer.fillna("").isin(LINEAR_PRODUCERS), "other_after_linear", "other").astype(object)
+
+
+@dataclass(frozen=True)
+class KernelComposition:
+    """Whole graph = per-run overhead + the sum of its kernels' in-graph runtimes.
+
+    Kernels are timed inside whole graphs by the runtime's profiler, which adds a little to every
+    kernel it times (`profiler_overhead_ms`); a run also pays a fixed cost outside any kernel
+    (`run_overhead_ms`: binding inputs and outputs, the executor's start). Both are fitted on the
+    training graphs' plain end-to-end runs (estimator.train.composition).
+    """
+
+    run_overhead_ms: float
+    profiler_overhead_ms: float
+    summary: str
+
+    def in_graph(self, profiled_ms: np.ndarray) -> np.ndarray:
+        """In-graph runtimes of kernels whose profiled runtimes are `profiled_ms`."""
+        profiled = np.asarray(profiled_ms, dtype=float)
+        return np.maximum(profiled - self.profiler_overhead_ms, MIN_FRACTION * profiled)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"method": "kernels", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> KernelComposition:
+        return cls(float(data["run_overhead_ms"]), float(data["profiler_overhead_ms"]), str(data.get("summary", "")))

@@ -1,18 +1,27 @@
-"""Estimate a model's per-layer and whole-graph runtime, power and energy with a profile."""
+"""Estimate a model's per-layer and whole-graph runtime, power and energy with a profile.
+
+A kernel profile (timed in context) scores the kernels its device's runtime executes, as the
+device's fusion rules give them, and adds the per-run overhead; a layer profile (each layer timed
+alone) scores the model's compute nodes and composes them with fitted group scales.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
-from estimator.predict.composition import Composition, composition_groups
+from estimator.predict.composition import Composition, KernelComposition, composition_groups
 from estimator.predict.profiles import Profile, load_profile
-from estimator.predict.report import LAYER_COLUMNS, Report, Totals
+from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from graph.extract import extract_layers
-from graph.frames import layers_to_frame, shape_text
+from graph.frames import layer_row, shape_text
+from graph.kernels import Kernel, extract_kernels
+from graph.kernels.frames import kernel_row
 from graph.loading import ModelSource
-from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer, is_costed
+from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer, UnmodeledNode, is_costed
 from graph.schema import LAYER_TYPES
 
 __all__ = ["estimate"]
@@ -30,70 +39,124 @@ def estimate(
     (default: the shipped CPU profile).
     """
     loaded = profile if isinstance(profile, Profile) else load_profile(profile)
+    if loaded.unit == "kernels":
+        return _estimate_kernels(model, loaded, batch_size, input_shapes)
+    return _estimate_layers(model, loaded, batch_size, input_shapes)
+
+
+def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Report:
     extracted = extract_layers(model, batch_size=batch_size, input_shapes=input_shapes)
     costed = [layer for layer in extracted.layers if is_costed(layer)]
-    free_count = len(extracted.layers) - len(costed)
-    composition = Composition.from_dict(loaded.manifest.get("composition"))
+    composition = Composition.from_dict(profile.manifest.get("composition"))
 
-    parts = []
-    for layer_type in LAYER_TYPES:
-        of_type = [layer for layer in costed if layer.layer_type == layer_type]
-        if not of_type:
-            continue
-        frame = layers_to_frame(of_type, layer_type)
-        predicted = loaded.predict(frame, layer_type)
+    def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
         groups = composition_groups(frame, layer_type)
-        parts.append(pd.DataFrame({
-            "index": [layer.index for layer in of_type],
-            "name": [layer.name for layer in of_type],
-            "op_type": [layer.op_type for layer in of_type],
+        return {column: composition.apply(predicted[column].to_numpy(), groups)
+                for column in ("runtime_ms", "runtime_low_ms", "runtime_high_ms")}
+
+    layers = _score(profile, costed, [layer_row(layer) for layer in costed], in_graph, {})
+    counts = _Counts(extracted.node_count, len(costed), len(extracted.layers) - len(costed), extracted.unmodeled)
+    return _report(profile, extracted.source, layers, counts, 0.0, extracted.batch_size,
+                   extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
+
+
+def _estimate_kernels(model, profile: Profile, batch_size, input_shapes) -> Report:
+    extracted = extract_kernels(model, profile.rules, batch_size=batch_size, input_shapes=input_shapes)
+    kernels = extracted.kernels
+    composition = KernelComposition.from_dict(profile.manifest["composition"])
+
+    def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
+        return {column: composition.in_graph(predicted[column].to_numpy())
+                for column in ("runtime_ms", "runtime_low_ms", "runtime_high_ms")}
+
+    extra = {"kernel": [_kernel_label(kernel) for kernel in kernels], "layout": [kernel.layout for kernel in kernels],
+             "fused_nodes": [len(kernel.sources) for kernel in kernels]}
+    layers = _score(profile, [kernel.layer for kernel in kernels], [kernel_row(kernel) for kernel in kernels],
+                    in_graph, extra)
+    modeled = sum(len(kernel.sources) for kernel in kernels)
+    counts = _Counts(extracted.node_count, modeled, len(extracted.free), extracted.unmodeled)
+    return _report(profile, extracted.source, layers, counts, composition.run_overhead_ms, extracted.batch_size,
+                   extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
+
+
+def _score(profile: Profile, records: Sequence[Layer], rows: Sequence[dict], in_graph, extra: dict[str, list]
+           ) -> pd.DataFrame:
+    """One report row per record, in graph order, scored per layer type and composed in graph."""
+    parts = []
+    positions = np.arange(len(records))
+    for layer_type in LAYER_TYPES:
+        chosen = [i for i, record in enumerate(records) if record.layer_type == layer_type]
+        if not chosen:
+            continue
+        frame = pd.DataFrame([rows[i] for i in chosen])
+        predicted = profile.predict(frame, layer_type)
+        part = pd.DataFrame({
+            "position": positions[chosen],
+            "name": [records[i].name for i in chosen],
+            "op_type": [records[i].op_type for i in chosen],
             "layer_type": layer_type,
-            "shape": [_shape_summary(layer) for layer in of_type],
-            "runtime_ms": composition.apply(predicted["runtime_ms"].to_numpy(), groups),
-            "runtime_low_ms": composition.apply(predicted["runtime_low_ms"].to_numpy(), groups),
-            "runtime_high_ms": composition.apply(predicted["runtime_high_ms"].to_numpy(), groups),
+            "shape": [_shape_summary(records[i]) for i in chosen],
+            **in_graph(predicted, frame, layer_type),
             "power_w": predicted["power_w"].to_numpy(),
             "out_of_distribution": predicted["out_of_distribution"].to_numpy(dtype=bool),
-        }))
-    if parts:
-        layers = pd.concat(parts, ignore_index=True).sort_values("index", ignore_index=True).drop(columns="index")
-    else:
-        layers = pd.DataFrame(columns=[c for c in LAYER_COLUMNS if c not in ("energy_mj", "runtime_share")])
+        })
+        for column, values in extra.items():
+            part[column] = [values[i] for i in chosen]
+        parts.append(part)
+    if not parts:
+        columns = [c for c in LAYER_COLUMNS if c not in ("energy_mj", "runtime_share")]
+        return pd.DataFrame(columns=[*columns, *extra])
+    return pd.concat(parts, ignore_index=True).sort_values("position", ignore_index=True).drop(columns="position")
+
+
+class _Counts:
+    def __init__(self, total: int, modeled: int, free: int, unmodeled: tuple[UnmodeledNode, ...]) -> None:
+        self.total, self.modeled, self.free, self.unmodeled = total, modeled, free, unmodeled
+
+
+def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts, run_overhead_ms: float,
+            batch_size: int, batch_size_assumed: bool, input_shapes: dict, composition: str) -> Report:
     layers["energy_mj"] = layers["power_w"] * layers["runtime_ms"]
-    total_runtime = float(layers["runtime_ms"].sum())
+    total_runtime = float(layers["runtime_ms"].sum()) + run_overhead_ms
     layers["runtime_share"] = layers["runtime_ms"] / total_runtime if total_runtime > 0 else 0.0
-    layers = layers[list(LAYER_COLUMNS)]
+    layers = layers[[*LAYER_COLUMNS, *[c for c in KERNEL_REPORT_COLUMNS if c in layers.columns]]]
 
     # Totals need every layer's power; a layer type without a power model makes the totals "not measured".
-    power_measured = loaded.has_power and len(layers) > 0 and bool(layers["power_w"].notna().all())
+    power_measured = profile.has_power and len(layers) > 0 and bool(layers["power_w"].notna().all())
     energy = float(layers["energy_mj"].sum()) if power_measured else None
-    unmodeled_by_op = dict(sorted(Counter(node.op_type for node in extracted.unmodeled).items()))
     totals = Totals(
         runtime_ms=total_runtime,
-        runtime_low_ms=float(layers["runtime_low_ms"].sum()),
-        runtime_high_ms=float(layers["runtime_high_ms"].sum()),
+        runtime_low_ms=float(layers["runtime_low_ms"].sum()) + run_overhead_ms,
+        runtime_high_ms=float(layers["runtime_high_ms"].sum()) + run_overhead_ms,
         power_w=energy / total_runtime if energy is not None and total_runtime > 0 else None,
         energy_mj=energy,
-        nodes_total=extracted.node_count,
-        nodes_modeled=len(costed),
-        nodes_free=free_count,
-        nodes_unmodeled=len(extracted.unmodeled),
-        unmodeled_by_op=unmodeled_by_op,
+        nodes_total=counts.total,
+        nodes_modeled=counts.modeled,
+        nodes_free=counts.free,
+        nodes_unmodeled=len(counts.unmodeled),
+        unmodeled_by_op=dict(sorted(Counter(node.op_type for node in counts.unmodeled).items())),
         layers_out_of_distribution=int(layers["out_of_distribution"].sum()),
-        batch_size=extracted.batch_size,
-        batch_size_assumed=extracted.batch_size_assumed,
+        batch_size=batch_size,
+        batch_size_assumed=batch_size_assumed,
+        run_overhead_ms=run_overhead_ms,
     )
     return Report(
-        model=extracted.source,
-        profile_id=loaded.id,
-        device=loaded.description,
+        model=source,
+        profile_id=profile.id,
+        device=profile.description,
         power_measured=power_measured,
         layers=layers,
         totals=totals,
-        unmodeled=extracted.unmodeled,
-        input_shapes=dict(extracted.input_shapes),
-        composition=composition.summary,
+        unmodeled=counts.unmodeled,
+        input_shapes=input_shapes,
+        composition=composition,
     )
+
+
+def _kernel_label(kernel: Kernel) -> str:
+    """The runtime's op with what it absorbed, e.g. 'Conv+Relu+Sum (NCHWc)'."""
+    label = kernel.op_type + (f"+{kernel.activation}" if kernel.activation else "") + ("+Sum" if kernel.has_summand else "")
+    return label + (" (NCHWc)" if kernel.layout == "nchwc" and not kernel.op_type.startswith("Reorder") else "")
 
 
 def _shape_summary(layer: Layer) -> str:

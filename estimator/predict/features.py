@@ -11,7 +11,8 @@ import pandas as pd
 
 from graph.schema import FEATURE_COLUMNS
 
-__all__ = ["CATEGORICAL", "FEATURES", "featurize"]
+__all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "categorical", "feature_names",
+           "featurize"]
 
 _CONV_EXTRA = ("groups", "dilation_0", "dilation_1", "input_elements", "output_elements", "weight_elements", "macs",
                "arithmetic_intensity", "channels_per_group")
@@ -33,16 +34,43 @@ CATEGORICAL: dict[str, tuple[str, ...]] = {
 }
 
 
-def featurize(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
-    """The model's feature matrix (columns FEATURES[layer_type], in order) for a layer frame."""
+# What a kernel adds to its layer's features (graph.kernels.frames.KERNEL_COLUMNS): the runtime's op,
+# its layout, a fused activation or summand, and the channels as the runtime holds them (padded).
+_KERNEL_CATEGORICAL = ("kernel_op", "layout", "input_layout", "activation")
+_KERNEL_NUMERIC = ("has_summand", "physical_input_channels", "physical_output_channels", "fused_nodes")
+KERNEL_FEATURES: dict[str, tuple[str, ...]] = {
+    layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC) for layer_type, names in FEATURES.items()
+}
+KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
+    layer_type: (*names, *_KERNEL_CATEGORICAL) for layer_type, names in CATEGORICAL.items()
+}
+
+
+def feature_names(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
+    """The feature columns of a profile that scores `unit` (layers, or kernels timed in context)."""
+    return (KERNEL_FEATURES if unit == "kernels" else FEATURES)[layer_type]
+
+
+def categorical(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
+    return (KERNEL_CATEGORICAL if unit == "kernels" else CATEGORICAL)[layer_type]
+
+
+def featurize(frame: pd.DataFrame, layer_type: str, unit: str = "layers") -> pd.DataFrame:
+    """The model's feature matrix (columns feature_names(layer_type, unit), in order) for a layer or kernel frame."""
     out = frame.reindex(columns=list(FEATURE_COLUMNS[layer_type])).copy()
     derive = _DERIVE[layer_type]
     derive(frame, out)
-    for column in CATEGORICAL[layer_type]:
+    if unit == "kernels":
+        for column in _KERNEL_CATEGORICAL:
+            out[column] = frame[column] if column in frame.columns else "none"
+        for column in _KERNEL_NUMERIC:
+            out[column] = _column(frame, column, 0.0)
+    for column in categorical(layer_type, unit):
         out[column] = out[column].fillna("unknown").astype(str)
-    numeric = [c for c in FEATURES[layer_type] if c not in CATEGORICAL[layer_type]]
+    names = feature_names(layer_type, unit)
+    numeric = [c for c in names if c not in categorical(layer_type, unit)]
     out[numeric] = out[numeric].astype("float64")
-    return out[list(FEATURES[layer_type])]
+    return out[list(names)]
 
 
 def _column(frame: pd.DataFrame, name: str, default: float) -> pd.Series:

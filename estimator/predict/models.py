@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
-from estimator.predict.features import CATEGORICAL, featurize
+from estimator.predict.features import categorical, featurize
 
 __all__ = ["LayerModels", "predict_features", "predict_layer_frame"]
 
@@ -20,11 +20,12 @@ class LayerModels:
     runtime: dict[str, CatBoostRegressor] = field(default_factory=dict)
     power: dict[str, CatBoostRegressor] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # "<type>/<target>" -> why no model was fitted
+    unit: str = "layers"  # what the models score: isolated layers, or kernels timed in context
 
 
 def predict_layer_frame(models: LayerModels, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
     """runtime_ms and power_w (NaN where no power model) predicted for each row of `frame`."""
-    return predict_features(models, featurize(frame, layer_type), layer_type)
+    return predict_features(models, featurize(frame, layer_type, models.unit), layer_type)
 
 
 def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: st
         out["runtime_ms"] = np.nan
         out["power_w"] = np.nan
         return out
-    pool = Pool(features, cat_features=list(CATEGORICAL[layer_type]))
+    pool = Pool(features, cat_features=list(categorical(layer_type, models.unit)))
     out["runtime_ms"] = np.exp(models.runtime[layer_type].predict(pool))
     power_model = models.power.get(layer_type)
     out["power_w"] = power_model.predict(pool) if power_model is not None else np.nan

@@ -13,6 +13,7 @@ from catboost import CatBoostRegressor
 from estimator.errors import ProfileError
 from estimator.predict.features import featurize
 from estimator.predict.models import LayerModels, predict_features
+from graph.kernels import NO_FUSION, FusionRules
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -45,6 +46,7 @@ class Profile:
     path: Path
     manifest: dict
     models: LayerModels
+    _rules: FusionRules = NO_FUSION
 
     @property
     def has_power(self) -> bool:
@@ -54,9 +56,19 @@ class Profile:
     def description(self) -> str:
         return str(self.manifest.get("description", self.id))
 
+    @property
+    def unit(self) -> str:
+        """What the profile scores: "layers" (each timed alone) or "kernels" (timed inside whole graphs)."""
+        return self.models.unit
+
+    @property
+    def rules(self) -> FusionRules:
+        """The device's fusion rules: how its runtime turns a model's nodes into kernels."""
+        return self._rules
+
     def predict(self, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
         """Per-row runtime_ms with an 80% interval, power_w, and an out-of-distribution flag."""
-        features = featurize(frame, layer_type)
+        features = featurize(frame, layer_type, self.unit)
         predicted = predict_features(self.models, features, layer_type)
         low, high = self.manifest.get("intervals", {}).get(layer_type, {}).get("runtime_log_ratio", [0.0, 0.0])
         predicted["runtime_low_ms"] = predicted["runtime_ms"] * math.exp(low)
@@ -129,4 +141,12 @@ def load_profile(reference: str | Path | None = None) -> Profile:
             getattr(models, target)[layer_type] = model
     if not models.runtime:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
-    return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models)
+    unit = manifest.get("unit", "layers")
+    if unit not in ("layers", "kernels"):
+        raise ProfileError(f"{manifest_path}: unit {unit!r} is neither 'layers' nor 'kernels'; retrain the profile")
+    models.unit = unit
+    try:
+        rules = FusionRules.from_dict(manifest["fusion_rules"]) if manifest.get("fusion_rules") else NO_FUSION
+    except (ValueError, TypeError) as error:
+        raise ProfileError(f"{manifest_path}: fusion_rules: {error}; retrain the profile") from None
+    return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models, rules)

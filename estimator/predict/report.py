@@ -13,17 +13,20 @@ from estimator.predict.render.markdown import render_markdown
 from estimator.predict.render.table import render_table
 from graph.records import UnmodeledNode
 
-__all__ = ["LAYER_COLUMNS", "Report", "Totals"]
+__all__ = ["KERNEL_REPORT_COLUMNS", "LAYER_COLUMNS", "Report", "Totals"]
 
 LAYER_COLUMNS = (
     "name", "op_type", "layer_type", "shape", "runtime_ms", "runtime_low_ms", "runtime_high_ms", "power_w",
     "energy_mj", "runtime_share", "out_of_distribution",
 )
+# Added after LAYER_COLUMNS when the profile scores kernels: the runtime's op (with what it fused),
+# its layout, and how many model nodes the kernel computes.
+KERNEL_REPORT_COLUMNS = ("kernel", "layout", "fused_nodes")
 
 
 @dataclass(frozen=True)
 class Totals:
-    """Whole-graph figures: runtime is the sum of layers, power their runtime-weighted mean."""
+    """Whole-graph figures: runtime is the sum of layers (plus the per-run overhead), power their runtime-weighted mean."""
 
     runtime_ms: float
     runtime_low_ms: float
@@ -38,6 +41,7 @@ class Totals:
     layers_out_of_distribution: int
     batch_size: int
     batch_size_assumed: bool
+    run_overhead_ms: float = 0.0  # a per-run cost outside every layer, included in runtime_ms
 
 
 @dataclass(frozen=True)

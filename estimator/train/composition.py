@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from estimator.predict.composition import GROUPS, PLAIN_SUM, Composition, composition_groups
+from estimator.predict.composition import GROUPS, PLAIN_SUM, Composition, KernelComposition, composition_groups
 from graph.schema import LAYER_TYPES
 
-__all__ = ["MIN_GROUP_SHARE", "fit_composition", "layer_sums"]
+__all__ = ["MIN_GROUP_SHARE", "fit_composition", "fit_kernel_composition", "layer_sums"]
 
 MIN_GROUP_SHARE = 0.02  # groups with less of the training runtime keep scale 1 (too little signal to fit)
 
@@ -65,3 +65,23 @@ def fit_composition(sums: pd.DataFrame, per_layer_overhead_ms: float | None = No
             + f") minus {overhead * 1e3:.1f} us per layer ({how} call overhead); scales fitted on {len(sums)} "
             "model/batch pairs")
     return Composition(scales, overhead, text)
+
+
+def fit_kernel_composition(graphs: pd.DataFrame) -> KernelComposition:
+    """Per-run overhead and the profiler's per-kernel addition, from graphs timed both ways.
+
+    For every training graph, plain end to end = run overhead + sum of profiled kernel times -
+    profiler overhead x kernels; both unknowns are fitted by non-negative least squares on
+    relative error (models.csv: end_to_end_ms, kernel_sum_ms, runtime_kernels).
+    """
+    if len(graphs) < 3:
+        return KernelComposition(0.0, 0.0, "sum of kernel runtimes (too few graphs to fit overheads)")
+    end_to_end = graphs["end_to_end_ms"].to_numpy(float)
+    target = end_to_end - graphs["kernel_sum_ms"].to_numpy(float)
+    columns = np.column_stack([np.ones(len(graphs)), -graphs["runtime_kernels"].to_numpy(float)])
+    weights = 1.0 / end_to_end
+    (run_overhead, profiler_overhead), _ = nnls(columns * weights[:, None], target * weights)
+    text = (f"runtime = {run_overhead * 1e3:.1f} us per run + the sum of kernel runtimes inside the graph "
+            f"(profiled times minus {profiler_overhead * 1e3:.2f} us of profiler overhead per kernel; both fitted "
+            f"on {len(graphs)} graphs timed end to end)")
+    return KernelComposition(float(run_overhead), float(profiler_overhead), text)

@@ -12,10 +12,13 @@ import pandas as pd
 from estimator.errors import TrainingDataError
 from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
 
-__all__ = ["SWEEP", "ZOO_DIR", "TrainingData", "load_training_data"]
+__all__ = ["GENERATED", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data"]
 
 SWEEP = "sweep"
+GENERATED = "generated"  # generated networks (graph.generate), one folder for all of them
+UNSEEN = "unseen"  # graphs kept for evaluation only: never loaded as training rows
 ZOO_DIR = "zoo"
+_NOT_TRAINING = frozenset({ZOO_DIR, UNSEEN, "logs"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,11 @@ class TrainingData:
     models: pd.DataFrame | None  # models.csv: end-to-end ground truth, when the folder has one
     device: dict[str, object] | None
     fingerprint: str
+
+    @property
+    def unit(self) -> str:
+        """'kernels' when the rows are kernels timed in context, else 'layers' (each timed alone)."""
+        return "kernels" if any("kernel_op" in frame.columns for frame in self.frames.values()) else "layers"
 
     @property
     def has_power(self) -> bool:
@@ -52,7 +60,7 @@ def load_training_data(root: str | Path) -> TrainingData:
         raise TrainingDataError(f"{root}: training-data folder not found")
     digest = hashlib.sha256()
     frames: dict[str, list[pd.DataFrame]] = {layer_type: [] for layer_type in LAYER_TYPES}
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name != ZOO_DIR and not p.name.startswith("."))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in _NOT_TRAINING and not p.name.startswith("."))
     for folder in folders:
         for layer_type in LAYER_TYPES:
             path = folder / CSV_FILES[layer_type]
@@ -86,10 +94,15 @@ def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
         raise TrainingDataError(f"{path}: missing column(s) {', '.join(missing)}; see the schema in training_data/README.md")
     for target in TARGET_COLUMNS:
         frame[target] = pd.to_numeric(frame[target], errors="coerce")
-    frame["model"] = folder if folder != SWEEP else SWEEP
-    frame["source"] = "sweep" if folder == SWEEP else "zoo"
+    if "model" not in frame.columns or folder == SWEEP:
+        frame["model"] = folder
+    frame["source"] = folder if folder in (SWEEP, GENERATED) else "zoo"
     frame["runtime_ms"] = frame["runtime"]
     frame["power_w"] = frame["power"] / 1e6
+    if "kernel_op" in frame.columns:
+        # A kernel the profiler did not report keeps its row (no runtime): a whole graph's estimate needs
+        # every kernel, only the regressors skip it.
+        return frame[frame["runtime_ms"].isna() | (frame["runtime_ms"] > 0)].reset_index(drop=True)
     frame = frame[frame["runtime_ms"].notna() & (frame["runtime_ms"] > 0)]
     return frame.reset_index(drop=True)
 

@@ -7,7 +7,7 @@ import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
 from estimator.errors import TrainingDataError
-from estimator.predict.features import CATEGORICAL, featurize
+from estimator.predict.features import categorical, featurize
 from estimator.predict.models import LayerModels
 from graph.schema import LAYER_TYPES
 
@@ -26,16 +26,20 @@ CATBOOST_PARAMS: dict[str, object] = {
 }
 
 
-def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None) -> LayerModels:
-    """Fit every (layer type, target) that has at least MIN_ROWS measured rows."""
+def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None,
+                     unit: str = "layers") -> LayerModels:
+    """Fit every (layer type, target) that has at least MIN_ROWS measured rows (rows of `unit`)."""
     params = {**CATBOOST_PARAMS, **(params or {})}
-    models = LayerModels()
+    models = LayerModels(unit=unit)
     for layer_type in LAYER_TYPES:
         frame = frames.get(layer_type)
+        if frame is not None:
+            frame = frame[frame["runtime_ms"].notna()]
         if frame is None or len(frame) < MIN_ROWS:
             continue
-        features = featurize(frame, layer_type)
-        models.runtime[layer_type] = _fit(features, np.log(frame["runtime_ms"].to_numpy(float)), layer_type, params)
+        features = featurize(frame, layer_type, unit)
+        models.runtime[layer_type] = _fit(features, np.log(frame["runtime_ms"].to_numpy(float)),
+                                          categorical(layer_type, unit), params)
         powered = frame["power_w"].notna().to_numpy()
         power = frame["power_w"].to_numpy(float)[powered]
         if powered.sum() < MIN_ROWS:
@@ -43,13 +47,13 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         if np.ptp(power) == 0:
             models.skipped[f"{layer_type}/power"] = f"every row reads {power[0]:.3f} W: the sensor cannot tell layers apart"
             continue
-        models.power[layer_type] = _fit(features[powered], power, layer_type, params)
+        models.power[layer_type] = _fit(features[powered], power, categorical(layer_type, unit), params)
     if not models.runtime:
         raise TrainingDataError(f"no layer type has {MIN_ROWS} or more measured rows to train on")
     return models
 
 
-def _fit(features: pd.DataFrame, target: np.ndarray, layer_type: str, params) -> CatBoostRegressor:
+def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params) -> CatBoostRegressor:
     model = CatBoostRegressor(**params)
-    model.fit(Pool(features, target, cat_features=list(CATEGORICAL[layer_type])))
+    model.fit(Pool(features, target, cat_features=list(categorical_columns)))
     return model

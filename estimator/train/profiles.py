@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import platform
+import zlib
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -14,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from estimator.files import write_atomic
-from estimator.predict.features import CATEGORICAL, FEATURES, featurize
+from estimator.predict.features import categorical, feature_names, featurize
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
-from estimator.train.composition import fit_composition, layer_sums
+from estimator.train.composition import fit_composition, fit_kernel_composition, layer_sums
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import CATBOOST_PARAMS, fit_layer_models
+from estimator.train.graphs import graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 
 __all__ = ["feature_ranges", "package_versions", "save_profile", "train_profile"]
@@ -42,25 +44,36 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
     """Validate on `test_models`, fit on everything, and write the profile folder; returns the manifest."""
     data = load_training_data(data_path)
     rows = {t: len(f) for t, f in data.frames.items()}
-    logger.info("loaded %s: %s rows, power %s", data.root, rows, "measured" if data.has_power else "not measured")
-    present = [m for m in test_models if m in data.model_names()]
-    holdout: dict[str, object] = {}
-    if present:
-        logger.info("validating on held-out models %s ...", present)
-        holdout = summarize_held_out(held_out_predictions(data, present, params))
-        holdout["test_models"] = present
-    logger.info("fitting the final models on all rows ...")
-    models = fit_layer_models(data.frames, params)
-    composition = (fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms)
-                   if data.models is not None else None)
+    logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, data.unit,
+                "measured" if data.has_power else "not measured")
+    if data.unit == "kernels":
+        holdout, intervals = _kernel_holdout(data, params)
+        models = fit_layer_models(data.frames, params, unit="kernels")
+        composition = fit_kernel_composition(graph_table(data))
+    else:
+        present = [m for m in test_models if m in data.model_names()]
+        holdout = {}
+        if present:
+            logger.info("validating on held-out models %s ...", present)
+            holdout = summarize_held_out(held_out_predictions(data, present, params))
+            holdout["test_models"] = present
+        intervals = {t: {"runtime_log_ratio": entry["runtime_log_ratio_q10_q90"], "coverage": 0.8,
+                         "from": "held-out residuals log(measured / predicted), 10th and 90th percentiles"}
+                     for t, entry in holdout.get("layers", {}).items()}
+        logger.info("fitting the final models on all rows ...")
+        models = fit_layer_models(data.frames, params)
+        composition = (fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms)
+                       if data.models is not None else None)
     manifest = {
         "profile_id": profile_id,
         "description": description or _describe(data, profile_id),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "measured": _measured(data),
         "units": {"runtime": "ms", "power": "W", "energy": "mJ", "training_csv_power": "µW"},
-        "features": {t: list(FEATURES[t]) for t in models.runtime},
-        "categorical_features": {t: list(CATEGORICAL[t]) for t in models.runtime},
+        "unit": data.unit,
+        "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit == "kernels" else None,
+        "features": {t: list(feature_names(t, data.unit)) for t in models.runtime},
+        "categorical_features": {t: list(categorical(t, data.unit)) for t in models.runtime},
         "targets": {"runtime": "log(runtime_ms)", "power": "power_w" if models.power else None},
         "training_data": {
             "path": _relative(data.root),
@@ -70,12 +83,8 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         },
         "catboost_params": {**CATBOOST_PARAMS, **(params or {})},
         "versions": package_versions(),
-        "feature_ranges": feature_ranges(data.frames),
-        "intervals": {
-            t: {"runtime_log_ratio": entry["runtime_log_ratio_q10_q90"], "coverage": 0.8,
-                "from": "held-out residuals log(measured / predicted), 10th and 90th percentiles"}
-            for t, entry in holdout.get("layers", {}).items()
-        },
+        "feature_ranges": feature_ranges(data.frames, data.unit),
+        "intervals": intervals,
         "composition": composition.to_dict() if composition else None,
         "models_skipped": models.skipped,
         "validation": {"holdout": holdout},
@@ -83,6 +92,29 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
     document = save_profile(models, Path(out_dir), manifest)
     logger.info("wrote %s", out_dir)
     return document
+
+
+def _kernel_holdout(data: TrainingData, params: dict | None) -> tuple[dict[str, object], dict[str, object]]:
+    """A fifth of the training graphs held out (by a stable hash of their model name): their whole-graph
+    errors, and each layer type's 80% interval from the held-out kernels' residuals."""
+    def held_out(graphs: pd.DataFrame) -> pd.Series:
+        return graphs["model"].map(lambda name: zlib.crc32(str(name).encode()) % 5 == 0)
+
+    logger.info("validating on a fifth of the graphs, held out ...")
+    split = held_out_graphs(data, held_out, params=params)
+    kernels = split.kernels[split.kernels["runtime_ms"].notna()]
+    intervals = {}
+    for layer_type, part in kernels.groupby("layer_type"):
+        ratio = np.log(part["runtime_ms"] / part["predicted_ms"])
+        intervals[layer_type] = {"runtime_log_ratio": [float(ratio.quantile(0.10)), float(ratio.quantile(0.90))],
+                                 "coverage": 0.8, "from": "held-out kernels: log(measured / predicted), "
+                                                          "10th and 90th percentiles"}
+    errors = split.graphs["predicted_error_pct"].abs()
+    holdout = {"models": {"pairs": len(errors), "runtime_mape": float(errors.mean()),
+                          "runtime_within_10_pct": float((errors <= 10).mean() * 100),
+                          "runtime_max_abs_error_pct": float(errors.max())},
+               "test_models": sorted(split.graphs["model"].unique().tolist())}
+    return holdout, intervals
 
 
 def _measured(data: TrainingData) -> dict[str, object]:
@@ -116,19 +148,21 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def feature_ranges(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, object]]:
+def feature_ranges(frames: dict[str, pd.DataFrame], unit: str = "layers") -> dict[str, dict[str, object]]:
     """Per layer type: min/max of each numeric feature and the categories seen in training."""
     ranges: dict[str, dict[str, object]] = {}
     for layer_type, frame in frames.items():
+        frame = frame[frame["runtime_ms"].notna()] if "runtime_ms" in frame.columns else frame
         if frame.empty:
             continue
-        features = featurize(frame, layer_type)
+        features = featurize(frame, layer_type, unit)
+        kinds = categorical(layer_type, unit)
         numeric = {
             column: [float(features[column].min()), float(features[column].max())]
-            for column in FEATURES[layer_type]
-            if column not in CATEGORICAL[layer_type]
+            for column in feature_names(layer_type, unit)
+            if column not in kinds
         }
-        categories = {column: sorted(features[column].unique().tolist()) for column in CATEGORICAL[layer_type]}
+        categories = {column: sorted(features[column].unique().tolist()) for column in kinds}
         ranges[layer_type] = {"numeric": numeric, "categories": categories}
     return ranges
 

@@ -1,0 +1,100 @@
+"""A device fingerprint: what makes a profile true for a machine (CPU, ISA, runtime and its settings).
+
+Every profile records the fingerprint of the machine it was measured on; `estimate` compares it
+with this machine's, so a report can say when its numbers come from another machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+__all__ = ["ISA_FLAGS", "MATCH_KEYS", "machine_fingerprint", "mismatches", "ort_default_threads"]
+
+# Instruction-set features that change which kernels a runtime picks (and how fast they run).
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+             "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+# A profile is this machine's when these agree; the rest of the fingerprint is informative.
+MATCH_KEYS = ("cpu_model", "isa", "onnxruntime", "provider", "optimization_level", "intra_op_threads")
+
+
+def machine_fingerprint(intra_op_threads: int, provider: str = "CPUExecutionProvider",
+                        optimization_level: str = "all") -> dict[str, object]:
+    """This machine, and the runtime settings a profile for it would be measured with."""
+    import onnxruntime
+
+    cpu = _cpuinfo()
+    flags = set(cpu.get("flags", "").split()) | set(cpu.get("Features", "").split())
+    return {
+        "cpu_model": cpu.get("model name") or cpu.get("Model") or platform.processor() or platform.machine(),
+        "cpu_vendor": cpu.get("vendor_id", ""),
+        "cpu_family_model_stepping": "/".join(cpu.get(key, "?") for key in ("cpu family", "model", "stepping")),
+        "architecture": platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "isa": [flag for flag in ISA_FLAGS if flag in flags],
+        "memory_gib": _memory_gib(),
+        "onnxruntime": onnxruntime.__version__,
+        "provider": provider,
+        "optimization_level": optimization_level,
+        "intra_op_threads": int(intra_op_threads),
+    }
+
+
+def mismatches(recorded: dict[str, object] | None, current: dict[str, object]) -> list[str]:
+    """The MATCH_KEYS on which a profile's recorded fingerprint and this machine differ ("unknown" when unrecorded)."""
+    if not recorded:
+        return ["unknown"]
+    return [key for key in MATCH_KEYS if recorded.get(key) != current.get(key)]
+
+
+def ort_default_threads() -> int:
+    """ONNX Runtime's own default intra-op thread count here: one per physical core it can use."""
+    cores = _physical_cores()
+    return max(1, cores or os.cpu_count() or 1)
+
+
+def _cpuinfo() -> dict[str, str]:
+    path = Path("/proc/cpuinfo")
+    facts: dict[str, str] = {}
+    if not path.exists():
+        return facts
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            if facts:
+                break  # the first processor's block is enough
+            continue
+        key, _, value = line.partition(":")
+        facts.setdefault(key.strip(), value.strip())
+    return facts
+
+
+def _physical_cores() -> int | None:
+    path = Path("/proc/cpuinfo")
+    if not path.exists():
+        return None
+    cores: set[tuple[str, str]] = set()
+    physical = core = ""
+    for line in path.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "physical id":
+            physical = value.strip()
+        elif key == "core id":
+            core = value.strip()
+        elif not line.strip() and core:
+            cores.add((physical, core))
+            physical = core = ""
+    if core:
+        cores.add((physical, core))
+    return len(cores) or None
+
+
+def _memory_gib() -> float | None:
+    path = Path("/proc/meminfo")
+    if not path.exists():
+        return None
+    for line in path.read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return round(int(line.split()[1]) / 2**20, 1)
+    return None

@@ -1,0 +1,115 @@
+"""Kernels timed in context, end to end: a short real collection, a profile trained on it, its evaluation,
+and estimates that compose exactly as the profile says."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from estimator.measure.backends.ort import OrtBackend
+from estimator.measure.incontext import RunPolicy
+from estimator.measure.kernel_collector import KernelCollector
+from estimator.measure.kernel_plan import collect_in_context, file_jobs, generated_jobs
+from estimator.predict.estimation import estimate
+from estimator.predict.profiles import load_profile
+from estimator.train.data import load_training_data
+from estimator.train.kernel_evaluation import evaluate_kernel_profile
+from estimator.train.profiles import train_profile
+from graph.generate import generate
+from graph.kernels import FusionRules
+from graph.schema import SEED_COLUMNS
+from tests.paths import ZOO
+
+QUICK = RunPolicy(warmup_runs=1, min_runs=3, min_time_s=0.02, max_runs=20)
+FAMILIES = ("basic_residual", "inverted_residual", "transformer_mlp")
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("incontext") / "cpu-test"
+    unseen = tmp_path_factory.mktemp("unseen")
+    shutil.copy(ZOO / "lenet.onnx", unseen / "lenet_unseen.onnx")
+    jobs = [*file_jobs([ZOO / "lenet.onnx"], "zoo", (1, 2)), *file_jobs([ZOO / "mobilenet_v3_small.onnx"], "zoo", (1,)),
+            *generated_jobs(2, FAMILIES, max_macs=2e8), *file_jobs([unseen / "lenet_unseen.onnx"], "unseen", (1,))]
+    summary = collect_in_context(folder, jobs, OrtBackend(), QUICK, command="test")
+    assert summary["complete"] and summary["measured"] == len(jobs)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def profile(collected, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("kernel-profile") / "cpu-test"
+    train_profile(collected, out, "cpu-test", params={"iterations": 30})
+    return out
+
+
+def test_collection_writes_the_seed_layout_with_kernel_columns_after(collected):
+    conv = pd.read_csv(collected / "lenet" / "convolutional.csv")
+    assert list(conv.columns[:len(SEED_COLUMNS["convolutional"])]) == list(SEED_COLUMNS["convolutional"])
+    assert {"kernel_op", "layout", "activation", "graph_batch_size"} <= set(conv.columns)
+    assert conv["power"].isna().all() and (conv["runtime"] > 0).all()
+    assert set(conv["graph_batch_size"]) == {1, 2}
+    generated = pd.read_csv(collected / "generated" / "convolutional.csv")
+    assert generated["model"].str.rsplit("_", n=1).str[0].isin(FAMILIES).all()
+    models = pd.read_csv(collected / "models.csv")
+    assert set(models["source"]) == {"zoo", "generated", "unseen"}
+    assert (models["paired"] <= models["kernels"]).all() and (models["end_to_end_ms"] > 0).all()
+
+
+def test_device_json_records_the_probed_rules_and_the_fingerprint(collected):
+    device = json.loads((collected / "device.json").read_text())
+    FusionRules.from_dict(device["fusion_rules"])  # a valid rule set
+    assert device["method"]["unit"] == "kernels"
+    assert device["fingerprint"]["intra_op_threads"] == 1 and device["fingerprint"]["cpu_model"]
+
+
+def test_a_rerun_resumes_without_measuring_again(collected):
+    jobs = file_jobs([ZOO / "lenet.onnx"], "zoo", (1, 2))
+    collector = KernelCollector(collected, OrtBackend(), FusionRules(), QUICK)
+    assert collector.run(jobs)["planned"] == 0
+
+
+def test_unseen_graphs_are_never_training_rows(collected):
+    data = load_training_data(collected)
+    assert data.unit == "kernels"
+    for frame in data.frames.values():
+        assert "lenet_unseen" not in set(frame["model"])
+
+
+def test_profile_records_unit_rules_and_composition(profile, collected):
+    manifest = json.loads((profile / "profile.json").read_text())
+    device = json.loads((collected / "device.json").read_text())
+    assert manifest["unit"] == "kernels"
+    assert manifest["fusion_rules"] == device["fusion_rules"]
+    assert manifest["composition"]["method"] == "kernels"
+    assert manifest["composition"]["run_overhead_ms"] >= 0 and manifest["composition"]["profiler_overhead_ms"] >= 0
+    assert "kernel_op" in manifest["features"]["convolutional"]
+
+
+def test_estimate_is_run_overhead_plus_the_kernels_and_accounts_for_every_node(profile):
+    report = estimate(generate("inverted_residual_se", 5).model, str(profile), batch_size=2)
+    loaded = load_profile(profile)
+    overhead = loaded.manifest["composition"]["run_overhead_ms"]
+    assert report.totals.run_overhead_ms == overhead
+    assert report.totals.runtime_ms == pytest.approx(overhead + report.layers["runtime_ms"].sum())
+    assert {"kernel", "layout", "fused_nodes"} <= set(report.layers.columns)
+    totals = report.totals
+    assert totals.nodes_modeled + totals.nodes_free + totals.nodes_unmodeled == totals.nodes_total
+    assert report.layers["fused_nodes"].sum() == totals.nodes_modeled
+
+
+def test_evaluation_covers_zoo_families_and_unseen(collected, profile):
+    # The unseen model lives outside the repository: models.csv names it by its absolute path.
+    written = evaluate_kernel_profile(collected, profile, params={"iterations": 20})
+    text = written.read_text()
+    assert "## Leave-one-model-out over the zoo" in text
+    assert "## Leave-one-family-out over generated networks" in text
+    assert "## Unseen torchvision classifiers" in text
+    document = json.loads((profile / "evaluation.json").read_text())
+    assert document["zoo_leave_one_model_out"]["summary"]["n"] == 3  # lenet at 1 and 2, mobilenet_v3_small at 1
+    assert {row["family"] for row in document["generated_leave_one_family_out"]["families"]} == set(FAMILIES)
+    assert [row["model"] for row in document["unseen"]] == ["lenet_unseen"]
