@@ -1,0 +1,81 @@
+"""Cells that several renderers print: adaptive millisecond figures, middle-shortened labels, and the
+escaping of text for a terminal, Markdown, CSV or HTML (one small function each, to unify later)."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+
+__all__ = [
+    "compact_path",
+    "csv_text",
+    "html_text",
+    "interval_text",
+    "markdown_code",
+    "ms_text",
+    "percent_text",
+    "shorten_middle",
+    "terminal_text",
+]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def ms_text(value: float | None) -> str:
+    """A runtime in ms with about four significant digits (0.0003258, 0.1197, 1.629, 14.21, 1203)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    magnitude = math.floor(math.log10(abs(value))) if value else 0
+    return f"{value:.{min(6, max(0, 3 - magnitude))}f}"
+
+
+def interval_text(low: float, high: float) -> str:
+    return f"{ms_text(low)}–{ms_text(high)}"
+
+
+def percent_text(share: float | None) -> str:
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        return ""
+    return f"{share * 100:.1f}%"
+
+
+def compact_path(name: str) -> str:
+    """A node name without the path segments that the next one repeats (PyTorch exports name nodes
+    /features/features.2/block/block.0/Conv: this gives /features.2/block.0/Conv)."""
+    parts = name.split("/")
+    following = [*parts[1:], None]
+    kept = [part for part, after in zip(parts, following, strict=True) if not (part and after and after.startswith(part + "."))]
+    return "/".join(kept)
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    """`text` cut in the middle to at most `limit` characters, keeping more of the end (the op) than the start."""
+    if len(text) <= limit:
+        return text
+    keep = max(2, limit - 1)
+    head = keep // 3
+    return text[:head] + "…" + text[len(text) - (keep - head):]
+
+
+def terminal_text(text: object) -> str:
+    """Text safe to print on a terminal: control characters (escape sequences, newlines) become '?'."""
+    return _CONTROL.sub("?", str(text).replace("\n", "?").replace("\t", " "))
+
+
+def markdown_code(text: object) -> str:
+    """Text as a Markdown code span that cannot break a table row."""
+    value = terminal_text(text).replace("|", "\\|")
+    fence = "``" if "`" in value else "`"
+    return f"{fence} {value} {fence}" if fence == "``" else f"`{value}`"
+
+
+def csv_text(text: object) -> str:
+    """Text a spreadsheet will not read as a formula (a leading =, +, -, @ gets a quote)."""
+    value = str(text)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def html_text(text: object) -> str:
+    """Text escaped for HTML (attributes included); control characters become U+FFFD."""
+    return html.escape(_CONTROL.sub("\ufffd", str(text)), quote=True)
