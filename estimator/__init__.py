@@ -8,11 +8,13 @@ from __future__ import annotations
 import importlib
 
 __all__ = [
+    "Comparison",
     "EstimatorError",
     "Profile",
     "ProfileError",
     "Report",
     "Totals",
+    "compare",
     "estimate",
     "list_profiles",
     "load_profile",
@@ -22,6 +24,8 @@ _SOURCES = {
     "estimate": "estimator.predict.estimation",
     "Report": "estimator.predict.report",
     "Totals": "estimator.predict.report",
+    "Comparison": "estimator.predict.comparison",
+    "compare": "estimator.predict.comparison",
     "Profile": "estimator.predict.profiles",
     "load_profile": "estimator.predict.profiles",
     "list_profiles": "estimator.predict.profiles",

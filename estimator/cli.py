@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="full shape of an input with symbolic dimensions (repeatable)")
     parser.add_argument("--format", choices=("table", "csv", "json", "markdown", "html"), default="table")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of standard output")
-    parser.add_argument("--top", type=int, default=15, metavar="N", help="layers shown in table/markdown (0: all)")
+    parser.add_argument("--top", type=int, default=15, metavar="N", help="top layers shown in table/markdown/html (0: all)")
     parser.add_argument("--layers", action="store_true",
                         help="list the extracted layers and their features instead of estimating")
     parser.add_argument("--list-profiles", action="store_true", help="list the available profiles and exit")
@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]]) -> int:
-    """Several models: estimated in parallel, one summary line each; failures reported per model."""
+    """Several models: estimated in parallel and compared (cheapest first); failures reported per model."""
     from estimator.commands import EXIT_BAD_INPUT, EXIT_OK, report_error
     from estimator.errors import PROJECT_ERRORS
     from estimator.predict.profiles import load_profile

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from estimator.predict.render.csv import render_csv
-from estimator.predict.render.html import render_html
+from estimator.predict.render.html import DEFAULT_TOP, render_html, render_html_fragment
 from estimator.predict.render.json import render_json, report_dict
 from estimator.predict.render.markdown import render_markdown
 from estimator.predict.render.table import render_table
@@ -70,8 +70,12 @@ class Report:
     def to_markdown(self, top: int | None = None) -> str:
         return render_markdown(self, top)
 
-    def to_html(self) -> str:
-        return render_html(self)
+    def to_html(self, top: int | None = DEFAULT_TOP) -> str:
+        return render_html(self, top)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the report as its HTML page's content."""
+        return render_html_fragment(self)
 
     def to_table(self, top: int | None = 15) -> str:
         return render_table(self, top)

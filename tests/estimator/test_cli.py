@@ -57,6 +57,21 @@ def test_several_models_give_one_summary_line_each(model_path, capsys):
     assert len(lines) == 3 and lines[0].startswith("model,batch_size,runtime_ms")
 
 
+def test_several_models_are_compared_in_every_format(model_path, tmp_path, capsys):
+    bigger = tmp_path / "bigger.onnx"
+    bigger.write_bytes(small_cnn(channels=64).SerializeToString())
+    assert main([str(bigger), str(model_path), "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert "<title>Comparison of 2 models</title>" in page and str(tmp_path) not in page
+    assert page.index(">small.onnx</text>") < page.index(">bigger.onnx</text>")  # cheapest first
+    assert main([str(bigger), str(model_path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [entry["title"] for entry in document] == ["small.onnx", "bigger.onnx"]
+    assert set(document[0]["by_layer_type"]) == {"convolutional", "pooling", "dense", "other"}
+    assert main([str(bigger), str(model_path), "--format", "markdown"]) == 0
+    assert capsys.readouterr().out.startswith("# Comparison of 2 models")
+
+
 def test_list_profiles(capsys):
     assert main(["--list-profiles"]) == 0
     assert "cpu-epyc-1thread\truntime only" in capsys.readouterr().out

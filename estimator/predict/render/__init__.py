@@ -1,11 +1,13 @@
-"""Renderers: a Report -> terminal table, CSV, JSON, Markdown or a self-contained HTML page (one module each)."""
+"""Renderers: a Report -> terminal table, CSV, JSON, Markdown or a self-contained HTML page (one module each);
+several Reports -> their comparison in the same formats (summary, compare_html)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from estimator.predict.render.compare_html import render_comparison_html
 from estimator.predict.render.csv import render_csv
-from estimator.predict.render.html import render_html
+from estimator.predict.render.html import render_html, render_html_fragment
 from estimator.predict.render.json import render_json, report_dict
 from estimator.predict.render.markdown import render_markdown
 from estimator.predict.render.summary import render_summary
@@ -17,8 +19,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "render",
+    "render_comparison_html",
     "render_csv",
     "render_html",
+    "render_html_fragment",
     "render_json",
     "render_markdown",
     "render_summary",
@@ -32,12 +36,12 @@ _RENDERERS = {
     "csv": lambda report, top: render_csv(report),
     "json": lambda report, top: render_json(report),
     "markdown": lambda report, top: render_markdown(report, top),
-    "html": lambda report, top: render_html(report),
+    "html": lambda report, top: render_html(report, top),
 }
 
 
 def render(report: Report, fmt: str, top: int | None = None) -> str:
-    """The report in one of FORMATS (`top`: layers shown by the table and Markdown formats)."""
+    """The report in one of FORMATS (`top`: layers shown by the table, Markdown and HTML formats)."""
     if fmt not in _RENDERERS:
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     return _RENDERERS[fmt](report, top)
