@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from estimator.predict.breakdown import cost_by
 from estimator.predict.render.common import NOT_MEASURED, number
 
 if TYPE_CHECKING:
@@ -57,8 +58,18 @@ def report_dict(report: Report) -> dict[str, object]:
             "unmodeled_by_op": totals.unmodeled_by_op,
         },
         "unmodeled": [{"name": n.name, "op_type": n.op_type, "reason": n.reason} for n in report.unmodeled],
+        "by_layer_type": _groups(report, "layer_type"),
+        "by_op_type": _groups(report, "op_type"),
         "layers": layers,
     }
+
+
+def _groups(report: Report, column: str) -> list[dict[str, object]]:
+    """Runtime (and energy) summed by a layer column, most expensive first."""
+    return [{column: row.group, "layers": row.layers, "runtime_ms": number(row.runtime_ms, 6),
+             "runtime_low_ms": number(row.runtime_low_ms, 6), "runtime_high_ms": number(row.runtime_high_ms, 6),
+             "runtime_share": number(row.runtime_share, 6), "energy_mj": number(row.energy_mj, 6)}
+            for row in cost_by(report, column).itertuples(index=False)]
 
 
 def render_json(report: Report) -> str:

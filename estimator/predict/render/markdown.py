@@ -1,9 +1,11 @@
-"""Report -> Markdown: a totals table and a table of the top layers."""
+"""Report -> Markdown: a totals table, runtime by layer type and by op type, and a table of the top layers."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from estimator.predict.breakdown import cost_by, model_title
+from estimator.predict.render.cells import interval_text, markdown_code, ms_text, percent_text
 from estimator.predict.render.common import NOT_MEASURED, power_text
 
 if TYPE_CHECKING:
@@ -14,7 +16,7 @@ __all__ = ["render_markdown"]
 
 def render_markdown(report: Report, top: int | None = None) -> str:
     totals = report.totals
-    out = [f"# Estimate: `{report.model}`", "", "| quantity | value |", "|---|---|",
+    out = [f"# Estimate: {markdown_code(model_title(report.model))}", "", "| quantity | value |", "|---|---|",
            f"| profile | {report.profile_id} ({report.device}) |",
            f"| batch size | {totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''} |",
            f"| runtime | {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
@@ -24,6 +26,11 @@ def render_markdown(report: Report, top: int | None = None) -> str:
            f"| nodes | {totals.nodes_total} total, {totals.nodes_modeled} modeled, {totals.nodes_free} free, "
            f"{totals.nodes_unmodeled} unmodeled |",
            f"| layers outside training ranges | {totals.layers_out_of_distribution} |", ""]
+    if totals.nodes_unmodeled:
+        out += [f"**Lower bound:** {totals.nodes_unmodeled} node(s) are not modeled, so the totals leave their cost out.",
+                ""]
+    for column, title in (("layer_type", "layer type"), ("op_type", "op type")):
+        out += [*_groups(report, column, title), ""]
     layers = report.layers.sort_values("runtime_ms", ascending=False)
     if top:
         layers = layers.head(top)
@@ -39,3 +46,15 @@ def render_markdown(report: Report, top: int | None = None) -> str:
     if not report.power_measured:
         out += ["", f"n/m: power and energy {NOT_MEASURED}."]
     return "\n".join(out) + "\n"
+
+
+def _groups(report: Report, column: str, title: str) -> list[str]:
+    """Runtime (and energy, where measured) summed by a layer column, as a table."""
+    energy = report.power_measured
+    lines = [f"| {title} | layers | runtime (ms) | 80% interval | share |" + (" energy (mJ) |" if energy else ""),
+             "|---|---:|---:|---:|---:|" + ("---:|" if energy else "")]
+    for row in cost_by(report, column).itertuples(index=False):
+        lines.append(f"| {markdown_code(row.group)} | {row.layers} | {ms_text(row.runtime_ms)} | "
+                     f"{interval_text(row.runtime_low_ms, row.runtime_high_ms)} | {percent_text(row.runtime_share)} |"
+                     + (f" {'n/m' if row.energy_mj is None else ms_text(row.energy_mj)} |" if energy else ""))
+    return lines

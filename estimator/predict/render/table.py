@@ -1,9 +1,11 @@
-"""Report -> terminal table: totals, the top layers by runtime, the unmodeled nodes."""
+"""Report -> terminal table: totals, runtime by layer type, the top layers by runtime, the unmodeled nodes."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from estimator.predict.breakdown import cost_by
+from estimator.predict.render.cells import ms_text, percent_text
 from estimator.predict.render.common import NOT_MEASURED, header_lines, power_text
 
 if TYPE_CHECKING:
@@ -13,8 +15,9 @@ __all__ = ["render_table"]
 
 
 def render_table(report: Report, top: int | None = 15) -> str:
-    """Totals, then the top-N layers by runtime, then the unmodeled nodes."""
+    """Totals, runtime by layer type, then the top-N layers by runtime, then the unmodeled nodes."""
     lines = header_lines(report)
+    lines += ["", "by layer type:", *_by_layer_type(report)]
     layers = report.layers.sort_values("runtime_ms", ascending=False)
     shown = layers if top is None or top <= 0 else layers.head(top)
     lines.append("")
@@ -41,3 +44,12 @@ def render_table(report: Report, top: int | None = 15) -> str:
         lines.append("")
         lines.append(f"n/m: power and energy {NOT_MEASURED}")
     return "\n".join(lines) + "\n"
+
+
+def _by_layer_type(report: Report) -> list[str]:
+    lines = []
+    for row in cost_by(report, "layer_type").itertuples(index=False):
+        energy = "" if row.energy_mj is None else f" {ms_text(row.energy_mj):>9} mJ"
+        lines.append(f"  {row.group:<16} {row.layers:>5} layers {ms_text(row.runtime_ms):>9} ms "
+                     f"{percent_text(row.runtime_share):>6}{energy}")
+    return lines
