@@ -15,6 +15,7 @@ __all__ = [
     "markdown_code",
     "ms_text",
     "percent_text",
+    "ratio_text",
     "shorten_middle",
     "terminal_text",
 ]
@@ -32,6 +33,13 @@ def ms_text(value: float | None) -> str:
 
 def interval_text(low: float, high: float) -> str:
     return f"{ms_text(low)}–{ms_text(high)}"
+
+
+def ratio_text(value: float | None) -> str:
+    """A ratio such as runtime relative to the fastest model (empty when there is none, e.g. a 0 ms fastest)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.2f}x"
 
 
 def percent_text(share: float | None) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from estimator.predict.breakdown import side_by_side
-from estimator.predict.render.cells import html_text, interval_text, ms_text, percent_text
+from estimator.predict.render.cells import html_text, interval_text, ms_text, percent_text, ratio_text
 from estimator.predict.render.chart import StackedRow, stacked_chart
 from estimator.predict.render.common import NOT_MEASURED
 from estimator.predict.render.html_parts import banner, fragment, legend, page
@@ -70,7 +70,8 @@ def _verdict(totals: pd.DataFrame) -> str:
         return ""
     first, second = totals.iloc[0], totals.iloc[1]
     sentence = (f"Fastest: {first['title']}, {ms_text(first['runtime_ms'])} ms; next: {second['title']}, "
-                f"{second['runtime_vs_fastest']:.2f}x as long.")
+                f"{ms_text(second['runtime_ms'])} ms" + (f", {ratio_text(second['runtime_vs_fastest'])} as long."
+                                                          if ratio_text(second["runtime_vs_fastest"]) else "."))
     if second["runtime_low_ms"] <= first["runtime_high_ms"]:
         sentence += " Their 80% intervals overlap, so this order is uncertain."
     return f'<p class="meta"><b>{html_text(sentence)}</b></p>'
@@ -87,7 +88,7 @@ def _chart(totals: pd.DataFrame, by_type: pd.DataFrame, groups: list[str]) -> st
             + "\n".join(f"{part.layer_type}: {ms_text(part.runtime_ms)} ms ({percent_text(part.runtime_share)})"
                         for part in mine.itertuples(index=False))
         rows.append(StackedRow(row.title, parts, row.runtime_ms, row.runtime_low_ms, row.runtime_high_ms,
-                               f"{bound}{ms_text(row.runtime_ms)} ms  {row.runtime_vs_fastest:.2f}x", tip,
+                               f"{bound}{ms_text(row.runtime_ms)} ms  {ratio_text(row.runtime_vs_fastest)}".rstrip(), tip,
                                bool(row.lower_bound)))
     return f'{legend(groups)}<div class="chart">{stacked_chart(rows, groups)}</div>'
 
@@ -108,10 +109,10 @@ def _totals_table(totals: pd.DataFrame) -> str:
                  *([f'<td class="n">{row.batch_size}</td>'] if batches_differ else []),
                  f'<td class="n">{bound}{ms_text(row.runtime_ms)}</td>',
                  f'<td class="n iv">{interval_text(row.runtime_low_ms, row.runtime_high_ms)}</td>',
-                 f'<td class="n">{row.runtime_vs_fastest:.2f}x</td>',
+                 f'<td class="n">{ratio_text(row.runtime_vs_fastest)}</td>',
                  f'<td class="n">{f"{row.power_w:.2f}" if measured else "n/m"}</td>',
                  f'<td class="n">{bound + ms_text(row.energy_mj) if measured else "n/m"}</td>',
-                 *([f'<td class="n">{"" if _missing(row.energy_vs_lowest) else f"{row.energy_vs_lowest:.2f}x"}</td>']
+                 *([f'<td class="n">{ratio_text(row.energy_vs_lowest)}</td>']
                    if energy_ratio else []),
                  f'<td class="n">{row.layers}</td>',
                  f'<td class="n{" ood" if row.unmodeled else ""}">{row.unmodeled}</td>',
@@ -130,7 +131,7 @@ def _by_type_table(totals: pd.DataFrame, by_type: pd.DataFrame, groups: list[str
         else:
             text = f"{ms_text(part.runtime_ms)} <span class=\"meta\">({percent_text(part.runtime_share)})</span>"
         cells[(part.layer_type, part.title)] = text
-    header = "<th>layer type</th>" + "".join(f'<th class="name">{html_text(t)}</th>' for t in titles)
+    header = "<th>layer type</th>" + "".join(f'<th class="name r">{html_text(t)}</th>' for t in titles)
     rows = "".join(f"<tr><td>{html_text(group)}</td>"
                    + "".join(f'<td class="n">{cells.get((group, t), "")}</td>' for t in titles) + "</tr>"
                    for group in groups)

@@ -51,6 +51,7 @@ line-height:1.4;max-width:1200px}}
 .oce .n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
 .oce .barcell{{width:{BAR_PX + 4}px;white-space:nowrap}}
 .oce .nw{{white-space:nowrap}}
+.oce th.r{{text-align:right}}
 .oce .iv{{font-size:11px;color:#4a5568}}
 .oce .bar{{display:inline-block;height:10px;border-radius:2px;vertical-align:middle;background:#3b7dd8}}
 .oce .name{{font-family:{MONOSPACE};font-size:12px;overflow-wrap:anywhere}}

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from estimator.predict.breakdown import side_by_side
-from estimator.predict.render.cells import csv_text, interval_text, markdown_code, ms_text, percent_text, terminal_text
+from estimator.predict.render.cells import (
+    csv_text,
+    interval_text,
+    markdown_code,
+    ms_text,
+    percent_text,
+    ratio_text,
+    terminal_text,
+)
 from estimator.predict.render.common import NOT_MEASURED
 from estimator.predict.render.compare_html import render_comparison_html
 
@@ -134,10 +142,6 @@ def _wide_by_type(by_type: pd.DataFrame, titles: list[str], text) -> pd.DataFram
     return pd.DataFrame([{"layer type": t, **row} for t, row in cells.items()], columns=["layer type", *titles])
 
 
-def _ratio(value: float | None) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}x"
-
-
 def _summary_frames(reports: Sequence[Report], escape) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
     """The shown totals, the by-layer-type tables (runtime, then energy when measured) and the raw totals."""
     totals, by_type = side_by_side(reports)
@@ -148,7 +152,7 @@ def _summary_frames(reports: Sequence[Report], escape) -> tuple[pd.DataFrame, li
         power, energy = _power_cells(row)
         shown.append({"model": title, "runtime ms": _runtime_cell(row),
                       "80% interval": interval_text(row.runtime_low_ms, row.runtime_high_ms),
-                      "vs fastest": _ratio(row.runtime_vs_fastest), "power W": power, "energy mJ": energy,
+                      "vs fastest": ratio_text(row.runtime_vs_fastest), "power W": power, "energy mJ": energy,
                       "layers": row.layers, "unmodeled": row.unmodeled, "outside ranges": row.out_of_distribution})
     tables = [_wide_by_type(by_type, titles,
                             lambda p: f"{ms_text(p.runtime_ms)} ({percent_text(p.runtime_share)})")]

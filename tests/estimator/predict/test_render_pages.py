@@ -122,7 +122,7 @@ def test_comparison_page_puts_the_cheapest_first():
     chart = page[page.index("<svg"):page.index("</svg>")]
     assert re.findall(r'<text class="label"[^>]*>([^<]*)</text>', chart) == ["fast.onnx", "slow.onnx"]
     assert chart.count("<rect") == 6  # three layer types stacked per model
-    assert "Fastest: fast.onnx, 4.000 ms; next: slow.onnx, 2.00x as long." in page
+    assert "Fastest: fast.onnx, 4.000 ms; next: slow.onnx, 8.000 ms, 2.00x as long." in page
     assert "Lower bound (marked ≥): unmodeled nodes are left out of the totals of slow.onnx (ConvTranspose x1)" in page
     assert "Energy by layer type (mJ)" in page and not _external_urls(page)
 
@@ -156,6 +156,15 @@ def test_comparison_escapes_names_in_every_format():
     assert "\x1b" not in compare([hostile]).to_table()
     assert "| `` =cmd\\|x`y?[31m<b>.onnx `` |" in compare([hostile]).to_markdown()
     assert pd.read_csv(io.StringIO(compare([hand_report("=1+1.onnx")]).to_csv()))["model"][0] == "'=1+1.onnx"
+
+
+def test_a_zero_ms_model_gives_no_ratio_in_any_format():
+    report = hand_report()
+    empty = dataclasses.replace(report, layers=report.layers.iloc[0:0], totals=dataclasses.replace(
+        report.totals, runtime_ms=0.0, runtime_low_ms=0.0, runtime_high_ms=0.0, energy_mj=0.0))
+    for fmt in FORMATS:
+        assert "x as long" not in render_summary([empty, report], fmt)
+    assert json.loads(render_summary([empty, report], "json"))[1]["runtime_vs_fastest"] is None
 
 
 def test_compare_needs_a_report():
