@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from pathlib import Path
@@ -51,14 +52,14 @@ class MeterLog:
 
     def _write(self) -> None:
         with self.path.open("a") as stream:
-            sign = 1
+            rng = random.Random(0)
             stamp = time.time()
             while not self.stop.is_set():
                 # A meter samples on its own clock: a writer woken late logs every sample it missed.
+                # Readings scatter within the swing, as a real meter's do (no two windows read the same).
                 now = time.time()
                 while stamp <= now:
-                    sign = -sign
-                    stream.write(f"{stamp:.6f},{self.watts + sign * self.swing}\n")
+                    stream.write(f"{stamp:.6f},{self.watts + rng.uniform(-self.swing, self.swing):.4f}\n")
                     stamp += 0.001
                 stream.flush()
                 time.sleep(0.001)

@@ -35,6 +35,9 @@ class Composition:
     runtime_scale: dict[str, float]
     per_layer_overhead_ms: float
     summary: str
+    # In-graph power = power_scale x isolated power: an isolated layer's loop keeps a GPU less busy than a
+    # whole graph does (see the GPU data card); fitted on the training models' measured energy, 1 elsewhere.
+    power_scale: float = 1.0
 
     def apply(self, isolated_ms: np.ndarray, groups: np.ndarray) -> np.ndarray:
         """In-graph runtimes of layers with these isolated runtimes and composition groups."""
@@ -50,7 +53,7 @@ class Composition:
         if not data:
             return PLAIN_SUM
         return cls(dict(data.get("runtime_scale", {})), float(data.get("per_layer_overhead_ms", 0.0)),
-                   str(data.get("summary", "")))
+                   str(data.get("summary", "")), float(data.get("power_scale", 1.0)))
 
 
 PLAIN_SUM = Composition(dict.fromkeys(GROUPS, 1.0), 0.0, "sum of isolated layer runtimes")

@@ -55,6 +55,7 @@ def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Repor
                 for column in ("runtime_ms", "runtime_low_ms", "runtime_high_ms")}
 
     layers = _score(profile, costed, [layer_row(layer) for layer in costed], in_graph, {})
+    layers["power_w"] = layers["power_w"] * composition.power_scale
     counts = _Counts(extracted.node_count, len(costed), len(extracted.layers) - len(costed), extracted.unmodeled)
     return _report(profile, extracted.source, layers, counts, 0.0, extracted.batch_size,
                    extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)

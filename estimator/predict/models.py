@@ -20,6 +20,7 @@ class LayerModels:
     runtime: dict[str, CatBoostRegressor] = field(default_factory=dict)
     power: dict[str, CatBoostRegressor] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # "<type>/<target>" -> why no model was fitted
+    constant_runtime_ms: dict[str, float] = field(default_factory=dict)  # types whose every measured runtime is equal
     unit: str = "layers"  # what the models score: isolated layers, or kernels timed in context
 
 
@@ -31,6 +32,10 @@ def predict_layer_frame(models: LayerModels, frame: pd.DataFrame, layer_type: st
 def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str) -> pd.DataFrame:
     """predict_layer_frame for an already featurised frame (featurize's output)."""
     out = pd.DataFrame(index=features.index)
+    if layer_type in models.constant_runtime_ms and not features.empty:
+        out["runtime_ms"] = models.constant_runtime_ms[layer_type]
+        out["power_w"] = np.nan
+        return out
     if features.empty or layer_type not in models.runtime:
         out["runtime_ms"] = np.nan
         out["power_w"] = np.nan

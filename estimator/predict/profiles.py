@@ -139,7 +139,8 @@ def load_profile(reference: str | Path | None = None) -> Profile:
             except Exception as error:  # CatBoost raises CatBoostError for corrupt files
                 raise ProfileError(f"{model_path}: not a CatBoost model ({str(error).splitlines()[0]})") from None
             getattr(models, target)[layer_type] = model
-    if not models.runtime:
+    models.constant_runtime_ms = {str(t): float(v) for t, v in (manifest.get("constant_runtime_ms") or {}).items()}
+    if not models.runtime and not models.constant_runtime_ms:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
     unit = manifest.get("unit", "layers")
     if unit not in ("layers", "kernels"):

@@ -9,7 +9,7 @@ from scipy.optimize import nnls
 from estimator.predict.composition import GROUPS, PLAIN_SUM, Composition, KernelComposition, composition_groups
 from graph.schema import LAYER_TYPES
 
-__all__ = ["MIN_GROUP_SHARE", "fit_composition", "fit_kernel_composition", "layer_sums"]
+__all__ = ["MIN_GROUP_SHARE", "fit_composition", "fit_kernel_composition", "fit_power_scale", "layer_sums"]
 
 MIN_GROUP_SHARE = 0.02  # groups with less of the training runtime keep scale 1 (too little signal to fit)
 
@@ -85,3 +85,31 @@ def fit_kernel_composition(graphs: pd.DataFrame) -> KernelComposition:
             f"(profiled times minus {profiler_overhead * 1e3:.2f} us of profiler overhead per kernel; both fitted "
             f"on {len(graphs)} graphs timed end to end)")
     return KernelComposition(float(run_overhead), float(profiler_overhead), text)
+
+
+def fit_power_scale(frames: dict[str, pd.DataFrame], models: pd.DataFrame, composition: Composition) -> Composition:
+    """`composition` with power_scale fitted so that the training models' composed layer power (the mean of
+    measured layer powers weighted by in-graph runtime) matches their measured whole-model power (least
+    squares on relative error). Unchanged when models.csv has no power."""
+    if "power_uw" not in models.columns or models["power_uw"].isna().all():
+        return composition
+    parts = []
+    for layer_type in LAYER_TYPES:
+        frame = frames.get(layer_type)
+        if frame is None or frame.empty or frame["power_w"].isna().all():
+            continue
+        in_graph = composition.apply(frame["runtime_ms"].to_numpy(float), composition_groups(frame, layer_type))
+        parts.append(pd.DataFrame({"model": frame["model"], "batch_size": frame["batch_size"].astype(int),
+                                   "energy": frame["power_w"].to_numpy(float) * in_graph, "runtime": in_graph}))
+    if not parts:
+        return composition
+    layers = pd.concat(parts).groupby(["model", "batch_size"], as_index=False)[["energy", "runtime"]].sum()
+    truth = models[["model", "batch_size", "power_uw"]].dropna().assign(batch_size=lambda f: f["batch_size"].astype(int))
+    merged = truth.merge(layers, on=["model", "batch_size"])
+    if len(merged) < 3:
+        return composition
+    ratio = (merged["energy"] / merged["runtime"]).to_numpy(float) / (merged["power_uw"].to_numpy(float) / 1e6)
+    scale = float(ratio.sum() / (ratio**2).sum())  # argmin over s of sum (s * ratio - 1)^2
+    summary = (f"{composition.summary}; in-graph power = {scale:.3f} x isolated power (fitted on {len(merged)} "
+               "model/batch pairs' measured power)")
+    return Composition(composition.runtime_scale, composition.per_layer_overhead_ms, summary, scale)

@@ -38,8 +38,12 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         if frame is None or len(frame) < MIN_ROWS:
             continue
         features = featurize(frame, layer_type, unit)
-        models.runtime[layer_type] = _fit(features, np.log(frame["runtime_ms"].to_numpy(float)),
-                                          categorical(layer_type, unit), params)
+        runtime = frame["runtime_ms"].to_numpy(float)
+        if np.ptp(runtime) == 0:  # e.g. a handful of tiny kernels at the profiler's 1 us resolution
+            models.constant_runtime_ms[layer_type] = float(runtime[0])
+            models.skipped[f"{layer_type}/runtime"] = f"every row measured {runtime[0]:.4f} ms: kept as a constant"
+            continue
+        models.runtime[layer_type] = _fit(features, np.log(runtime), categorical(layer_type, unit), params)
         powered = frame["power_w"].notna().to_numpy()
         power = frame["power_w"].to_numpy(float)[powered]
         if powered.sum() < MIN_ROWS:
@@ -48,7 +52,7 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
             models.skipped[f"{layer_type}/power"] = f"every row reads {power[0]:.3f} W: the sensor cannot tell layers apart"
             continue
         models.power[layer_type] = _fit(features[powered], power, categorical(layer_type, unit), params)
-    if not models.runtime:
+    if not models.runtime and not models.constant_runtime_ms:
         raise TrainingDataError(f"no layer type has {MIN_ROWS} or more measured rows to train on")
     return models
 

@@ -65,7 +65,7 @@ def graph_predictions(models: LayerModels, composition: KernelComposition, frame
     """Every kernel row of `frames` predicted (profiled ms) and placed in its graph (in-graph ms)."""
     parts = []
     for layer_type, frame in frames.items():
-        if frame.empty or layer_type not in models.runtime:
+        if frame.empty or (layer_type not in models.runtime and layer_type not in models.constant_runtime_ms):
             continue
         predicted = predict_layer_frame(models, frame, layer_type)["runtime_ms"].to_numpy(float)
         part = pd.DataFrame({

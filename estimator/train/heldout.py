@@ -11,7 +11,7 @@ import pandas as pd
 
 from estimator.predict.composition import Composition, composition_groups
 from estimator.predict.models import LayerModels, predict_layer_frame
-from estimator.train.composition import fit_composition, layer_sums
+from estimator.train.composition import fit_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData
 from estimator.train.fitting import fit_layer_models
 
@@ -57,6 +57,7 @@ def held_out_predictions(data: TrainingData, test_models: list[str], params: dic
                                              composition_groups(frame, layer_type)),
             "power_w": frame["power_w"].to_numpy(float),
             "predicted_power_w": predicted["power_w"].to_numpy(float),
+            "in_graph_power_w": predicted["power_w"].to_numpy(float) * composition.power_scale,
             "seen_in_training": seen,
         }))
     layers = pd.concat(layer_parts, ignore_index=True) if layer_parts else pd.DataFrame()
@@ -74,13 +75,13 @@ def _composition(train: dict[str, pd.DataFrame], data: TrainingData, test_models
     if data.models is None:
         return Composition.from_dict(None)
     known = data.models[~data.models["model"].isin(test_models)]
-    return fit_composition(layer_sums(train, known), data.call_overhead_ms)
+    return fit_power_scale(train, known, fit_composition(layer_sums(train, known), data.call_overhead_ms))
 
 
 def _model_totals(layers: pd.DataFrame, data: TrainingData, test_models: list[str]) -> pd.DataFrame:
     if data.models is None or layers.empty:
         return pd.DataFrame()
-    layers = layers.assign(predicted_energy_mj=layers["predicted_power_w"] * layers["in_graph_ms"])
+    layers = layers.assign(predicted_energy_mj=layers["in_graph_power_w"] * layers["in_graph_ms"])
     totals = layers.groupby(["model", "batch_size"], as_index=False).agg(
         predicted_ms=("in_graph_ms", "sum"), predicted_energy_mj=("predicted_energy_mj", "sum"),
         isolated_sum_ms=("predicted_runtime_ms", "sum"))

@@ -18,7 +18,7 @@ from estimator.files import write_atomic
 from estimator.predict.features import categorical, feature_names, featurize
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
-from estimator.train.composition import fit_composition, fit_kernel_composition, layer_sums
+from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import CATBOOST_PARAMS, fit_layer_models
 from estimator.train.graphs import graph_table, held_out_graphs
@@ -62,8 +62,10 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
                      for t, entry in holdout.get("layers", {}).items()}
         logger.info("fitting the final models on all rows ...")
         models = fit_layer_models(data.frames, params)
-        composition = (fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms)
-                       if data.models is not None else None)
+        composition = None
+        if data.models is not None:
+            composition = fit_power_scale(data.frames, data.models,
+                                          fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms))
     manifest = {
         "profile_id": profile_id,
         "description": description or _describe(data, profile_id),
@@ -87,6 +89,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "intervals": intervals,
         "composition": composition.to_dict() if composition else None,
         "models_skipped": models.skipped,
+        "constant_runtime_ms": models.constant_runtime_ms,
         "validation": {"holdout": holdout},
     }
     document = save_profile(models, Path(out_dir), manifest)
