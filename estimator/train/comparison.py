@@ -152,9 +152,16 @@ def _section(title: str, layers: pd.DataFrame, models: pd.DataFrame) -> tuple[di
     reduction = _reduction(runtime)
     versus = (f"Per-layer runtime RMSPE (conv+pool+dense pooled) is {reduction:.1f}% lower than the NeuralPower-style "
               "baseline; " if np.isfinite(reduction) else "The NeuralPower-style baseline was not fitted for this split; ")
+    energy = ""
+    if "ours_energy_error_pct" in whole.columns and whole["ours_energy_error_pct"].notna().any():
+        errors = whole["ours_energy_error_pct"].abs()
+        section["models_energy_mape_pct"] = float(errors.mean())
+        energy = (f" Whole-model energy (in-graph power x in-graph runtime, summed) against the measured energy: MAPE "
+                  f"{errors.mean():.1f}%, median |error| {errors.median():.1f}%, {(errors <= 10).mean() * 100:.0f}% of "
+                  "pairs within ±10%.")
     text += ["### Whole model: sum of layers vs measured end to end (ms, error %)", "", _markdown(whole, 2), "",
              f"{versus}{_within(whole):.0f}% of held-out model/batch pairs are within ±10% of the measured "
-             "end-to-end runtime.", ""]
+             f"end-to-end runtime.{energy}", ""]
     return section, text
 
 
