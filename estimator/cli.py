@@ -51,6 +51,14 @@ def _parse_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _fingerprint_text(fingerprint: dict | None) -> str:
+    if not fingerprint:
+        return "machine not recorded"
+    keys = ("cpu_model", "logical_cpus", "isa", "onnxruntime", "provider", "optimization_level", "intra_op_threads")
+    return "; ".join(f"{key}={','.join(value) if isinstance(value, list) else value}"
+                     for key in keys if (value := fingerprint.get(key)) is not None)
+
+
 def _estimate_one(model: str, profile: str | None, batch_size: int | None, shapes: dict[str, tuple[int, ...]]):
     from estimator.predict.estimation import estimate
 
@@ -87,8 +95,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.list_profiles:
         from estimator.predict.profiles import list_profiles
 
-        lines = [f"{p.id}\t{'runtime+power' if p.has_power else 'runtime only'}\t{p.description}"
-                 for p in list_profiles()]
+        lines = [f"{p.id}\t{p.origin}\t{'runtime+power' if p.has_power else 'runtime only'}\t{p.description}\t"
+                 f"{_fingerprint_text(p.fingerprint)}" for p in list_profiles()]
         _write("\n".join(lines) + "\n", args.output)
         return EXIT_OK
     if not args.models:

@@ -7,6 +7,7 @@ alone) scores the model's compute nodes and composes them with fitted group scal
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ import pandas as pd
 from estimator.predict.composition import Composition, KernelComposition, composition_groups
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
+from estimator.predict.selection import default_profile, device_note
 from graph.extract import extract_layers
 from graph.frames import layer_row, shape_text
 from graph.kernels import Kernel, extract_kernels
@@ -36,12 +38,16 @@ def estimate(
     """Per-layer and whole-graph runtime (ms), power (W) and energy (mJ) of `model` on a profile's device.
 
     `model` is a path, bytes or onnx.ModelProto; `profile` an id, a folder or a loaded Profile
-    (default: the shipped CPU profile).
+    (default: the newest profile calibrated on this machine, else the shipped CPU profile).
     """
+    if profile is None:
+        profile = default_profile()
     loaded = profile if isinstance(profile, Profile) else load_profile(profile)
     if loaded.unit == "kernels":
-        return _estimate_kernels(model, loaded, batch_size, input_shapes)
-    return _estimate_layers(model, loaded, batch_size, input_shapes)
+        report = _estimate_kernels(model, loaded, batch_size, input_shapes)
+    else:
+        report = _estimate_layers(model, loaded, batch_size, input_shapes)
+    return dataclasses.replace(report, device_note=device_note(loaded.manifest.get("fingerprint")))
 
 
 def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Report:

@@ -13,6 +13,7 @@ from catboost import CatBoostRegressor
 from estimator.errors import ProfileError
 from estimator.predict.features import featurize
 from estimator.predict.models import LayerModels, predict_features
+from estimator.predict.userdata import user_profile_dir
 from graph.kernels import NO_FUSION, FusionRules
 
 __all__ = [
@@ -36,6 +37,8 @@ class ProfileInfo:
     path: Path
     description: str
     has_power: bool
+    origin: str = "shipped"  # or "local": made on this machine by estimate-calibrate
+    fingerprint: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,18 @@ class Profile:
         return flags
 
 
-def list_profiles(directory: Path = PROFILE_DIR) -> list[ProfileInfo]:
-    """The profiles shipped in the package (or found in `directory`)."""
+def list_profiles(directory: Path = PROFILE_DIR, local: Path | None = None) -> list[ProfileInfo]:
+    """The profiles made on this machine (user folder, or `local`) and those shipped in the package."""
     infos = []
-    for manifest_path in sorted(directory.glob("*/profile.json")):
-        manifest = json.loads(manifest_path.read_text())
-        has_power = any(entry.get("power") for entry in manifest.get("model_files", {}).values())
-        infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent, manifest.get("description", ""),
-                                 has_power))
+    for origin, folder in (("local", local or user_profile_dir()), ("shipped", directory)):
+        for manifest_path in sorted(folder.glob("*/profile.json")) if folder.is_dir() else ():
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except (OSError, ValueError):
+                continue
+            has_power = any(entry.get("power") for entry in manifest.get("model_files", {}).values())
+            infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent, manifest.get("description", ""),
+                                     has_power, origin, dict(manifest.get("fingerprint") or {})))
     return infos
 
 
@@ -105,9 +112,10 @@ def load_profile(reference: str | Path | None = None) -> Profile:
     reference = DEFAULT_PROFILE if reference is None else reference
     path = Path(reference)
     if not (path / "profile.json").exists():
-        shipped = PROFILE_DIR / str(reference)
-        if (shipped / "profile.json").exists():
-            path = shipped
+        candidates = (user_profile_dir() / str(reference), PROFILE_DIR / str(reference))
+        found = next((folder for folder in candidates if (folder / "profile.json").exists()), None)
+        if found is not None:
+            path = found
         else:
             known = ", ".join(info.id for info in list_profiles()) or "none"
             raise ProfileError(

@@ -57,6 +57,7 @@ class Report:
     unmodeled: tuple[UnmodeledNode, ...]
     input_shapes: dict[str, tuple[int, ...]]
     composition: str
+    device_note: str | None = None  # one line when the profile was measured on another machine
 
     def to_dict(self) -> dict[str, object]:
         return report_dict(self)

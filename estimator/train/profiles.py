@@ -72,6 +72,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "measured": _measured(data),
         "units": {"runtime": "ms", "power": "W", "energy": "mJ", "training_csv_power": "µW"},
+        "fingerprint": _fingerprint(data),
         "unit": data.unit,
         "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit == "kernels" else None,
         "features": {t: list(feature_names(t, data.unit)) for t in models.runtime},
@@ -118,6 +119,20 @@ def _kernel_holdout(data: TrainingData, params: dict | None) -> tuple[dict[str, 
                           "runtime_max_abs_error_pct": float(errors.max())},
                "test_models": sorted(split.graphs["model"].unique().tolist())}
     return holdout, intervals
+
+
+def _fingerprint(data: TrainingData) -> dict[str, object] | None:
+    """The measuring machine's fingerprint (estimator.predict.fingerprint), as device.json records it."""
+    device = data.device or {}
+    if device.get("fingerprint"):
+        return dict(device["fingerprint"])
+    backend = device.get("backend") or {}
+    if backend.get("gpu_name"):  # a GPU collection: the device is the GPU
+        machine = device.get("machine") or {}
+        return {"gpu_name": backend["gpu_name"], "driver": backend.get("driver_version"),
+                "provider": f"PyTorch {backend.get('torch_version')} CUDA {backend.get('cuda_version')}",
+                "host_cpu_model": machine.get("cpu_model"), "dtype": (backend.get("settings") or {}).get("dtype")}
+    return None
 
 
 def _measured(data: TrainingData) -> dict[str, object]:

@@ -74,7 +74,7 @@ def test_several_models_are_compared_in_every_format(model_path, tmp_path, capsy
 
 def test_list_profiles(capsys):
     assert main(["--list-profiles"]) == 0
-    assert "cpu-epyc-1thread\truntime only" in capsys.readouterr().out
+    assert "cpu-epyc-1thread\tshipped\truntime only" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ def header_lines(report: Report) -> list[str]:
     lines = [
         f"model    {report.model}",
         f"profile  {report.profile_id} ({report.device})",
+        *([f"note     {report.device_note}"] if report.device_note else []),
         f"batch    {batch}",
         f"runtime  {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-{totals.runtime_high_ms:.3f})",
     ]

@@ -36,6 +36,7 @@ def report_dict(report: Report) -> dict[str, object]:
         "model": report.model,
         "profile": report.profile_id,
         "device": report.device,
+        "device_note": report.device_note,
         "power_measured": report.power_measured,
         "power_note": None if report.power_measured else NOT_MEASURED,
         "batch_size": totals.batch_size,

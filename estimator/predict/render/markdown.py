@@ -18,6 +18,7 @@ def render_markdown(report: Report, top: int | None = None) -> str:
     totals = report.totals
     out = [f"# Estimate: {markdown_code(model_title(report.model))}", "", "| quantity | value |", "|---|---|",
            f"| profile | {report.profile_id} ({report.device}) |",
+           *([f"| note | {report.device_note} |"] if report.device_note else []),
            f"| batch size | {totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''} |",
            f"| runtime | {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
            f"{totals.runtime_high_ms:.3f}) |",

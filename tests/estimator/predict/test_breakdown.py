@@ -63,8 +63,7 @@ def test_top_layers_keep_their_position_in_graph_order():
 def test_lower_bound_and_device_note():
     assert is_lower_bound(hand_report()) and not is_lower_bound(hand_report(unmodeled=False))
     assert device_note(hand_report()) is None
-    noted = types.SimpleNamespace(**{f.name: getattr(hand_report(), f.name) for f in dataclasses.fields(hand_report())},
-                                  device_note="measured on another machine")
+    noted = dataclasses.replace(hand_report(), device_note="measured on another machine")
     assert device_note(noted) == "measured on another machine"
 
 
