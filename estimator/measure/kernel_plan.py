@@ -26,7 +26,7 @@ from estimator.predict.fingerprint import machine_fingerprint
 from graph.extract import extract_layers
 from graph.generate import FAMILIES, generate
 
-__all__ = ["collect_in_context", "file_jobs", "generated_jobs", "reference_job", "zoo_family"]
+__all__ = ["collect_in_context", "file_jobs", "generated_jobs", "reference_job", "write_device_json", "zoo_family"]
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,21 +77,27 @@ def collect_in_context(out_dir: Path, jobs: Sequence[GraphJob], backend: OrtBack
     """Probe the fusion rules, measure every job the journal lacks, and write device.json."""
     started = time.monotonic()
     rules = detect_fusion_rules(backend.settings.optimization_level, backend.settings.provider)
-    policy = policy or RunPolicy()
-    collector = KernelCollector(out_dir, backend, rules, policy, guard, progress)
+    collector = KernelCollector(out_dir, backend, rules, policy or RunPolicy(), guard, progress)
     summary = collector.run(jobs, deadline)
     summary["duration_s"] = round(time.monotonic() - started, 1)
+    write_device_json(collector, summary, command)
+    return summary
+
+
+def write_device_json(collector: KernelCollector, summary: dict[str, object], command: str) -> None:
+    """device.json of an in-context collection: machine, fingerprint, backend, rules, method, drift, runs."""
     references = [float(entry["end_to_end_ms"]) for entry in collector.references()]
+    backend, guard = collector.backend, collector.guard
     settings = backend.settings
-    path = Path(out_dir) / "device.json"
+    path = collector.out_dir / "device.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     document = {
         **previous,
-        "device_id": Path(out_dir).name,
+        "device_id": collector.out_dir.name,
         "machine": machine_facts(),
         "fingerprint": machine_fingerprint(settings.intra_op_threads, settings.provider, settings.optimization_level),
         "backend": backend.describe(),
-        "fusion_rules": rules.to_dict(),
+        "fusion_rules": collector.rules.to_dict(),
         "power_sensor": {"selected": {"sensor": "none", "method": None,
                                       "detail": "kernels timed in context: no power sensor used"},
                          "power_measured": False, "idle_power_w": None},
@@ -100,7 +106,7 @@ def collect_in_context(out_dir: Path, jobs: Sequence[GraphJob], backend: OrtBack
             "runtime": f"every kernel's time inside its whole graph from ONNX Runtime's profiler, {QUANTILE}th "
                        "percentile over runs alternating with plain runs; end to end: the plain runs' "
                        f"{QUANTILE}th percentile",
-            "policy": dataclasses.asdict(policy),
+            "policy": dataclasses.asdict(collector.policy),
             "drift_guard": None if guard is None else {"every_s": guard.every_s, "max_drift": guard.max_drift,
                                                        "reference": guard.reference.name},
         },
@@ -109,4 +115,3 @@ def collect_in_context(out_dir: Path, jobs: Sequence[GraphJob], backend: OrtBack
         "runs": [*previous.get("runs", []), {"finished_at": now(), "command_line": command, **summary}],
     }
     write_atomic(path, json.dumps(document, indent=2, default=str) + "\n")
-    return summary

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from tqdm import tqdm
 
-__all__ = ["progress_bar", "progress_callback"]
+__all__ = ["budget_progress", "progress_bar", "progress_callback"]
 
 logger = logging.getLogger("estimator.measure.progress")
 
@@ -47,5 +48,21 @@ def progress_callback(description: str):
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
+
+    return report
+
+
+def budget_progress(deadline: float, description: str = "measuring"):
+    """A collector's progress(done, total, label) drawn against a time budget ending at `deadline`
+    (time.monotonic()): the bar counts seconds, so its ETA is the budget's end."""
+    started = time.monotonic()
+    bar = progress_bar(max(1, round(deadline - started)), description)
+    graphs = {"count": 0}
+
+    def report(done: int, total: int, label: str) -> None:
+        if done:
+            graphs["count"] += 1
+        bar.set_postfix_str(f"{graphs['count']} graphs, {label[-40:]}", refresh=False)
+        bar.update(min(bar.total, round(time.monotonic() - started)) - bar.n)
 
     return report

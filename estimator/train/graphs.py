@@ -21,7 +21,7 @@ from estimator.train.composition import fit_kernel_composition
 from estimator.train.data import TrainingData
 from estimator.train.fitting import fit_layer_models
 
-__all__ = ["GRAPH_KEY", "GraphSplit", "graph_predictions", "graph_table", "held_out_graphs"]
+__all__ = ["GRAPH_KEY", "Fit", "GraphSplit", "graph_predictions", "graph_table", "held_out_graphs", "rows_of_graphs"]
 
 GRAPH_KEY = ["model", "batch_size"]
 Mask = Callable[[pd.DataFrame], pd.Series]  # rows (kernels or graphs) -> held out?
@@ -42,9 +42,14 @@ def graph_table(data: TrainingData) -> pd.DataFrame:
     return data.models[data.models["source"].isin(("zoo", "generated"))].reset_index(drop=True)
 
 
+Fit = Callable[[dict[str, pd.DataFrame]], LayerModels]  # kernel frames -> fitted regressors
+
+
 def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = None,
-                    params: dict | None = None) -> GraphSplit:
-    """Fit on the graphs `held_out` rejects (and `trains` accepts), predict the held-out ones."""
+                    params: dict | None = None, fit: Fit | None = None) -> GraphSplit:
+    """Fit on the graphs `held_out` rejects (and `trains` accepts), predict the held-out ones.
+
+    `fit` replaces the default fit from scratch (e.g. a transfer from a base profile)."""
     graphs = graph_table(data)
     test_graphs = graphs[held_out(graphs)]
     train_graphs = graphs[~held_out(graphs)]
@@ -52,9 +57,9 @@ def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = No
         train_graphs = train_graphs[trains(train_graphs)]
     train_keys = set(map(tuple, train_graphs[GRAPH_KEY].to_numpy().tolist()))
     test_keys = set(map(tuple, test_graphs[GRAPH_KEY].to_numpy().tolist()))
-    train_frames = {t: _rows_of(frame, train_keys) for t, frame in data.frames.items()}
-    test_frames = {t: _rows_of(frame, test_keys) for t, frame in data.frames.items()}
-    models = fit_layer_models(train_frames, params, unit="kernels")
+    train_frames = {t: rows_of_graphs(frame, train_keys) for t, frame in data.frames.items()}
+    test_frames = {t: rows_of_graphs(frame, test_keys) for t, frame in data.frames.items()}
+    models = fit(train_frames) if fit is not None else fit_layer_models(train_frames, params, unit="kernels")
     composition = fit_kernel_composition(train_graphs)
     kernels = graph_predictions(models, composition, test_frames, train_frames)
     return GraphSplit(kernels, _compose(kernels, test_graphs, composition))
@@ -86,7 +91,8 @@ def graph_predictions(models: LayerModels, composition: KernelComposition, frame
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _rows_of(frame: pd.DataFrame, keys: set[tuple]) -> pd.DataFrame:
+def rows_of_graphs(frame: pd.DataFrame, keys: set[tuple]) -> pd.DataFrame:
+    """The kernel rows of the graphs named by (model, batch size) `keys`."""
     if frame.empty:
         return frame
     mask = [(model, int(batch)) in keys for model, batch in zip(frame["model"], frame["graph_batch_size"], strict=True)]

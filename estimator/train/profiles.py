@@ -21,7 +21,7 @@ from estimator.predict.profiles import FORMAT_VERSION
 from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import CATBOOST_PARAMS, fit_layer_models
-from estimator.train.graphs import graph_table, held_out_graphs
+from estimator.train.graphs import Fit, graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 
 __all__ = ["feature_ranges", "package_versions", "save_profile", "train_profile"]
@@ -40,15 +40,19 @@ def package_versions() -> dict[str, str]:
 
 
 def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, description: str | None = None,
-                  test_models: list[str] | tuple[str, ...] = (), params: dict | None = None) -> dict:
-    """Validate on `test_models`, fit on everything, and write the profile folder; returns the manifest."""
+                  test_models: list[str] | tuple[str, ...] = (), params: dict | None = None,
+                  fit: Fit | None = None, origin: dict[str, object] | None = None) -> dict:
+    """Validate on `test_models`, fit on everything, and write the profile folder; returns the manifest.
+
+    Kernel data only: `fit` replaces the fit from scratch (estimate-calibrate's transfer from a base
+    profile), and `origin` says where the profile came from."""
     data = load_training_data(data_path)
     rows = {t: len(f) for t, f in data.frames.items()}
     logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, data.unit,
                 "measured" if data.has_power else "not measured")
     if data.unit == "kernels":
-        holdout, intervals = _kernel_holdout(data, params)
-        models = fit_layer_models(data.frames, params, unit="kernels")
+        holdout, intervals = _kernel_holdout(data, params, fit)
+        models = fit(data.frames) if fit is not None else fit_layer_models(data.frames, params, unit="kernels")
         composition = fit_kernel_composition(graph_table(data))
     else:
         present = [m for m in test_models if m in data.model_names()]
@@ -73,6 +77,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "measured": _measured(data),
         "units": {"runtime": "ms", "power": "W", "energy": "mJ", "training_csv_power": "µW"},
         "fingerprint": _fingerprint(data),
+        "origin": origin or {"kind": "trained", "from": "scripts/train.py"},
         "unit": data.unit,
         "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit == "kernels" else None,
         "features": {t: list(feature_names(t, data.unit)) for t in models.runtime},
@@ -98,14 +103,15 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
     return document
 
 
-def _kernel_holdout(data: TrainingData, params: dict | None) -> tuple[dict[str, object], dict[str, object]]:
+def _kernel_holdout(data: TrainingData, params: dict | None, fit: Fit | None
+                    ) -> tuple[dict[str, object], dict[str, object]]:
     """A fifth of the training graphs held out (by a stable hash of their model name): their whole-graph
     errors, and each layer type's 80% interval from the held-out kernels' residuals."""
     def held_out(graphs: pd.DataFrame) -> pd.Series:
         return graphs["model"].map(lambda name: zlib.crc32(str(name).encode()) % 5 == 0)
 
     logger.info("validating on a fifth of the graphs, held out ...")
-    split = held_out_graphs(data, held_out, params=params)
+    split = held_out_graphs(data, held_out, params=params, fit=fit)
     kernels = split.kernels[split.kernels["runtime_ms"].notna()]
     intervals = {}
     for layer_type, part in kernels.groupby("layer_type"):

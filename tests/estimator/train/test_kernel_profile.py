@@ -113,3 +113,24 @@ def test_evaluation_covers_zoo_families_and_unseen(collected, profile):
     assert document["zoo_leave_one_model_out"]["summary"]["n"] == 3  # lenet at 1 and 2, mobilenet_v3_small at 1
     assert {row["family"] for row in document["generated_leave_one_family_out"]["families"]} == set(FAMILIES)
     assert [row["model"] for row in document["unseen"]] == ["lenet_unseen"]
+
+
+def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_path, monkeypatch, capsys):
+    from estimator.calibrate import main
+    from estimator.predict.userdata import HOME_VARIABLE
+
+    monkeypatch.setenv(HOME_VARIABLE, str(tmp_path / "home"))
+    assert main(["--budget", "15", "--base", str(profile), "--id", "here", "--threads", "1"]) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert path == tmp_path / "home" / "profiles" / "here" and (path / "profile.json").exists()
+    manifest = json.loads((path / "profile.json").read_text())
+    assert manifest["origin"]["kind"] == "calibrated" and manifest["origin"]["base_profile"] == "cpu-test"
+    assert manifest["fingerprint"]["intra_op_threads"] == 1 and manifest["unit"] == "kernels"
+    assert "budget_s" in (path / "evaluation.md").read_text()
+    report = estimate(generate("depthwise_separable", 3).model)  # no profile named: this machine's own
+    assert report.profile_id == "here" and report.device_note is None
+    # A rerun resumes: nothing already in the journal is measured again, and a profile is written again.
+    journal = (tmp_path / "home" / "training_data" / "here" / "journal.jsonl").read_text().splitlines()
+    assert main(["--budget", "15", "--base", str(profile), "--id", "here", "--threads", "1"]) == 0
+    again = (tmp_path / "home" / "training_data" / "here" / "journal.jsonl").read_text().splitlines()
+    assert again[:len(journal)] == journal

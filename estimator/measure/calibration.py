@@ -1,0 +1,134 @@
+"""The measuring half of estimate-calibrate: spend a time budget where it teaches a base profile the most.
+
+Order of work, all timed in context (kernels inside whole graphs, with a drift guard):
+1. probe the fusion rules (about a second);
+2. a round of generated networks, one of each family, and the reference zoo models at batch 1
+   (the run overhead and a composition check come from these whole models);
+3. then, until the budget is spent: more generated networks, drawn family by family in proportion to
+   how uncertain the base profile is about that family here (the spread of its error on what this
+   machine measured so far, plus how far that family's error is from the machine-wide one).
+Seeds start far from the shipped data set's, so nothing measured here was trained on before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from estimator.measure.backends.ort import OrtBackend
+from estimator.measure.fusion_probes import detect_fusion_rules
+from estimator.measure.incontext import RunPolicy
+from estimator.measure.kernel_collector import DriftGuard, GraphJob, KernelCollector, Progress
+from estimator.measure.kernel_plan import file_jobs, reference_job, write_device_json
+from estimator.predict.estimation import estimate
+from estimator.predict.profiles import Profile
+from graph.extract import extract_layers
+from graph.generate import FAMILIES, generate
+
+__all__ = ["CALIBRATION_ZOO", "CalibrationPlan", "run_calibration"]
+
+log = logging.getLogger(__name__)
+CALIBRATION_ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "googlenet", "resnet50")
+ZOO_DIR = Path(__file__).resolve().parents[2] / "training_data" / "zoo"
+
+
+@dataclass(frozen=True)
+class CalibrationPlan:
+    """What a calibration may measure, and how fast each graph must be."""
+
+    zoo: tuple[str, ...] = CALIBRATION_ZOO
+    families: tuple[str, ...] = FAMILIES
+    first_seed: int = 100_000  # the shipped data set uses seeds below this
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
+    max_macs: float = 6e8  # per graph run, batch included: keeps every graph to tens of milliseconds
+    chunk: int = 8  # graphs between two re-plannings
+
+
+def run_calibration(out_dir: Path, backend: OrtBackend, base: Profile | None, plan: CalibrationPlan,
+                    deadline: float, policy: RunPolicy | None = None, progress: Progress | None = None,
+                    command: str = "") -> dict[str, object]:
+    """Measure until `deadline` (time.monotonic()); a rerun resumes from the folder's journal."""
+    started = time.monotonic()
+    rules = detect_fusion_rules(backend.settings.optimization_level, backend.settings.provider)
+    collector = KernelCollector(out_dir, backend, rules, policy or RunPolicy(), DriftGuard(reference_job()), progress)
+    seeds = {family: _seeds(plan, family) for family in plan.families}
+    first_round = [job for family in plan.families if (job := next(seeds[family], None)) is not None]
+    zoo = file_jobs([ZOO_DIR / f"{name}.onnx" for name in plan.zoo if (ZOO_DIR / f"{name}.onnx").exists()],
+                    "zoo", (1,))
+    measured = collector.run(_interleave(first_round, zoo), deadline)["measured"]
+    uncertainty = _Uncertainty(base, plan.families)
+    while time.monotonic() < deadline:
+        picks = np.random.default_rng(measured).choice(len(plan.families), size=plan.chunk,
+                                                        p=uncertainty.weights(collector.graph_entries()))
+        jobs = [next(seeds[plan.families[index]]) for index in picks]
+        done = collector.run(jobs, deadline)["measured"]
+        measured += done
+        if not done:
+            break
+    summary = {"planned": measured, "measured": measured, "complete": True,
+               "duration_s": round(time.monotonic() - started, 1)}
+    write_device_json(collector, summary, command)
+    return summary
+
+
+def _seeds(plan: CalibrationPlan, family: str) -> Iterator[GraphJob]:
+    """This family's networks, one batch size each, skipping any too slow for a calibration."""
+    seed = plan.first_seed
+    while True:
+        network = generate(family, seed)
+        data = network.model.SerializeToString()
+        macs = sum(getattr(layer, "macs", 0) for layer in extract_layers(data, batch_size=1).layers)
+        allowed = [b for b in plan.batch_sizes if b * macs <= plan.max_macs]
+        if allowed:
+            batch = int(np.random.default_rng([FAMILIES.index(family), seed, 11]).choice(allowed))
+            yield GraphJob(network.name, "generated", family, data, batch)
+        seed += 1
+
+
+def _interleave(generated: Sequence[GraphJob], zoo: Sequence[GraphJob]) -> list[GraphJob]:
+    jobs: list[GraphJob] = []
+    step = max(1, len(generated) // max(1, len(zoo)))
+    zoo = list(zoo)
+    for index, job in enumerate(generated):
+        jobs.append(job)
+        if zoo and (index + 1) % step == 0:
+            jobs.append(zoo.pop(0))
+    return jobs + zoo
+
+
+class _Uncertainty:
+    """Sampling weights per family: the spread of the base profile's log error on this machine's graphs plus
+    that family's offset from the machine-wide error (uniform without a base; every family keeps at least a
+    tenth of its uniform share). Base predictions are cached per graph."""
+
+    def __init__(self, base: Profile | None, families: Sequence[str]) -> None:
+        self.base = base
+        self.families = list(families)
+        self.errors: dict[tuple[str, int], tuple[str, float]] = {}
+
+    def weights(self, entries: Sequence[dict[str, object]]) -> np.ndarray:
+        uniform = np.full(len(self.families), 1 / len(self.families))
+        if self.base is None:
+            return uniform
+        for entry in entries:
+            key = (str(entry["model"]), int(entry["batch_size"]))
+            if entry["source"] != "generated" or key in self.errors:
+                continue
+            family, seed = str(entry["family"]), int(key[0].rsplit("_", 1)[1])
+            predicted = estimate(generate(family, seed).model, self.base, batch_size=key[1]).totals.runtime_ms
+            self.errors[key] = (family, float(np.log(float(entry["end_to_end_ms"]) / predicted)))
+        if not self.errors:
+            return uniform
+        overall = float(np.median([error for _, error in self.errors.values()]))
+        scores = []
+        for family in self.families:
+            values = np.asarray([error for name, error in self.errors.values() if name == family])
+            scores.append(1.0 if values.size < 2 else float(values.std() + abs(np.median(values) - overall)))
+        weights = np.asarray(scores) / max(sum(scores), 1e-9)
+        weights = np.maximum(weights, 0.1 / len(self.families))
+        return weights / weights.sum()

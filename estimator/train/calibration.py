@@ -1,0 +1,98 @@
+"""The training half of estimate-calibrate: a transfer profile, and what each minute of measuring bought.
+
+The curve trains on the generated graphs measured in the first B seconds of the calibration (every B
+up to its whole budget, and B = 0: the base profile alone) with each transfer strategy, and judges
+them on the calibration's zoo models, which no curve point trains on. It goes into the profile's
+evaluation.md, so a user sees what more time would buy on their machine.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from estimator.files import write_atomic
+from estimator.predict.models import LayerModels
+from estimator.predict.profiles import Profile
+from estimator.train.composition import fit_kernel_composition
+from estimator.train.data import TrainingData, load_training_data
+from estimator.train.graphs import GRAPH_KEY, graph_predictions, graph_table, rows_of_graphs
+from estimator.train.kernel_evaluation import error_summary
+from estimator.train.transfer import STRATEGIES, fit_transfer
+
+__all__ = ["BUDGETS_S", "budget_curve", "write_calibration_evaluation"]
+
+BUDGETS_S = (60, 150, 300, 600, 1200)
+
+
+def budget_curve(data: TrainingData, base: Profile, budgets: tuple[float, ...] = BUDGETS_S,
+                 strategies: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
+    """Zoo-graph errors of profiles trained on the first B seconds of generated graphs, per strategy."""
+    graphs = graph_table(data)
+    elapsed = _elapsed_s(graphs)
+    test = graphs[graphs["source"] == "zoo"]
+    test_frames = _frames_of(data, test)
+    rows = [{"budget_s": 0, "strategy": "base profile only", "graphs": 0,
+             **_judge(base.models, base_composition(base, graphs), test_frames, test)}]
+    for budget in [b for b in budgets if b <= elapsed.max() + 1e-9]:
+        train = graphs[(graphs["source"] == "generated") & (elapsed <= budget)]
+        if len(train) < 3:
+            continue
+        frames = _frames_of(data, train)
+        composition = fit_kernel_composition(train)
+        for strategy in strategies:
+            models = fit_transfer(frames, base.models, strategy)
+            rows.append({"budget_s": budget, "strategy": strategy, "graphs": len(train),
+                         **_judge(models, composition, test_frames, test)})
+    return pd.DataFrame(rows)
+
+
+def base_composition(base: Profile, graphs: pd.DataFrame):
+    """The base profile's composition, its overheads refitted on this machine's graphs when there are enough."""
+    from estimator.predict.composition import KernelComposition
+
+    fitted = fit_kernel_composition(graphs) if len(graphs) >= 3 else None
+    return fitted or KernelComposition.from_dict(base.manifest["composition"])
+
+
+def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base: Profile, strategy: str) -> Path:
+    """evaluation.md / .json of a calibrated profile: the budget curve and the strategy chosen."""
+    data = load_training_data(data_path)
+    curve = budget_curve(data, base)
+    document = {"data": str(data_path), "base_profile": base.id, "strategy": strategy,
+                "curve": curve.to_dict("records")}
+    text = [f"# Evaluation: {profile_dir.name} (calibrated on this machine)", "",
+            f"Transfer from `{base.id}` by '{strategy}'. Each row trains on the generated networks measured in the "
+            "first `budget_s` seconds of this calibration and is judged on the zoo models it measured (never "
+            "trained on by any row). Errors are (predicted / measured - 1) of the end-to-end latency, in %.", "",
+            curve.to_markdown(index=False, floatfmt=".1f"), ""]
+    write_atomic(profile_dir / "evaluation.md", "\n".join(text) + "\n")
+    write_atomic(profile_dir / "evaluation.json", json.dumps(document, indent=2, default=float) + "\n")
+    return profile_dir / "evaluation.md"
+
+
+def _elapsed_s(graphs: pd.DataFrame) -> pd.Series:
+    """Seconds from the first graph's measurement to each graph's (measured_at, UTC)."""
+    times = graphs["measured_at"].map(datetime.fromisoformat)
+    return (times - times.min()).dt.total_seconds()
+
+
+def _frames_of(data: TrainingData, graphs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    keys = set(map(tuple, graphs[GRAPH_KEY].to_numpy().tolist()))
+    return {layer_type: rows_of_graphs(frame, keys) for layer_type, frame in data.frames.items()}
+
+
+def _judge(models: LayerModels, composition, frames: dict[str, pd.DataFrame], graphs: pd.DataFrame) -> dict:
+    kernels = graph_predictions(models, composition, frames)
+    if kernels.empty or graphs.empty:
+        return {"n": 0}
+    sums = kernels.groupby(GRAPH_KEY, as_index=False)["in_graph_ms"].sum()
+    merged = graphs.merge(sums, on=GRAPH_KEY)
+    errors = (composition.run_overhead_ms + merged["in_graph_ms"]) / merged["end_to_end_ms"] * 100 - 100
+    summary = error_summary(errors)
+    summary["mean_signed_pct"] = float(np.mean(errors))
+    return summary
