@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from estimator.files import write_atomic
+from estimator.files import write_atomic, write_csv_atomic
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import Profile
 from estimator.train.composition import fit_kernel_composition
@@ -24,7 +24,7 @@ from estimator.train.graphs import GRAPH_KEY, graph_predictions, graph_table, ro
 from estimator.train.kernel_evaluation import error_summary
 from estimator.train.transfer import STRATEGIES, fit_transfer
 
-__all__ = ["BUDGETS_S", "budget_curve", "write_calibration_evaluation"]
+__all__ = ["BUDGETS_S", "budget_curve", "copy_prefix", "elapsed_s", "write_calibration_evaluation"]
 
 BUDGETS_S = (60, 150, 300, 600, 1200)
 
@@ -33,7 +33,7 @@ def budget_curve(data: TrainingData, base: Profile, budgets: tuple[float, ...] =
                  strategies: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
     """Zoo-graph errors of profiles trained on the first B seconds of generated graphs, per strategy."""
     graphs = graph_table(data)
-    elapsed = _elapsed_s(graphs)
+    elapsed = elapsed_s(graphs)
     test = graphs[graphs["source"] == "zoo"]
     test_frames = _frames_of(data, test)
     rows = [{"budget_s": 0, "strategy": "base profile only", "graphs": 0,
@@ -75,7 +75,7 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base:
     return profile_dir / "evaluation.md"
 
 
-def _elapsed_s(graphs: pd.DataFrame) -> pd.Series:
+def elapsed_s(graphs: pd.DataFrame) -> pd.Series:
     """Seconds from the first graph's measurement to each graph's (measured_at, UTC)."""
     times = graphs["measured_at"].map(datetime.fromisoformat)
     return (times - times.min()).dt.total_seconds()
@@ -96,3 +96,20 @@ def _judge(models: LayerModels, composition, frames: dict[str, pd.DataFrame], gr
     summary = error_summary(errors)
     summary["mean_signed_pct"] = float(np.mean(errors))
     return summary
+
+
+def copy_prefix(calibration: Path, budget_s: float, out: Path) -> Path:
+    """A copy of a calibration's training folder with only the graphs measured in its first `budget_s` seconds."""
+    calibration, out = Path(calibration), Path(out)
+    models = pd.read_csv(calibration / "models.csv")
+    kept = models[elapsed_s(models) <= budget_s]
+    keys = set(map(tuple, kept[GRAPH_KEY].to_numpy().tolist()))
+    for csv in calibration.glob("*/*.csv"):
+        frame = pd.read_csv(csv)
+        if {"model", "graph_batch_size"} <= set(frame.columns):
+            frame = rows_of_graphs(frame, keys)
+        if not frame.empty:
+            write_csv_atomic(out / csv.parent.name / csv.name, frame)
+    write_csv_atomic(out / "models.csv", kept)
+    write_atomic(out / "device.json", (calibration / "device.json").read_text())
+    return out
