@@ -17,6 +17,9 @@ __all__ = ["GraphContext", "NodeView", "Shape"]
 Shape = tuple[int, ...]
 # Constants up to this many elements are read (axes, shapes, clip bounds); larger ones never are.
 MAX_CONSTANT_ELEMENTS = 64
+# Kept as nodes by runtimes even on constant inputs (QDQ weights stay quantized), or not constant at all.
+_NEVER_FOLDED = frozenset({"DequantizeLinear", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                           "Multinomial", "Bernoulli", "If", "Loop", "Scan"})
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,45 @@ class GraphContext:
     batch_size: int = 1
     producers: dict[str, int] = field(default_factory=dict)
     absorbed: set[int] = field(default_factory=set)
+    data_dependent: frozenset[str] = frozenset()  # tensors whose size was set to its upper bound
+
+    @classmethod
+    def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:
+        """The context of a graph.loading.ShapedModel: values computed from shapes count as constants."""
+        ctx = cls.from_model(shaped.model, label, opset, shaped.batch_size)
+        ctx.data_dependent = shaped.data_dependent
+        for name, array in shaped.values.items():
+            if name not in ctx.constants and name not in shaped.data_dependent:
+                ctx.constants[name] = numpy_helper.from_array(array, name)
+        ctx.fold_constants()
+        return ctx
+
+    def fold_constants(self) -> None:
+        """Outputs of nodes whose inputs are all constant (or Shape of a known shape) are constants too,
+        as a runtime's constant folding makes them; values are kept only where they were computed."""
+        for node in self.nodes:
+            if node.proto.domain not in ("", "ai.onnx") or node.op_type in _NEVER_FOLDED:
+                continue
+            outputs = [name for name in node.proto.output if name and name not in self.constants]
+            if not outputs or any(name in self.data_dependent for name in outputs):
+                continue
+            real = [name for name in node.inputs if name]
+            if node.op_type in ("Shape", "Size"):
+                foldable = self.shapes.get(real[0]) is not None if real else False
+            else:
+                foldable = bool(real) and all(name in self.constants for name in real)
+            if not foldable:
+                continue
+            for name in outputs:
+                shape = self.shapes.get(name)
+                if shape is None:
+                    continue
+                self.constants[name] = onnx.TensorProto(name=name, dims=shape, data_type=self.elem_type(name))
+
+    def is_data_dependent(self, index: int) -> bool:
+        """Whether a node reads or writes a tensor whose size depends on input values."""
+        node = self.nodes[index].proto
+        return any(name in self.data_dependent for name in [*node.input, *node.output] if name)
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto, label: str, opset: int, batch_size: int = 1) -> GraphContext:
@@ -81,13 +123,13 @@ class GraphContext:
                 producers[name] = node.index
             for name in node.proto.input:
                 consumers.setdefault(name, []).append(node.index)
-            if node.op_type == "Constant" and node.proto.domain in ("", "ai.onnx"):
-                for attribute in node.proto.attribute:
-                    if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR:
-                        tensor = attribute.t
-                        constants[node.proto.output[0]] = tensor
-                        shapes[node.proto.output[0]] = tuple(int(d) for d in tensor.dims)
-                        elem_types[node.proto.output[0]] = tensor.data_type
+            if node.proto.domain not in ("", "ai.onnx") or not node.proto.output:
+                continue
+            tensor = _constant_output(node, constants)
+            if tensor is not None:
+                constants[node.proto.output[0]] = tensor
+                shapes[node.proto.output[0]] = tuple(int(d) for d in tensor.dims)
+                elem_types[node.proto.output[0]] = tensor.data_type
         return cls(label, opset, shapes, elem_types, constants, consumers, nodes, batch_size, producers)
 
     def shape(self, name: str) -> Shape | None:
@@ -129,6 +171,29 @@ class GraphContext:
 
     def error(self, node: NodeView, message: str) -> NodeError:
         return NodeError(f"{self.label}: node {node.name!r} ({node.op_type}): {message}")
+
+
+def _constant_output(node: NodeView, constants: dict[str, onnx.TensorProto]) -> onnx.TensorProto | None:
+    """A Constant's tensor, or a constant reached through Identity or Cast (how exporters share weights)."""
+    if node.op_type == "Constant":
+        for attribute in node.proto.attribute:
+            if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR:
+                return attribute.t
+        return None
+    if node.op_type not in ("Identity", "Cast") or not node.inputs or node.inputs[0] not in constants:
+        return None
+    source = constants[node.inputs[0]]
+    if node.op_type == "Identity":
+        return source
+    target_type = node.attribute("to", onnx.TensorProto.UNDEFINED)
+    cast = onnx.TensorProto(name=node.proto.output[0], dims=source.dims, data_type=target_type)
+    if source.data_location != onnx.TensorProto.EXTERNAL and math.prod(source.dims) <= MAX_CONSTANT_ELEMENTS:
+        try:
+            values = numpy_helper.to_array(source).astype(onnx.helper.tensor_dtype_to_np_dtype(target_type))
+            return numpy_helper.from_array(values, node.proto.output[0])
+        except (ValueError, TypeError, KeyError):
+            return cast
+    return cast
 
 
 def attribute_value(attribute: onnx.AttributeProto):

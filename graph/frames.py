@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 
 import pandas as pd
 
-from graph.records import ConvLayer, DenseLayer, Layer, LayerType, OtherLayer, PoolLayer
+from graph.records import ConvLayer, DenseLayer, Layer, LayerType, MatMulLayer, OtherLayer, PoolLayer, RecurrentLayer
 from graph.schema import FEATURE_COLUMNS
 
 __all__ = ["layer_row", "layers_to_frame", "shape_text"]
@@ -60,9 +61,22 @@ def _common(layer: Layer) -> dict[str, object]:
     return {"layer_name": layer.name, "op_type": layer.op_type, "node_index": layer.index, "dtype": layer.dtype}
 
 
+def _depth(layer: ConvLayer | PoolLayer) -> dict[str, object]:
+    """The third spatial axis (1s and 0s for 2-D layers): 3-D convs and pools keep the seed's columns for C, H, W."""
+    return {
+        "spatial_rank": layer.spatial_rank,
+        "input_depth": layer.depth.input,
+        "output_depth": layer.depth.output,
+        "kernel_depth": layer.depth.kernel,
+        "stride_depth": layer.depth.stride,
+        "padding_depth": layer.depth.pads[0] + layer.depth.pads[1],
+        "dilation_depth": layer.depth.dilation,
+    }
+
+
 def _conv_row(layer: ConvLayer) -> dict[str, object]:
-    input_elements = layer.batch_size * layer.input_chw[0] * layer.input_chw[1] * layer.input_chw[2]
-    output_elements = layer.batch_size * layer.output_chw[0] * layer.output_chw[1] * layer.output_chw[2]
+    input_elements = layer.batch_size * math.prod(layer.input_chw) * layer.depth.input
+    output_elements = layer.batch_size * math.prod(layer.output_chw) * layer.depth.output
     return {
         **_spatial(layer),
         "padding_0": layer.padding[0],
@@ -79,6 +93,10 @@ def _conv_row(layer: ConvLayer) -> dict[str, object]:
         "input_bytes": input_elements * layer.dtype_bytes,
         "weight_bytes": layer.params * layer.dtype_bytes,
         "output_bytes": output_elements * layer.dtype_bytes,
+        **_depth(layer),
+        "transposed": int(layer.transposed),
+        "output_padding_0": layer.output_padding[0],
+        "output_padding_1": layer.output_padding[1],
     }
 
 
@@ -96,7 +114,8 @@ def _pool_row(layer: PoolLayer) -> dict[str, object]:
         "dilation_1": layer.dilation[1],
         "ceil_mode": int(layer.ceil_mode),
         "count_include_pad": int(layer.count_include_pad),
-        "output_elements": layer.batch_size * layer.output_chw[0] * layer.output_chw[1] * layer.output_chw[2],
+        "output_elements": layer.batch_size * math.prod(layer.output_chw) * layer.depth.output,
+        **_depth(layer),
     }
 
 
@@ -131,4 +150,39 @@ def _other_row(layer: OtherLayer) -> dict[str, object]:
         "input_shapes": ";".join(shape_text(s) for s in layer.input_shapes),
         "output_shapes": ";".join(shape_text(s) for s in layer.output_shapes),
         "attributes": json.dumps(dict(layer.attributes), sort_keys=True),
+        "macs": layer.macs,
+        **_op_features(layer),
     }
+
+
+_NORMALISED = frozenset({"Softmax", "LogSoftmax", "LayerNormalization", "SkipLayerNormalization", "ReduceMean",
+                         "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd"})
+
+
+def _op_features(layer: OtherLayer) -> dict[str, object]:
+    """What sets an op family's cost beyond its element counts: a product's dims, a cell's, a resize's scales,
+    the length of the axis a softmax or norm runs along."""
+    if isinstance(layer, MatMulLayer):
+        return {"matrices": layer.matrices, "m": layer.m, "k": layer.k, "n": layer.n,
+                "b_is_constant": int(layer.b_is_constant), "equation": layer.equation}
+    if isinstance(layer, RecurrentLayer):
+        return {"sequence_length": layer.sequence_length, "rows": layer.rows, "input_features": layer.input_features,
+                "hidden": layer.hidden, "directions": layer.directions, "gates": layer.gates}
+    attributes = dict(layer.attributes)
+    data = layer.input_shapes[0] if layer.input_shapes else None
+    if layer.op_type in ("Resize", "Upsample") and data and layer.output_shapes:
+        out = layer.output_shapes[0]
+        scales = [round(o / i, 4) if i else 0.0 for i, o in zip(data, out, strict=False)]
+        return {"resize_mode": attributes.get("mode", "nearest"), "scale_h": scales[-2] if len(scales) > 1 else 1.0,
+                "scale_w": scales[-1], "scale_depth": scales[-3] if len(scales) > 4 else 1.0}
+    if layer.op_type in _NORMALISED and data:
+        axes = attributes.get("axes")
+        if layer.op_type.startswith("Reduce"):
+            axes = axes if isinstance(axes, tuple) else tuple(int(v) for v in dict(layer.constant_inputs).get(1, ()))
+            axes = axes or tuple(range(len(data)))
+        else:
+            axis = int(attributes.get("axis", -1)) % len(data)
+            axes = tuple(range(axis, len(data))) if "Normalization" in layer.op_type else (axis,)
+        axis_size = math.prod(data[a % len(data)] for a in axes)
+        return {"axis_size": axis_size, "outer_rows": math.prod(data) // axis_size if axis_size else 0}
+    return {}

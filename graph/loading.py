@@ -1,4 +1,4 @@
-"""Load an ONNX model without its weight payloads, fix its input shapes and infer the rest.
+"""Load an ONNX model without its weight payloads and check it against its opset (inputs.py fixes its shapes).
 
 graph/ is the only package that touches protobuf (tests/test_import_rules.py): this module reads
 it, build.py writes it. Large tensors are cut down to name, type and dims while the file is
@@ -15,9 +15,10 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from graph.errors import ModelLoadError, ShapeError
+from graph.errors import ModelLoadError
+from graph.schemas import check_schemas
 
-__all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "fix_input_shapes", "load_model"]
+__all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "default_opset", "load_model"]
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
@@ -62,147 +63,6 @@ def load_model(source: ModelSource) -> LoadedModel:
     return LoadedModel(_check_model(proto, label), label)
 
 
-def fix_input_shapes(
-    loaded: LoadedModel,
-    batch_size: int | None = None,
-    input_shapes: dict[str, tuple[int, ...]] | None = None,
-) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]], int, bool]:
-    """Give every graph input concrete dims and run shape inference with data propagation.
-
-    Returns the inferred model, the fixed input shapes, the batch size and whether it was
-    assumed (a symbolic batch dimension that the caller did not set).
-    """
-    model = onnx.ModelProto()
-    model.CopyFrom(loaded.proto)
-    label = loaded.label
-    given = dict(input_shapes or {})
-    initializer_names = {tensor.name for tensor in model.graph.initializer}
-    real_inputs = [value for value in model.graph.input if value.name not in initializer_names]
-    unknown = set(given) - {value.name for value in real_inputs}
-    if unknown:
-        names = ", ".join(value.name for value in real_inputs)
-        raise ShapeError(f"{label}: no graph input named {sorted(unknown)[0]!r}; inputs are: {names}")
-
-    fixed: dict[str, tuple[int, ...]] = {}
-    assumed = False
-    for value in real_inputs:
-        shape, batch_assumed = _input_shape(label, value, given.get(value.name), batch_size)
-        fixed[value.name] = shape
-        assumed = assumed or batch_assumed
-        _set_dims(value, shape)
-
-    # Stale value_info (e.g. an exporter's symbolic or fixed batch) must not fight the new shapes.
-    del model.graph.value_info[:]
-    for output in model.graph.output:
-        if output.type.HasField("tensor_type"):
-            output.type.tensor_type.ClearField("shape")
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError,
-            TypeError) as error:
-        raise ShapeError(f"{label}: shape inference failed: {_first_line(error)}") from None
-    if _has_unknown_shapes(inferred):
-        inferred = _symbolic_shapes(inferred)
-    batches = [shape[0] for shape in fixed.values() if shape]
-    resolved_batch = batches[0] if batches else (batch_size or 1)
-    return inferred, fixed, resolved_batch, assumed
-
-
-def _has_unknown_shapes(model: onnx.ModelProto) -> bool:
-    """Whether some node output still lacks a concrete shape after ONNX's shape inference."""
-    known = {value.name for value in [*model.graph.value_info, *model.graph.output, *model.graph.input]
-             if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape")
-             and all(dim.HasField("dim_value") for dim in value.type.tensor_type.shape.dim)}
-    known.update(tensor.name for tensor in model.graph.initializer)
-    return any(name and name not in known for node in model.graph.node for name in node.output)
-
-
-def _symbolic_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """ONNX Runtime's symbolic shape inference, which follows shapes through Shape/Gather/Concat
-    arithmetic, Resize and Pad where ONNX's own inference gives up; ONNX's result when it fails."""
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
-    try:
-        resolved = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
-    except Exception:  # a best-effort refinement: any failure keeps ONNX's own shapes
-        return model
-    return resolved if resolved is not None else model
-
-
-def _input_shape(label: str, value: onnx.ValueInfoProto, given: tuple[int, ...] | None,
-                 batch_size: int | None) -> tuple[tuple[int, ...], bool]:
-    """One input's concrete shape, and whether its batch dimension was assumed."""
-    dims = _declared_dims(value)
-    if given is not None:
-        shape = tuple(int(d) for d in given)
-        _check_given_shape(label, value.name, dims, shape)
-        if batch_size is not None and shape and shape[0] != batch_size:
-            raise ShapeError(
-                f"{label}: input {value.name!r} is given shape {shape} but batch size {batch_size}; "
-                "drop one or make them agree"
-            )
-        return shape, False
-    if dims is None:
-        raise ShapeError(
-            f"{label}: input {value.name!r} has no declared shape; pass it, e.g. --input-shape {value.name}=1x3x224x224"
-        )
-    if batch_size is not None and dims and isinstance(dims[0], int) and dims[0] != batch_size:
-        raise ShapeError(
-            f"{label}: input {value.name!r} has a fixed batch dimension of {dims[0]}, "
-            f"not {batch_size}; export the model with a dynamic batch axis or drop --batch-size"
-        )
-    shape: list[int] = []
-    for axis, dim in enumerate(dims):
-        if isinstance(dim, int):
-            shape.append(dim)
-        elif axis == 0:
-            shape.append(batch_size if batch_size is not None else 1)
-        else:
-            example = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
-            raise ShapeError(
-                f"{label}: input {value.name!r} dimension {axis} is symbolic ({dim!r}); "
-                f"pass the full shape, e.g. --input-shape {value.name}={example} "
-                f"(input_shapes={{'{value.name}': (...)}} from Python)"
-            )
-    assumed = bool(dims) and not isinstance(dims[0], int) and batch_size is None
-    return tuple(shape), assumed
-
-
-def _declared_dims(value: onnx.ValueInfoProto) -> list[int | str] | None:
-    tensor_type = value.type.tensor_type
-    if not value.type.HasField("tensor_type") or not tensor_type.HasField("shape"):
-        return None
-    dims: list[int | str] = []
-    for dim in tensor_type.shape.dim:
-        if dim.HasField("dim_value") and dim.dim_value > 0:
-            dims.append(int(dim.dim_value))
-        else:
-            dims.append(dim.dim_param or "?")
-    return dims
-
-
-def _check_given_shape(label: str, name: str, dims: list[int | str] | None, shape: tuple[int, ...]) -> None:
-    if any(d <= 0 for d in shape):
-        raise ShapeError(f"{label}: input {name!r} shape {shape} must have positive dims")
-    if dims is None:
-        return
-    if len(dims) != len(shape):
-        raise ShapeError(f"{label}: input {name!r} has rank {len(dims)}, but the given shape {shape} has rank {len(shape)}")
-    for axis, (declared, wanted) in enumerate(zip(dims, shape, strict=True)):
-        if isinstance(declared, int) and declared != wanted:
-            raise ShapeError(
-                f"{label}: input {name!r} dimension {axis} is fixed at {declared} in the model, "
-                f"but {wanted} was given; pass a shape that keeps the fixed dims"
-            )
-
-
-def _set_dims(value: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
-    tensor_shape = value.type.tensor_type.shape
-    tensor_shape.ClearField("dim")
-    for dim in shape:
-        tensor_shape.dim.add().dim_value = dim
-
-
 def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     if not model.HasField("graph") or len(model.graph.node) == 0:
         raise ModelLoadError(f"{label}: the model's graph has no nodes; is this an ONNX model?")
@@ -216,6 +76,7 @@ def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
         )
     if opset > newest:
         raise ModelLoadError(f"{label}: opset {opset} is newer than onnx {onnx.__version__} knows ({newest}); upgrade onnx")
+    check_schemas(model, label)
     return model
 
 
@@ -384,8 +245,3 @@ def _strip_graph_field(buffer: memoryview, number: int, wire_type: int, start: i
 
 def _drop_tensor_data(buffer: memoryview, number: int, wire_type: int, start: int, end: int):
     return b"" if number in _TENSOR_DATA_FIELDS else None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -7,21 +7,41 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 __all__ = [
+    "NO_DEPTH",
     "ConvLayer",
     "DenseLayer",
+    "Depth",
     "Layer",
     "LayerType",
+    "MatMulLayer",
     "ModelLayers",
     "OtherLayer",
     "PoolLayer",
+    "RecurrentLayer",
     "UnmodeledNode",
     "is_costed",
+    "layer_kind",
 ]
 
 LayerType = Literal["convolutional", "pooling", "dense", "other"]
 
 Shape = tuple[int, ...]
 AttributeValue = int | float | str | tuple[int, ...] | tuple[float, ...] | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Depth:
+    """The third spatial axis of a 3-D convolution or pool (all 1 and 0 for 2-D ones)."""
+
+    input: int = 1
+    output: int = 1
+    kernel: int = 1
+    stride: int = 1
+    dilation: int = 1
+    pads: tuple[int, int] = (0, 0)  # begin, end
+
+
+NO_DEPTH = Depth()
 
 
 @dataclass(frozen=True)
@@ -36,10 +56,19 @@ class Layer:
 
     layer_type: ClassVar[LayerType] = "other"
 
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates (0 for ops that do no matrix or window products)."""
+        return 0
+
 
 @dataclass(frozen=True)
 class ConvLayer(Layer):
-    """A 2-D convolution (a 1-D one is read as height 1)."""
+    """A convolution: 2-D (a 1-D one is read as height 1), 3-D (depth in the `*_depth` fields) or
+    transposed (ConvTranspose: `input_chw` is what it reads, `output_chw` what it writes).
+
+    QLinearConv and the int8 convolutions ONNX Runtime makes of QDQ groups carry dtype uint8/int8.
+    """
 
     input_chw: tuple[int, int, int]
     output_chw: tuple[int, int, int]
@@ -50,6 +79,10 @@ class ConvLayer(Layer):
     groups: int
     has_bias: bool
     dtype_bytes: int
+    spatial_rank: int = 2
+    depth: Depth = NO_DEPTH
+    transposed: bool = False
+    output_padding: tuple[int, int] = (0, 0)  # ConvTranspose's, for H and W
 
     layer_type: ClassVar[LayerType] = "convolutional"
 
@@ -59,15 +92,24 @@ class ConvLayer(Layer):
         return (self.pads[0] + self.pads[2], self.pads[1] + self.pads[3])
 
     @property
+    def kernel_volume(self) -> int:
+        return self.kernel[0] * self.kernel[1] * self.depth.kernel
+
+    @property
     def params(self) -> int:
-        weights = self.output_chw[0] * (self.input_chw[0] // self.groups) * self.kernel[0] * self.kernel[1]
+        weights = self.output_chw[0] * (self.input_chw[0] // self.groups) * self.kernel_volume
         return weights + (self.output_chw[0] if self.has_bias else 0)
 
     @property
     def macs(self) -> int:
+        """Per output element of a convolution; per input element of a transposed one."""
+        if self.transposed:
+            in_c, in_h, in_w = self.input_chw
+            per_input = (self.output_chw[0] // self.groups) * self.kernel_volume
+            return self.batch_size * in_c * self.depth.input * in_h * in_w * per_input
         out_c, out_h, out_w = self.output_chw
-        per_output = (self.input_chw[0] // self.groups) * self.kernel[0] * self.kernel[1]
-        return self.batch_size * out_c * out_h * out_w * per_output
+        per_output = (self.input_chw[0] // self.groups) * self.kernel_volume
+        return self.batch_size * out_c * self.depth.output * out_h * out_w * per_output
 
 
 @dataclass(frozen=True)
@@ -85,6 +127,8 @@ class PoolLayer(Layer):
     ceil_mode: bool
     count_include_pad: bool
     dtype_bytes: int
+    spatial_rank: int = 2
+    depth: Depth = NO_DEPTH
 
     layer_type: ClassVar[LayerType] = "pooling"
 
@@ -151,13 +195,56 @@ class OtherLayer(Layer):
 
 
 @dataclass(frozen=True)
+class MatMulLayer(OtherLayer):
+    """A product of two activations (attention's Q.K^T and P.V) or by a constant of rank > 2: MatMul,
+    Einsum and their int8 forms, as `matrices` independent (M x K) @ (K x N) products.
+
+    An "other" layer (its op type and element counts) that also carries the product's dims.
+    """
+
+    matrices: int = 1  # product of the broadcast batch dims
+    m: int = 0
+    k: int = 0
+    n: int = 0
+    b_is_constant: bool = False
+    equation: str = ""  # Einsum's
+
+    @property
+    def macs(self) -> int:
+        return self.matrices * self.m * self.k * self.n
+
+
+@dataclass(frozen=True)
+class RecurrentLayer(OtherLayer):
+    """LSTM, GRU or RNN over a whole sequence: per step and direction, gates x hidden outputs from
+    input + hidden features. An "other" layer that also carries the cell's dims."""
+
+    sequence_length: int = 0
+    rows: int = 0  # batch rows per step
+    input_features: int = 0
+    hidden: int = 0
+    directions: int = 1
+    gates: int = 1  # 4 (LSTM), 3 (GRU), 1 (RNN)
+    has_bias: bool = False
+
+    @property
+    def macs(self) -> int:
+        per_step = self.rows * self.gates * self.hidden * (self.input_features + self.hidden)
+        return self.directions * self.sequence_length * per_step
+
+
+@dataclass(frozen=True)
 class UnmodeledNode:
-    """A node the estimator cannot represent; counted and listed in every report."""
+    """A node the estimator cannot represent; counted and listed in every report.
+
+    `macs` is what it would compute when its shapes are known (None: unknown).
+    """
 
     name: str
     op_type: str
     index: int
     reason: str
+    macs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +259,8 @@ class ModelLayers:
     batch_size_assumed: bool
     opset: int
     node_count: int
+    batch_axes: tuple[tuple[str, int], ...] = ()  # input name -> its batch axis (graph/batch.py)
+    data_dependent: tuple[str, ...] = ()  # layers whose shapes depend on input values (set to bounds)
 
     def of_type(self, layer_type: LayerType) -> tuple[Layer, ...]:
         """The layers of one type, in graph order."""
@@ -181,3 +270,20 @@ class ModelLayers:
 def is_costed(layer: Layer) -> bool:
     """False for free nodes (constants, reshapes, shape arithmetic): counted, but cost nothing."""
     return not (isinstance(layer, OtherLayer) and layer.is_free)
+
+
+def layer_kind(layer: Layer) -> str:
+    """The family a layer belongs to, for what a profile was trained on: conv, conv3d, conv_transpose,
+    pool, pool3d, dense, matmul, lstm/gru/rnn or other, with "-int8" for int8 convs, Linear layers and products."""
+    int8 = "-int8" if getattr(layer, "dtype_bytes", 4) == 1 and layer.dtype in ("int8", "uint8") else ""
+    if isinstance(layer, ConvLayer):
+        return ("conv_transpose" if layer.transposed else "conv") + ("3d" if layer.spatial_rank == 3 else "") + int8
+    if isinstance(layer, PoolLayer):
+        return "pool3d" if layer.spatial_rank == 3 else "pool"
+    if isinstance(layer, DenseLayer):
+        return "dense" + int8
+    if isinstance(layer, MatMulLayer):
+        return "matmul" + int8
+    if isinstance(layer, RecurrentLayer):
+        return layer.op_type.lower()
+    return "other"

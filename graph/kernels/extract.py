@@ -5,12 +5,13 @@ from __future__ import annotations
 import onnx
 
 from graph.context import GraphContext, dtype_name_and_bytes
+from graph.inputs import fix_input_shapes
 from graph.kernels.fusion import apply_fusions
 from graph.kernels.nchwc import apply_nchwc
 from graph.kernels.records import Kernel, ModelKernels
 from graph.kernels.rules import FusionRules
 from graph.kernels.working import WorkingGraph, WorkingNode
-from graph.loading import ModelSource, default_opset, fix_input_shapes, load_model
+from graph.loading import ModelSource, default_opset, load_model
 from graph.ops import handle_node
 from graph.records import ConvLayer, Layer, OtherLayer, UnmodeledNode
 
@@ -34,10 +35,10 @@ def extract_kernels(
     if batch_size is not None and batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     loaded = load_model(model)
-    inferred, fixed, batch, assumed = fix_input_shapes(loaded, batch_size, input_shapes)
-    opset = default_opset(inferred) or 0
-    ctx = GraphContext.from_model(inferred, loaded.label, opset, batch)
-    graph = WorkingGraph(ctx, {output.name for output in inferred.graph.output})
+    shaped = fix_input_shapes(loaded, batch_size, input_shapes)
+    opset = default_opset(shaped.model) or 0
+    ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
+    graph = WorkingGraph(ctx, {output.name for output in shaped.model.graph.output})
     apply_fusions(graph, rules)
     apply_nchwc(graph, rules)
     _expand(graph, rules)
@@ -55,9 +56,9 @@ def extract_kernels(
         kernels=tuple(kernels),
         free=tuple((view.name, view.op_type) for view in graph.free),
         unmodeled=tuple(unmodeled),
-        input_shapes=tuple(fixed.items()),
-        batch_size=batch,
-        batch_size_assumed=assumed,
+        input_shapes=tuple(shaped.input_shapes.items()),
+        batch_size=shaped.batch_size,
+        batch_size_assumed=shaped.batch_size_assumed,
         opset=opset,
         node_count=len(ctx.nodes),
     )

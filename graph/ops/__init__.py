@@ -6,22 +6,18 @@ from collections.abc import Callable
 
 from graph.context import GraphContext, NodeView
 from graph.ops.common import unmodeled
-from graph.ops.conv import handle_conv
-from graph.ops.dense import handle_gemm, handle_matmul
-from graph.ops.other import FREE_OPS, handle_other
+from graph.ops.conv import handle_conv, handle_conv_transpose
+from graph.ops.dense import handle_einsum, handle_gemm, handle_matmul
+from graph.ops.other import FREE_OPS, KNOWN_CUSTOM_OPS, handle_other
 from graph.ops.pool import handle_global_pool, handle_pool, handle_reduce
+from graph.ops.recurrent import handle_recurrent
 from graph.records import Layer, UnmodeledNode
 
-__all__ = ["FREE_OPS", "HANDLERS", "handle_node"]
+__all__ = ["CUSTOM_HANDLERS", "FREE_OPS", "HANDLERS", "KNOWN_CUSTOM_OPS", "handle_node"]
 
 Handler = Callable[[GraphContext, NodeView], Layer | UnmodeledNode]
 
 _NOT_MODELED = {
-    "ConvTranspose": "transposed convolution is not modeled",
-    "ConvInteger": "quantized convolution is not modeled",
-    "QLinearConv": "quantized convolution is not modeled",
-    "QLinearMatMul": "quantized matmul is not modeled",
-    "MatMulInteger": "quantized matmul is not modeled",
     "DeformConv": "deformable convolution is not modeled",
     "LpPool": "Lp pooling is not modeled",
     "GlobalLpPool": "Lp pooling is not modeled",
@@ -31,6 +27,9 @@ _NOT_MODELED = {
 
 HANDLERS: dict[str, Handler] = {
     "Conv": handle_conv,
+    "QLinearConv": handle_conv,
+    "ConvInteger": handle_conv,
+    "ConvTranspose": handle_conv_transpose,
     "MaxPool": handle_pool,
     "AveragePool": handle_pool,
     "GlobalMaxPool": handle_global_pool,
@@ -39,6 +38,20 @@ HANDLERS: dict[str, Handler] = {
     "ReduceMax": handle_reduce,
     "Gemm": handle_gemm,
     "MatMul": handle_matmul,
+    "QLinearMatMul": handle_matmul,
+    "MatMulInteger": handle_matmul,
+    "Einsum": handle_einsum,
+    "LSTM": handle_recurrent,
+    "GRU": handle_recurrent,
+    "RNN": handle_recurrent,
+}
+
+# ONNX Runtime's int8 ops (what its quantizer writes in QOperator form); its other elementwise int8 ops
+# (QLinearAdd, ...) are KNOWN_CUSTOM_OPS and go to handle_other.
+CUSTOM_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("com.microsoft", "QGemm"): handle_gemm,
+    ("com.microsoft", "QLinearGlobalAveragePool"): handle_global_pool,
+    ("com.microsoft", "QLinearAveragePool"): handle_pool,
 }
 
 
@@ -50,4 +63,7 @@ def handle_node(ctx: GraphContext, node: NodeView) -> Layer | UnmodeledNode:
         handler = HANDLERS.get(node.op_type)
         if handler is not None:
             return handler(ctx, node)
+    handler = CUSTOM_HANDLERS.get((node.proto.domain, node.op_type))
+    if handler is not None:
+        return handler(ctx, node)
     return handle_other(ctx, node)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from graph.context import GraphContext, NodeView, dtype_name_and_bytes
 from graph.records import UnmodeledNode
 
-__all__ = ["data_type", "spatial_input", "unmodeled"]
+__all__ = ["data_type", "spatial_input", "spatial_shape", "unmodeled"]
 
 
-def unmodeled(node: NodeView, reason: str) -> UnmodeledNode:
-    return UnmodeledNode(name=node.name, op_type=node.op_type, index=node.index, reason=reason)
+def unmodeled(node: NodeView, reason: str, macs: int | None = None) -> UnmodeledNode:
+    return UnmodeledNode(name=node.name, op_type=node.op_type, index=node.index, reason=reason, macs=macs)
 
 
 def data_type(ctx: GraphContext, tensor_name: str) -> tuple[str, int]:
@@ -26,3 +26,16 @@ def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int
     if len(shape) == 3:
         return shape[0], shape[1], 1, shape[2], 1
     return f"{len(shape) - 2}-D spatial input is not modeled (only 1-D and 2-D)"
+
+
+def spatial_shape(ctx: GraphContext, node: NodeView, position: int = 0,
+                  channels_last: bool = False) -> tuple[int, int, tuple[int, ...]] | str:
+    """(N, C, spatial dims) of an input with 1 to 3 spatial axes, or the reason it cannot be modeled."""
+    shape = ctx.shape(node.inputs[position]) if len(node.inputs) > position else None
+    if shape is None:
+        return "input shape unknown after shape inference"
+    if not 3 <= len(shape) <= 5:
+        return f"{len(shape) - 2}-D spatial input is not modeled (only 1-D, 2-D and 3-D)"
+    if channels_last:
+        return shape[0], shape[-1], tuple(shape[1:-1])
+    return shape[0], shape[1], tuple(shape[2:])

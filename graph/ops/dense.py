@@ -1,19 +1,25 @@
-"""Gemm, and MatMul by a 2-D constant weight (+ a constant bias Add) -> DenseLayer."""
+"""Gemm, and MatMul by a 2-D constant weight (+ a constant bias Add) -> DenseLayer; their int8 forms
+(QGemm, QLinearMatMul, MatMulInteger) likewise; a MatMul or Einsum of two activations -> MatMulLayer."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from graph.context import GraphContext, NodeView
 from graph.ops.common import data_type, unmodeled
 from graph.ops.other import handle_other
-from graph.records import DenseLayer, OtherLayer, UnmodeledNode
+from graph.records import DenseLayer, MatMulLayer, OtherLayer, UnmodeledNode
 
-__all__ = ["handle_gemm", "handle_matmul"]
+__all__ = ["handle_einsum", "handle_gemm", "handle_matmul"]
+
+_GEMM_OPERANDS = {"Gemm": (0, 1, 2), "QGemm": (0, 3, 6)}  # A, B, C
+_MATMUL_OPERANDS = {"MatMul": (0, 1), "QLinearMatMul": (0, 3), "MatMulInteger": (0, 1)}  # A, B
 
 
 def handle_gemm(ctx: GraphContext, node: NodeView) -> DenseLayer | UnmodeledNode:
-    a_shape, b_shape = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
+    a_at, b_at, c_at = _GEMM_OPERANDS[node.op_type]
+    a_shape, b_shape = ctx.shape(node.inputs[a_at]), ctx.shape(node.inputs[b_at])
     if a_shape is None or b_shape is None:
         return unmodeled(node, "input shape unknown after shape inference")
     if len(a_shape) != 2 or len(b_shape) != 2:
@@ -24,27 +30,70 @@ def handle_gemm(ctx: GraphContext, node: NodeView) -> DenseLayer | UnmodeledNode
         raise ctx.error(
             node, f"inner dimensions differ: A {a_shape} gives K={inner_a}, B {b_shape} gives K={inner_b}; check transA/transB"
         )
-    has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
-    return _record(ctx, node, a_shape, rows, inner_a, columns, has_bias, batch_size=rows)
+    has_bias = len(node.inputs) > c_at and bool(node.inputs[c_at])
+    return _record(ctx, node, a_shape, rows, inner_a, columns, has_bias)
 
 
 def handle_matmul(ctx: GraphContext, node: NodeView) -> DenseLayer | OtherLayer | UnmodeledNode:
-    a_shape, b_shape = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
-    if not ctx.is_constant(node.inputs[1]) or b_shape is None or len(b_shape) != 2:
-        return handle_other(ctx, node)  # a MatMul of two activations (e.g. attention) is no Linear layer
-    if a_shape is None:
+    a_at, b_at = _MATMUL_OPERANDS[node.op_type]
+    a_shape, b_shape = ctx.shape(node.inputs[a_at]), ctx.shape(node.inputs[b_at])
+    if a_shape is None or b_shape is None:
         return unmodeled(node, "input shape unknown after shape inference")
-    if len(a_shape) < 2:
-        return handle_other(ctx, node)
+    if not ctx.is_constant(node.inputs[b_at]) or len(b_shape) != 2 or len(a_shape) < 2:
+        return _batched(ctx, node, a_shape, b_shape)  # a product of two activations (attention) is no Linear layer
     if a_shape[-1] != b_shape[0]:
         raise ctx.error(
             node, f"inner dimensions differ: input {a_shape} has K={a_shape[-1]}, weight {b_shape} has K={b_shape[0]}"
         )
     rows = math.prod(a_shape[:-1])
-    bias_node = _bias_add(ctx, node, b_shape[1])
+    bias_node = _bias_add(ctx, node, b_shape[1]) if node.op_type == "MatMul" else None
     if bias_node is not None:
         ctx.absorbed.add(bias_node)
     return _record(ctx, node, a_shape, rows, b_shape[0], b_shape[1], bias_node is not None)
+
+
+def handle_einsum(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
+    """A two-operand Einsum as a batched product: shared output letters are the batch, letters of one
+    operand kept in the output are M or N, summed letters of both are K (others: an elementwise op)."""
+    layer = handle_other(ctx, node)
+    equation = str(node.attribute("equation", "")).replace(" ", "")
+    if not isinstance(layer, OtherLayer) or "..." in equation or "->" not in equation or len(node.inputs) != 2:
+        return layer
+    (a_term, b_term), output = equation.split("->")[0].split(","), equation.split("->")[1]
+    a_shape, b_shape = layer.input_shapes
+    if a_shape is None or b_shape is None or len(a_term) != len(a_shape) or len(b_term) != len(b_shape):
+        return layer
+    size = {**dict(zip(b_term, b_shape, strict=True)), **dict(zip(a_term, a_shape, strict=True))}
+
+    def product(letters) -> int:
+        return math.prod(size[letter] for letter in set(letters))
+
+    batch = [c for c in output if c in a_term and c in b_term]
+    m = [c for c in output if c in a_term and c not in b_term]
+    n = [c for c in output if c in b_term and c not in a_term]
+    k = [c for c in a_term + b_term if c not in output]
+    return MatMulLayer(**_other_fields(layer), matrices=product(batch), m=product(m), k=product(k), n=product(n),
+                       b_is_constant=ctx.is_constant(node.inputs[1]), equation=equation)
+
+
+def _batched(ctx: GraphContext, node: NodeView, a_shape, b_shape) -> OtherLayer | UnmodeledNode:
+    layer = handle_other(ctx, node)
+    if not isinstance(layer, OtherLayer):
+        return layer
+    a = (1, *a_shape) if len(a_shape) == 1 else tuple(a_shape)
+    b = (*b_shape, 1) if len(b_shape) == 1 else tuple(b_shape)
+    if a[-1] != b[-2]:
+        raise ctx.error(node, f"inner dimensions differ: A {a_shape} has K={a[-1]}, B {b_shape} has K={b[-2]}")
+    rank = max(len(a), len(b)) - 2
+    a_batch, b_batch = (1,) * (rank + 2 - len(a)) + a[:-2], (1,) * (rank + 2 - len(b)) + b[:-2]
+    batch_dims = [max(x, y) for x, y in zip(a_batch, b_batch, strict=True)]
+    _, b_at = _MATMUL_OPERANDS[node.op_type]
+    return MatMulLayer(**_other_fields(layer), matrices=math.prod(batch_dims), m=a[-2], k=a[-1], n=b[-1],
+                       b_is_constant=ctx.is_constant(node.inputs[b_at]))
+
+
+def _other_fields(layer: OtherLayer) -> dict[str, object]:
+    return {field.name: getattr(layer, field.name) for field in dataclasses.fields(OtherLayer)}
 
 
 def _bias_add(ctx: GraphContext, node: NodeView, out_features: int) -> int | None:
@@ -65,14 +114,15 @@ def _bias_add(ctx: GraphContext, node: NodeView, out_features: int) -> int | Non
 
 
 def _record(ctx: GraphContext, node: NodeView, input_shape, rows: int, in_features: int,
-            out_features: int, has_bias: bool, batch_size: int | None = None) -> DenseLayer:
+            out_features: int, has_bias: bool) -> DenseLayer:
+    """`rows` are the rows actually computed; `batch_size` is the model's, the same for every layer."""
     dtype, dtype_bytes = data_type(ctx, node.inputs[0])
     return DenseLayer(
         name=node.name,
         op_type=node.op_type,
         index=node.index,
         dtype=dtype,
-        batch_size=input_shape[0] if batch_size is None else batch_size,
+        batch_size=ctx.batch_size,
         input_shape=tuple(input_shape),
         rows=rows,
         in_features=in_features,

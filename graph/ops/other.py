@@ -10,19 +10,23 @@ from graph.context import GraphContext, NodeView, attribute_value, dtype_name_an
 from graph.ops.common import unmodeled
 from graph.records import OtherLayer, UnmodeledNode
 
-__all__ = ["FREE_OPS", "handle_other"]
+__all__ = ["FREE_OPS", "KNOWN_CUSTOM_OPS", "handle_other"]
 
 # Constant-like and shape-only ops: counted, cost nothing (runtimes alias or fold them).
 FREE_OPS = frozenset({
     "Constant", "ConstantOfShape", "Identity", "Shape", "Size", "Dropout", "Reshape", "Flatten",
     "Squeeze", "Unsqueeze", "EyeLike", "Optional", "OptionalGetElement", "OptionalHasElement",
 })
+# ONNX Runtime's int8 elementwise ops (com.microsoft), as its quantizer writes them: modeled like any other op.
+KNOWN_CUSTOM_OPS = frozenset(("com.microsoft", op) for op in (
+    "QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat", "QLinearSoftmax",
+    "QLinearWhere", "QLinearReduceMean"))
 _SHAPE_TENSOR_ELEMENTS = 64
 _INTEGER_TYPES = frozenset({onnx.TensorProto.INT64, onnx.TensorProto.INT32})
 
 
 def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
-    if node.proto.domain not in ("", "ai.onnx"):
+    if node.proto.domain not in ("", "ai.onnx") and (node.proto.domain, node.op_type) not in KNOWN_CUSTOM_OPS:
         return unmodeled(node, f"op of custom domain {node.proto.domain!r} is not modeled")
     if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.proto.attribute):
         return unmodeled(node, "control flow with subgraphs is not modeled")

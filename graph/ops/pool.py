@@ -1,40 +1,48 @@
-"""MaxPool, AveragePool, global pools and ReduceMean/ReduceMax over H, W -> PoolLayer."""
+"""MaxPool, AveragePool, global pools (2-D and 3-D, and ONNX Runtime's int8 ones) and
+ReduceMean/ReduceMax over H, W -> PoolLayer."""
 
 from __future__ import annotations
 
 from graph.context import GraphContext, NodeView
-from graph.ops.common import data_type, spatial_input, unmodeled
+from graph.ops.common import data_type, spatial_shape, unmodeled
 from graph.ops.other import handle_other
 from graph.ops.window import read_window
-from graph.records import OtherLayer, PoolLayer, UnmodeledNode
+from graph.records import NO_DEPTH, Depth, OtherLayer, PoolLayer, UnmodeledNode
 
 __all__ = ["handle_global_pool", "handle_pool", "handle_reduce"]
 
 _KIND = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max", "GlobalAveragePool": "avg",
-         "ReduceMax": "max", "ReduceMean": "avg"}
+         "ReduceMax": "max", "ReduceMean": "avg", "QLinearAveragePool": "avg", "QLinearGlobalAveragePool": "avg"}
 
 
 def handle_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
-    spatial = spatial_input(ctx, node)
+    spatial = spatial_shape(ctx, node, channels_last=bool(node.attribute("channels_last", 0)))
     if isinstance(spatial, str):
         return unmodeled(node, spatial)
-    batch, channels, height, width, spatial_rank = spatial
+    batch, channels, dims = spatial
     kernel = ctx.ints(node, "kernel_shape")
     if not kernel:
         raise ctx.error(node, "kernel_shape is required")
     ceil_mode = bool(node.attribute("ceil_mode", 0))
-    window = read_window(ctx, node, (height, width), kernel, spatial_rank, ceil_mode=ceil_mode)
-    return _record(ctx, node, batch, (channels, height, width), (channels, *window.output_hw),
+    rank = len(dims)
+    window = read_window(ctx, node, dims if rank == 3 else _hw(dims), kernel, rank, ceil_mode=ceil_mode)
+    return _record(ctx, node, batch, (channels, *_hw(dims)), (channels, *window.output_hw),
                    window.kernel, window.pads, window.stride, window.dilation, False, ceil_mode,
-                   bool(node.attribute("count_include_pad", 0)))
+                   bool(node.attribute("count_include_pad", 0)), rank, window.depth)
 
 
 def handle_global_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
-    spatial = spatial_input(ctx, node)
+    spatial = spatial_shape(ctx, node, channels_last=bool(node.attribute("channels_last", 0)))
     if isinstance(spatial, str):
         return unmodeled(node, spatial)
-    batch, channels, height, width, _ = spatial
-    return _global(ctx, node, batch, channels, height, width)
+    batch, channels, dims = spatial
+    height, width = _hw(dims)
+    depth = Depth(input=dims[0], kernel=dims[0]) if len(dims) == 3 else NO_DEPTH
+    return _global(ctx, node, batch, channels, height, width, len(dims), depth)
+
+
+def _hw(dims: tuple[int, ...]) -> tuple[int, int]:
+    return (1, dims[0]) if len(dims) == 1 else (dims[-2], dims[-1])
 
 
 def handle_reduce(ctx: GraphContext, node: NodeView) -> PoolLayer | OtherLayer | UnmodeledNode:
@@ -52,13 +60,14 @@ def handle_reduce(ctx: GraphContext, node: NodeView) -> PoolLayer | OtherLayer |
     return _global(ctx, node, batch, channels, height, width)
 
 
-def _global(ctx: GraphContext, node: NodeView, batch: int, channels: int, height: int, width: int) -> PoolLayer:
+def _global(ctx: GraphContext, node: NodeView, batch: int, channels: int, height: int, width: int,
+            rank: int = 2, depth: Depth = NO_DEPTH) -> PoolLayer:
     return _record(ctx, node, batch, (channels, height, width), (channels, 1, 1), (height, width),
-                   (0, 0, 0, 0), (1, 1), (1, 1), True, False, False)
+                   (0, 0, 0, 0), (1, 1), (1, 1), True, False, False, rank, depth)
 
 
 def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilation, is_global,
-            ceil_mode, count_include_pad) -> PoolLayer:
+            ceil_mode, count_include_pad, rank=2, depth=NO_DEPTH) -> PoolLayer:
     dtype, dtype_bytes = data_type(ctx, node.inputs[0])
     return PoolLayer(
         name=node.name,
@@ -77,5 +86,7 @@ def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilat
         ceil_mode=ceil_mode,
         count_include_pad=count_include_pad,
         dtype_bytes=dtype_bytes,
+        spatial_rank=rank,
+        depth=depth,
     )
 

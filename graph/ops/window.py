@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graph.context import GraphContext, NodeView
+from graph.records import NO_DEPTH, Depth
 
 __all__ = ["Window", "read_window", "window_geometry"]
 
@@ -23,6 +24,7 @@ class Window:
     dilation: tuple[int, int]
     pads: tuple[int, int, int, int]  # begin_h, begin_w, end_h, end_w
     output_hw: tuple[int, int]
+    depth: Depth = NO_DEPTH  # the first of three spatial axes
 
 
 def read_window(
@@ -33,7 +35,12 @@ def read_window(
     spatial_rank: int,
     ceil_mode: bool = False,
 ) -> Window:
-    """Resolve strides, dilations, pads and auto_pad of a Conv/pool node into a 2-D window."""
+    """Resolve strides, dilations, pads and auto_pad of a Conv/pool node into a 2-D window.
+
+    With three spatial axes, `input_hw` and `kernel` are (D, H, W) and the depth goes to `Window.depth`.
+    """
+    if spatial_rank == 3:
+        return _read_window_3d(ctx, node, tuple(input_hw), tuple(kernel), ceil_mode)
     strides = _lift(ctx.ints(node, "strides") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
     dilations = _lift(ctx.ints(node, "dilations") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "dilations")
     kernel_2d = _lift(kernel, spatial_rank, 1, ctx, node, "kernel_shape")
@@ -58,6 +65,26 @@ def read_window(
         pads=(begins[0], begins[1], ends[0], ends[1]),
         output_hw=(outputs[0], outputs[1]),
     )
+
+
+def _read_window_3d(ctx: GraphContext, node: NodeView, input_dhw: tuple[int, ...], kernel: tuple[int, ...],
+                    ceil_mode: bool) -> Window:
+    strides = ctx.ints(node, "strides") or (1, 1, 1)
+    dilations = ctx.ints(node, "dilations") or (1, 1, 1)
+    pads = ctx.ints(node, "pads") or (0,) * 6
+    if len(input_dhw) != 3 or len(kernel) != 3 or len(strides) != 3 or len(dilations) != 3 or len(pads) != 6:
+        raise ctx.error(node, "a 3-D window needs 3 kernel, stride and dilation values and 6 pads")
+    if any(v <= 0 for v in (*kernel, *strides, *dilations)):
+        raise ctx.error(node, "kernel, strides and dilations must be positive")
+    try:
+        begins, ends, outputs = window_geometry(input_dhw, kernel, strides, dilations, pads,
+                                                node.attribute("auto_pad", "NOTSET") or "NOTSET", ceil_mode)
+    except ValueError as error:
+        raise ctx.error(node, str(error)) from None
+    depth = Depth(input=input_dhw[0], output=outputs[0], kernel=kernel[0], stride=strides[0], dilation=dilations[0],
+                  pads=(begins[0], ends[0]))
+    return Window(kernel=(kernel[1], kernel[2]), stride=(strides[1], strides[2]), dilation=(dilations[1], dilations[2]),
+                  pads=(begins[1], begins[2], ends[1], ends[2]), output_hw=(outputs[1], outputs[2]), depth=depth)
 
 
 def _lift(values, spatial_rank: int, fill: int, ctx: GraphContext, node: NodeView, what: str) -> tuple[int, int]:

@@ -1,0 +1,350 @@
+"""Shapes where ONNX's whole-graph inference gives up: one topological pass that carries values.
+
+With every input shape fixed, the shape arithmetic of an export (Shape -> Gather -> Div -> Concat
+-> Reshape, the sizes a detector's transform resizes to, a shifted window's pads) is constant, but
+ONNX's data propagation covers only some of those ops and stops at the first it does not know.
+This pass walks the nodes once, evaluates every small tensor whose inputs are known (ONNX's
+reference implementation of each op), and infers each node's outputs with ONNX's own per-node
+inference fed with those values. Ops ONNX has no schema for get rules in graph/shapes_custom.py.
+
+Data-dependent sizes (how many elements NonZero finds, how many boxes NonMaxSuppression keeps)
+cannot be known from shapes. Rule: such a dimension takes its upper bound from the graph (NonZero:
+every element; NonMaxSuppression: every box of every class, capped by max_output_boxes_per_class;
+Compress/Unique: the whole axis; TopK with an unknown k: the whole axis), and every tensor computed
+from it is marked data-dependent, so reports can say which layers' costs are bounds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import defs, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
+
+from graph.shapes_custom import CUSTOM_RULES, Dims
+
+__all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
+
+# Tensors up to this many elements get their values computed (shape arithmetic, scales, masks' sizes).
+MAX_VALUE_ELEMENTS = 4096
+DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Compress", "Unique", "TopK"})
+_NOT_EVALUATED = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+                            "Bernoulli", "If", "Loop", "Scan", "SequenceMap"})
+_SUBGRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the pass found: small values computed from shapes, and the data-dependent tensors."""
+
+    values: dict[str, np.ndarray]
+    data_dependent: frozenset[str]
+
+
+@dataclass
+class _Tensor:
+    elem_type: int
+    dims: Dims | None  # None: rank unknown; a None dim: size unknown
+
+
+class _Scope:
+    """Types and values known so far in one graph (and, by lookup, the graphs around it)."""
+
+    def __init__(self, opsets: dict[str, int], outer: _Scope | None = None) -> None:
+        self.opsets = opsets
+        self.outer = outer
+        self.tensors: dict[str, _Tensor] = {}
+        self.values: dict[str, np.ndarray] = {}
+        self.tainted: set[str] = set()
+
+    def tensor(self, name: str) -> _Tensor | None:
+        if name in self.tensors:
+            return self.tensors[name]
+        return self.outer.tensor(name) if self.outer is not None else None
+
+    def value(self, name: str) -> np.ndarray | None:
+        if name in self.values:
+            return self.values[name]
+        return self.outer.value(name) if self.outer is not None else None
+
+    def is_tainted(self, name: str) -> bool:
+        return name in self.tainted or (self.outer is not None and self.outer.is_tainted(name))
+
+
+def resolve_shapes(model: onnx.ModelProto, inferred: onnx.ModelProto) -> tuple[onnx.ModelProto, Resolution]:
+    """`model` (inputs fixed) with every shape the pass can work out written to its value_info.
+
+    `inferred` is ONNX's whole-graph result for the same model: its shapes stand where the pass
+    finds none (e.g. outputs of control flow it does not enter).
+    """
+    opsets = {entry.domain or "": int(entry.version) for entry in model.opset_import}
+    opsets.setdefault("", opsets.get("ai.onnx", 0))
+    scope = _Scope(opsets)
+    fallback = {value.name: _from_type(value.type) for value in [*inferred.graph.value_info, *inferred.graph.output]
+                if value.type.HasField("tensor_type")}
+    for value in model.graph.input:
+        if value.type.HasField("tensor_type"):
+            scope.tensors[value.name] = _from_type(value.type)
+    for tensor in model.graph.initializer:
+        scope.tensors[tensor.name] = _Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
+        array = _small_array(tensor)
+        if array is not None:
+            scope.values[tensor.name] = array
+    _walk(model.graph, scope, fallback)
+
+    resolved = onnx.ModelProto()
+    resolved.CopyFrom(model)
+    graph_inputs = {value.name for value in model.graph.input} | {t.name for t in model.graph.initializer}
+    del resolved.graph.value_info[:]
+    outputs = {value.name: value for value in resolved.graph.output}
+    for name, tensor in scope.tensors.items():
+        if name in graph_inputs or tensor.dims is None:
+            continue
+        type_proto = _to_type(tensor)
+        if name in outputs:
+            outputs[name].type.CopyFrom(type_proto)
+        else:
+            resolved.graph.value_info.append(helper.make_value_info(name, type_proto))
+    return resolved, Resolution(dict(scope.values), frozenset(scope.tainted))
+
+
+def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:
+    for node in graph.node:
+        outputs = [name for name in node.output if name]
+        if not outputs:
+            continue
+        if any(attribute.type in _SUBGRAPH_TYPES for attribute in node.attribute):
+            _control_flow(node, scope, fallback)
+        else:
+            _infer(node, scope)
+            if all(_small(scope.tensors.get(name)) for name in outputs):
+                _evaluate(node, scope)
+        tainted = any(scope.is_tainted(name) for name in node.input if name)
+        if node.op_type in DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx") and _bound(node, scope):
+            tainted = True
+        for name in outputs:
+            known = scope.tensors.get(name)
+            if (known is None or not _complete(known)) and name in fallback and _complete(fallback[name]):
+                scope.tensors[name] = fallback[name]
+            if tainted:
+                scope.tainted.add(name)
+
+
+def _small(tensor: _Tensor | None) -> bool:
+    """Unknown, or known to hold at most MAX_VALUE_ELEMENTS elements (worth evaluating)."""
+    if tensor is None or not _complete(tensor):
+        return True
+    return math.prod(tensor.dims) <= MAX_VALUE_ELEMENTS
+
+
+def _complete(tensor: _Tensor) -> bool:
+    return tensor.dims is not None and all(d is not None for d in tensor.dims)
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
+    """Compute the node's outputs when every input's value is known (Shape/Size: its input's dims)."""
+    if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_EVALUATED:
+        return False
+    if node.op_type in ("Shape", "Size"):
+        tensor = scope.tensor(node.input[0])
+        if tensor is None or not _complete(tensor):
+            return False
+        dims = np.array(tensor.dims, dtype=np.int64)
+        if node.op_type == "Size":
+            result = np.array(math.prod(tensor.dims), dtype=np.int64)
+        else:
+            start, end = _attribute(node, "start", 0), _attribute(node, "end", None)
+            result = dims[start:end]
+        _store(node.output[0], result, scope)
+        return True
+    inputs = []
+    for name in node.input:
+        if not name:
+            inputs.append(None)
+            continue
+        value = scope.value(name)
+        if value is None:
+            return False
+        inputs.append(value)
+    try:
+        results = _op(node.op_type, scope.opsets[""])(node, _RUN_PARAMS).run(*inputs)
+    except Exception:  # an op the reference cannot run here: infer its shapes instead
+        return False
+    if not isinstance(results, tuple):
+        results = (results,)
+    for name, result in zip(node.output, results, strict=False):
+        if name and result is not None:
+            _store(name, np.asarray(result), scope)
+    return True
+
+
+def _store(name: str, array: np.ndarray, scope: _Scope) -> None:
+    try:
+        elem_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+    except (KeyError, TypeError, ValueError):
+        elem_type = onnx.TensorProto.UNDEFINED
+    scope.tensors[name] = _Tensor(elem_type, tuple(int(d) for d in array.shape))
+    if array.size <= MAX_VALUE_ELEMENTS:
+        scope.values[name] = array
+
+
+_RUN_PARAMS = {"log": lambda *args: None, "opsets": {}, "verbose": 0, "new_ops": {}, "existing_functions": {},
+               "evaluator_cls": ReferenceEvaluator}
+
+
+@functools.lru_cache(maxsize=512)
+def _op(op_type: str, version: int) -> type[OpRun]:
+    from onnx.reference.ops import load_op
+
+    return load_op("", op_type, version, evaluator_cls=ReferenceEvaluator)
+
+
+# -- inference ---------------------------------------------------------------------------------
+
+
+def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
+    """The node's output types from ONNX's per-node inference (or a custom-domain rule)."""
+    inputs = [scope.tensor(name) if name else None for name in node.input]
+    if node.domain not in ("", "ai.onnx"):
+        rule = CUSTOM_RULES.get((node.domain, node.op_type))
+        if rule is None:
+            return
+        try:
+            found = rule(node, [None if t is None else t.dims for t in inputs],
+                         [onnx.TensorProto.UNDEFINED if t is None else t.elem_type for t in inputs])
+        except (ValueError, IndexError, TypeError):
+            return
+        for name, (elem_type, dims) in zip(node.output, found, strict=False):
+            if name:
+                scope.tensors[name] = _Tensor(elem_type, dims)
+        return
+    schema = _schema(node.op_type, scope.opsets[""])
+    if schema is None or any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
+        return
+    types = {name: _to_type(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
+    data = {}
+    for name in node.input:
+        value = scope.value(name) if name else None
+        if value is not None:
+            data[name] = numpy_helper.from_array(value, name)
+    try:
+        found = onnx.shape_inference.infer_node_outputs(
+            schema, node, types, data, opset_imports=[helper.make_opsetid(d, v) for d, v in scope.opsets.items()])
+    except Exception:  # inconsistent or unsupported: the outputs stay unknown (and the handler says so)
+        return
+    for name, type_proto in found.items():
+        if type_proto.HasField("tensor_type"):
+            scope.tensors[name] = _from_type(type_proto)
+
+
+@functools.lru_cache(maxsize=512)
+def _schema(op_type: str, version: int) -> defs.OpSchema | None:
+    try:
+        return defs.get_schema(op_type, version, "")
+    except defs.SchemaError:
+        return None
+
+
+def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:
+    """An If whose condition is known: its branch's outputs (and the shapes inside it)."""
+    if node.op_type != "If":
+        return
+    condition = scope.value(node.input[0])
+    if condition is None or condition.size != 1:
+        return
+    branch = next((a.g for a in node.attribute if a.name == ("then_branch" if bool(condition.reshape(-1)[0])
+                                                              else "else_branch")), None)
+    if branch is None:
+        return
+    inner = _Scope(scope.opsets, scope)
+    for tensor in branch.initializer:
+        inner.tensors[tensor.name] = _Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
+    _walk(branch, inner, fallback)
+    for name, output in zip(node.output, branch.output, strict=False):
+        found = inner.tensor(output.name)
+        if name and found is not None:
+            scope.tensors[name] = found
+            if inner.value(output.name) is not None:
+                scope.values[name] = inner.value(output.name)
+            if inner.is_tainted(output.name):
+                scope.tainted.add(name)
+
+
+# -- data-dependent sizes ----------------------------------------------------------------------
+
+
+def _bound(node: onnx.NodeProto, scope: _Scope) -> bool:
+    """Give a data-dependent output its upper bound; True when the node's outputs depend on data."""
+    if node.op_type == "TopK":
+        tensor = scope.tensor(node.output[0])
+        if tensor is not None and _complete(tensor):
+            return False
+    elif all(scope.value(name) is not None for name in node.input if name):
+        return False  # evaluated: the values are known
+    source = scope.tensor(node.input[0])
+    if source is None or not _complete(source):
+        return True
+    dims = source.dims
+    if node.op_type == "NonZero":
+        scope.tensors[node.output[0]] = _Tensor(onnx.TensorProto.INT64, (len(dims), math.prod(dims)))
+    elif node.op_type == "NonMaxSuppression":
+        scores = scope.tensor(node.input[1])
+        if scores is None or not _complete(scores) or len(dims) != 3:
+            return True
+        limit = scope.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        per_class = dims[1] if limit is None or limit.size != 1 else min(dims[1], max(int(limit.reshape(-1)[0]), 0))
+        scope.tensors[node.output[0]] = _Tensor(onnx.TensorProto.INT64, (dims[0] * scores.dims[1] * per_class, 3))
+    else:
+        axis = _attribute(node, "axis", None)
+        for name in node.output:
+            found = scope.tensor(name) if name else None
+            if found is None or found.dims is None:
+                continue
+            size = math.prod(dims) if axis is None else dims[axis % len(dims)]
+            scope.tensors[name] = _Tensor(found.elem_type, tuple(size if d is None else d for d in found.dims))
+    return True
+
+
+# -- conversions -------------------------------------------------------------------------------
+
+
+def _from_type(type_proto: onnx.TypeProto) -> _Tensor:
+    tensor_type = type_proto.tensor_type
+    if not tensor_type.HasField("shape"):
+        return _Tensor(tensor_type.elem_type, None)
+    dims = tuple(int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else None
+                 for d in tensor_type.shape.dim)
+    return _Tensor(tensor_type.elem_type, dims)
+
+
+def _to_type(tensor: _Tensor) -> onnx.TypeProto:
+    if tensor.dims is None:
+        type_proto = onnx.TypeProto()
+        type_proto.tensor_type.elem_type = tensor.elem_type
+        return type_proto
+    return helper.make_tensor_type_proto(tensor.elem_type, [d if d is not None else None for d in tensor.dims])
+
+
+def _small_array(tensor: onnx.TensorProto) -> np.ndarray | None:
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
+        return None
+    try:
+        array = numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return array if array.size == math.prod(tensor.dims) else None
+
+
+def _attribute(node: onnx.NodeProto, name: str, default):
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return helper.get_attribute_value(attribute)
+    return default
