@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="estimate",
         description="Estimate per-layer and whole-graph runtime (ms), power (W) and energy (mJ) of ONNX models "
                     "on a profiled device.",
-        epilog="Exit codes: 0 ok, 2 bad input or unknown profile. Example: estimate model.onnx --batch-size 8",
+        epilog="Exit codes: 0 ok, 2 bad input or unknown profile, 3 a model below --require-modeled (its report is "
+               "still written). Example: estimate model.onnx --batch-size 8",
     )
     parser.add_argument("models", nargs="*", metavar="MODEL", help="ONNX model file(s)")
     parser.add_argument("--profile", metavar="ID|PATH", help="profile id or folder (default: the shipped CPU profile)")
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layers", action="store_true",
                         help="list the extracted layers and their features instead of estimating")
     parser.add_argument("--list-profiles", action="store_true", help="list the available profiles and exit")
+    parser.add_argument("--require-modeled", type=float, metavar="SHARE",
+                        help="exit 3 when less than SHARE (0-1) of a model's MACs is modeled by the profile, "
+                             "e.g. 0.95; the report says which compute is missing")
     return parser
 
 
@@ -103,6 +107,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("no MODEL given; usage: estimate MODEL [MODEL ...] (see --help)")
     if args.batch_size is not None and args.batch_size <= 0:
         raise UsageError(f"--batch-size {args.batch_size}: must be positive")
+    if args.require_modeled is not None and not 0 <= args.require_modeled <= 1:
+        raise UsageError(f"--require-modeled {args.require_modeled}: must be a share from 0 to 1, e.g. 0.95")
     shapes = _parse_shapes(args.input_shape)
     if args.layers:
         from estimator.predict.render.layers import render_layers
@@ -114,13 +120,25 @@ def _run(args: argparse.Namespace) -> int:
 
         report = _estimate_one(args.models[0], args.profile, args.batch_size, shapes)
         _write(render(report, args.format, args.top), args.output)
-        return EXIT_OK
+        return _check_modeled([report], args.require_modeled)
     return _estimate_many(args, shapes)
+
+
+def _check_modeled(reports: list, required: float | None) -> int:
+    """EXIT_INCOMPLETE (with one line per model) when a report's share of MACs modeled is below `required`."""
+    from estimator.commands import EXIT_INCOMPLETE, EXIT_OK, report_error
+
+    short = [r for r in reports if required is not None and r.totals.macs_modeled_share < required]
+    for report in short:
+        reasons = "; ".join(report.totals.lower_bound_reasons) or "see the report"
+        report_error("estimate", f"{report.model}: {report.totals.macs_modeled_share * 100:.1f}% of MACs modeled, "
+                                 f"below --require-modeled {required:g} ({reasons})")
+    return EXIT_INCOMPLETE if short else EXIT_OK
 
 
 def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]]) -> int:
     """Several models: estimated in parallel and compared (cheapest first); failures reported per model."""
-    from estimator.commands import EXIT_BAD_INPUT, EXIT_OK, report_error
+    from estimator.commands import EXIT_BAD_INPUT, report_error
     from estimator.errors import PROJECT_ERRORS
     from estimator.predict.profiles import load_profile
     from estimator.predict.render import render_summary
@@ -138,7 +156,9 @@ def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]])
                 failed = True
     if reports:
         _write(render_summary(reports, args.format), args.output)
-    return EXIT_BAD_INPUT if failed else EXIT_OK
+    if failed:
+        return EXIT_BAD_INPUT
+    return _check_modeled(reports, args.require_modeled)
 
 
 def entrypoint() -> None:

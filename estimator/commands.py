@@ -14,10 +14,12 @@ from collections.abc import Callable
 
 from estimator.errors import PROJECT_ERRORS
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_OK", "configure_logging", "report_error", "run_command"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "configure_logging", "report_error",
+           "run_command"]
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_INCOMPLETE = 3  # estimate --require-modeled: a model's share of MACs modeled is below the threshold
 EXIT_INTERRUPTED = 130
 
 

@@ -11,8 +11,14 @@ FLOAT = onnx.TensorProto.FLOAT
 SUBSET = ("lenet", "resnet18", "mobilenet_v3_small")
 
 
-def small_cnn(channels: int = 8, batch: int | str = "N", with_transpose_conv: bool = False) -> onnx.ModelProto:
-    """Conv -> Relu -> MaxPool -> GlobalAveragePool -> Flatten -> Gemm (+ an unmodeled ConvTranspose)."""
+def small_cnn(channels: int = 8, batch: int | str = "N", with_unmodeled: bool = False,
+              with_transpose_conv: bool = False) -> onnx.ModelProto:
+    """Conv -> Relu -> MaxPool -> GlobalAveragePool -> Flatten -> Gemm (+ an unmodeled LpPool).
+
+    The unmodeled node was a ConvTranspose until issue 11 modeled transposed convolutions;
+    `with_transpose_conv` is kept as the old name of `with_unmodeled`.
+    """
+    with_unmodeled = with_unmodeled or with_transpose_conv
     rng = np.random.default_rng(0)
     weights = {
         "w1": rng.standard_normal((channels, 3, 3, 3)).astype(np.float32),
@@ -26,9 +32,8 @@ def small_cnn(channels: int = 8, batch: int | str = "N", with_transpose_conv: bo
         helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
     ]
     last = "p1"
-    if with_transpose_conv:
-        weights["wt"] = rng.standard_normal((channels, channels, 2, 2)).astype(np.float32)
-        nodes.append(helper.make_node("ConvTranspose", ["p1", "wt"], ["up"], strides=[2, 2], name="upsample"))
+    if with_unmodeled:
+        nodes.append(helper.make_node("LpPool", ["p1"], ["up"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="lp_pool"))
         nodes.append(helper.make_node("MaxPool", ["up"], ["p2"], kernel_shape=[2, 2], strides=[2, 2], name="pool2"))
         last = "p2"
     nodes += [

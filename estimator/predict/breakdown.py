@@ -42,8 +42,8 @@ def device_note(report: Report) -> str | None:
 
 
 def is_lower_bound(report: Report) -> bool:
-    """True when nodes were left unmodeled, so the totals leave their cost out."""
-    return report.totals.nodes_unmodeled > 0
+    """True when nodes were left unmodeled, or too little of the compute is modeled (estimator.predict.coverage)."""
+    return report.totals.nodes_unmodeled > 0 or bool(getattr(report.totals, "lower_bound", False))
 
 
 def model_title(model: str) -> str:
@@ -143,6 +143,7 @@ def side_by_side(reports: Sequence[Report]) -> tuple[pd.DataFrame, pd.DataFrame]
             "power_measured": report.power_measured, "layers": totals.nodes_modeled,
             "unmodeled": totals.nodes_unmodeled, "unmodeled_by_op": dict(totals.unmodeled_by_op),
             "out_of_distribution": totals.layers_out_of_distribution, "lower_bound": is_lower_bound(report),
+            "macs_modeled_share": totals.macs_modeled_share, "lower_bound_reasons": list(totals.lower_bound_reasons),
         })
         parts.append(cost_by(report, "layer_type").rename(columns={"group": "layer_type"}).assign(title=title))
     totals_frame = pd.DataFrame(rows)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from estimator.predict.composition import Composition, KernelComposition, composition_groups
+from estimator.predict.coverage import Coverage, coverage
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from estimator.predict.selection import default_profile, device_note
@@ -62,7 +63,8 @@ def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Repor
 
     layers = _score(profile, costed, [layer_row(layer) for layer in costed], in_graph, {})
     layers["power_w"] = layers["power_w"] * composition.power_scale
-    counts = _Counts(extracted.node_count, len(costed), len(extracted.layers) - len(costed), extracted.unmodeled)
+    covered = coverage(costed, extracted.unmodeled, len(extracted.data_dependent), profile.manifest.get("layer_kinds"))
+    counts = _Counts(extracted.node_count, len(costed), len(extracted.layers) - len(costed), extracted.unmodeled, covered)
     return _report(profile, extracted.source, layers, counts, 0.0, extracted.batch_size,
                    extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
 
@@ -81,7 +83,9 @@ def _estimate_kernels(model, profile: Profile, batch_size, input_shapes) -> Repo
     layers = _score(profile, [kernel.layer for kernel in kernels], [kernel_row(kernel) for kernel in kernels],
                     in_graph, extra)
     modeled = sum(len(kernel.sources) for kernel in kernels)
-    counts = _Counts(extracted.node_count, modeled, len(extracted.free), extracted.unmodeled)
+    covered = coverage([kernel.layer for kernel in kernels], extracted.unmodeled, len(extracted.data_dependent),
+                       profile.manifest.get("layer_kinds"))
+    counts = _Counts(extracted.node_count, modeled, len(extracted.free), extracted.unmodeled, covered)
     return _report(profile, extracted.source, layers, counts, composition.run_overhead_ms, extracted.batch_size,
                    extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
 
@@ -117,8 +121,10 @@ def _score(profile: Profile, records: Sequence[Layer], rows: Sequence[dict], in_
 
 
 class _Counts:
-    def __init__(self, total: int, modeled: int, free: int, unmodeled: tuple[UnmodeledNode, ...]) -> None:
+    def __init__(self, total: int, modeled: int, free: int, unmodeled: tuple[UnmodeledNode, ...],
+                 coverage: Coverage) -> None:
         self.total, self.modeled, self.free, self.unmodeled = total, modeled, free, unmodeled
+        self.coverage = coverage
 
 
 def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts, run_overhead_ms: float,
@@ -131,6 +137,7 @@ def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts
     # Totals need every layer's power; a layer type without a power model makes the totals "not measured".
     power_measured = profile.has_power and len(layers) > 0 and bool(layers["power_w"].notna().all())
     energy = float(layers["energy_mj"].sum()) if power_measured else None
+    covered = counts.coverage
     totals = Totals(
         runtime_ms=total_runtime,
         runtime_low_ms=float(layers["runtime_low_ms"].sum()) + run_overhead_ms,
@@ -146,6 +153,11 @@ def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts
         batch_size=batch_size,
         batch_size_assumed=batch_size_assumed,
         run_overhead_ms=run_overhead_ms,
+        macs_total=covered.macs_total,
+        macs_modeled=covered.macs_modeled,
+        lower_bound=covered.lower_bound,
+        lower_bound_reasons=covered.reasons,
+        data_dependent_layers=covered.data_dependent_layers,
     )
     return Report(
         model=source,

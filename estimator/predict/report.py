@@ -42,6 +42,18 @@ class Totals:
     batch_size: int
     batch_size_assumed: bool
     run_overhead_ms: float = 0.0  # a per-run cost outside every layer, included in runtime_ms
+    # Coverage (estimator.predict.coverage): MACs of all layers and sized unmodeled nodes, and those the
+    # profile was trained for; lower_bound when the total misses real compute, with the reasons.
+    macs_total: int = 0
+    macs_modeled: int = 0
+    lower_bound: bool = False
+    lower_bound_reasons: tuple[str, ...] = ()
+    data_dependent_layers: int = 0  # sizes set to their upper bound (graph/shapes.py)
+
+    @property
+    def macs_modeled_share(self) -> float:
+        """Share of the model's MACs that layers of kinds the profile was trained on compute (1.0 without MACs)."""
+        return self.macs_modeled / self.macs_total if self.macs_total else 1.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from estimator.predict.report import Report
 
-__all__ = ["NOT_MEASURED", "header_lines", "number", "power_text"]
+__all__ = ["NOT_MEASURED", "coverage_lines", "data_dependent_text", "header_lines", "lower_bound_text", "number",
+           "power_text", "runtime_prefix"]
 
 NOT_MEASURED = "not measured for this profile"
 
@@ -35,7 +36,8 @@ def header_lines(report: Report) -> list[str]:
         f"profile  {report.profile_id} ({report.device})",
         *([f"note     {report.device_note}"] if report.device_note else []),
         f"batch    {batch}",
-        f"runtime  {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-{totals.runtime_high_ms:.3f})",
+        f"runtime  {runtime_prefix(report)}{totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
+        f"{totals.runtime_high_ms:.3f})",
     ]
     if report.power_measured:
         lines.append(f"power    {totals.power_w:.2f} W (runtime-weighted mean)")
@@ -52,4 +54,38 @@ def header_lines(report: Report) -> list[str]:
     if totals.layers_out_of_distribution:
         lines.append(f"warning  {totals.layers_out_of_distribution} layer(s) lie outside the profile's training "
                      "ranges (marked !)")
+    return lines + coverage_lines(report)
+
+
+def runtime_prefix(report: Report) -> str:
+    """'>= ' before a total that is a lower bound."""
+    from estimator.predict.breakdown import is_lower_bound
+
+    return ">= " if is_lower_bound(report) else ""
+
+
+def lower_bound_text(report: Report) -> str:
+    """Why the totals are a lower bound: the coverage reasons, else the unmodeled nodes ('' when they are not)."""
+    totals = report.totals
+    if totals.lower_bound_reasons:
+        return "the totals miss compute: " + "; ".join(totals.lower_bound_reasons)
+    if totals.nodes_unmodeled:
+        return f"{totals.nodes_unmodeled} node(s) are not modeled, so the totals leave their cost out"
+    return ""
+
+
+def coverage_lines(report: Report) -> list[str]:
+    """The share of MACs modeled, the lower-bound marker with its reasons, and data-dependent sizes."""
+    totals = report.totals
+    lines = [f"modeled  {totals.macs_modeled_share * 100:.1f}% of {totals.macs_total / 1e9:.3f} GMACs"]
+    reason = lower_bound_text(report)
+    if reason:
+        lines.append(f"LOWER BOUND  {reason}")
+    if totals.data_dependent_layers:
+        lines.append(f"data-dependent  {data_dependent_text(report)}")
     return lines
+
+
+def data_dependent_text(report: Report) -> str:
+    return (f"{report.totals.data_dependent_layers} layer(s) sized by their upper bound (NonZero, NonMaxSuppression, "
+            "TopK, ... outputs): their costs are upper bounds")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from estimator.predict.render.common import NOT_MEASURED
+from estimator.predict.render.common import NOT_MEASURED, coverage_lines
 
 if TYPE_CHECKING:
     from estimator.predict.report import Report
@@ -31,7 +31,8 @@ def render_csv(report: Report) -> str:
         "runtime_ms": totals.runtime_ms, "runtime_low_ms": totals.runtime_low_ms,
         "runtime_high_ms": totals.runtime_high_ms, "power_w": totals.power_w, "energy_mj": totals.energy_mj,
         "runtime_share": 1.0, "out_of_distribution": totals.layers_out_of_distribution > 0,
-        "note": "" if report.power_measured else f"power and energy {NOT_MEASURED}",
+        "note": "; ".join([*coverage_lines(report), *([] if report.power_measured else
+                                                      [f"power and energy {NOT_MEASURED}"])]),
     })
     frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
     buffer = io.StringIO()

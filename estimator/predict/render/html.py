@@ -22,7 +22,7 @@ from estimator.predict.breakdown import (
 )
 from estimator.predict.render.cells import html_text, interval_text, ms_text, percent_text
 from estimator.predict.render.chart import layer_chart
-from estimator.predict.render.common import NOT_MEASURED
+from estimator.predict.render.common import NOT_MEASURED, data_dependent_text, lower_bound_text
 from estimator.predict.render.html_parts import banner, card, fragment, group_table, legend, name_html, page
 
 if TYPE_CHECKING:
@@ -78,10 +78,15 @@ def _banners(report: Report) -> str:
     note = device_note(report)
     if note:
         parts.append(banner("warn", note))
-    if is_lower_bound(report):
+    if is_lower_bound(report) and totals.nodes_unmodeled:
         ops = ", ".join(f"{op} x{n}" for op, n in totals.unmodeled_by_op.items())
         parts.append(banner("bad", f"Lower bound: {totals.nodes_unmodeled} node(s) are not modeled ({ops}); the totals "
                                    "leave their cost out (listed under Unmodeled nodes)."))
+    if totals.lower_bound_reasons:
+        parts.append(banner("bad", f"Lower bound: {lower_bound_text(report)} "
+                                   f"({totals.macs_modeled_share * 100:.1f}% of the MACs modeled)."))
+    if totals.data_dependent_layers:
+        parts.append(banner("warn", f"Data-dependent: {data_dependent_text(report)}."))
     if totals.layers_out_of_distribution:
         parts.append(banner("warn", f"{totals.layers_out_of_distribution} layer(s) lie outside the profile's training "
                                     "ranges (marked !): their estimates are extrapolations."))

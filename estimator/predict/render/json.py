@@ -50,6 +50,12 @@ def report_dict(report: Report) -> dict[str, object]:
             "power_w": number(totals.power_w, 4),
             "energy_mj": number(totals.energy_mj, 6),
             "layers_out_of_distribution": totals.layers_out_of_distribution,
+            "macs_total": totals.macs_total,
+            "macs_modeled": totals.macs_modeled,
+            "macs_modeled_share": number(totals.macs_modeled_share, 6),
+            "lower_bound": totals.lower_bound,
+            "lower_bound_reasons": list(totals.lower_bound_reasons),
+            "data_dependent_layers": totals.data_dependent_layers,
         },
         "nodes": {
             "total": totals.nodes_total,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from estimator.predict.breakdown import cost_by, model_title
+from estimator.predict.breakdown import cost_by, is_lower_bound, model_title
 from estimator.predict.render.cells import interval_text, markdown_code, ms_text, percent_text
-from estimator.predict.render.common import NOT_MEASURED, power_text
+from estimator.predict.render.common import NOT_MEASURED, data_dependent_text, lower_bound_text, power_text, runtime_prefix
 
 if TYPE_CHECKING:
     from estimator.predict.report import Report
@@ -20,16 +20,17 @@ def render_markdown(report: Report, top: int | None = None) -> str:
            f"| profile | {report.profile_id} ({report.device}) |",
            *([f"| note | {report.device_note} |"] if report.device_note else []),
            f"| batch size | {totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''} |",
-           f"| runtime | {totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
+           f"| runtime | {runtime_prefix(report)}{totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
            f"{totals.runtime_high_ms:.3f}) |",
            f"| power | {power_text(totals.power_w, report, 'W', 2).replace('n/m', NOT_MEASURED)} |",
            f"| energy | {power_text(totals.energy_mj, report, 'mJ', 3).replace('n/m', NOT_MEASURED)} |",
            f"| nodes | {totals.nodes_total} total, {totals.nodes_modeled} modeled, {totals.nodes_free} free, "
            f"{totals.nodes_unmodeled} unmodeled |",
-           f"| layers outside training ranges | {totals.layers_out_of_distribution} |", ""]
-    if totals.nodes_unmodeled:
-        out += [f"**Lower bound:** {totals.nodes_unmodeled} node(s) are not modeled, so the totals leave their cost out.",
-                ""]
+           f"| layers outside training ranges | {totals.layers_out_of_distribution} |",
+           f"| MACs modeled | {totals.macs_modeled_share * 100:.1f}% of {totals.macs_total / 1e9:.3f} GMACs |",
+           *([f"| data-dependent | {data_dependent_text(report)} |"] if totals.data_dependent_layers else []), ""]
+    if is_lower_bound(report):
+        out += [f"**Lower bound:** {lower_bound_text(report)}.", ""]
     for column, title in (("layer_type", "layer type"), ("op_type", "op type")):
         out += [*_groups(report, column, title), ""]
     layers = report.layers.sort_values("runtime_ms", ascending=False)

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["comparison_dict", "render_summary"]
 
-LOWER_BOUND_NOTE = "≥: some nodes are not modeled, so the totals leave their cost out (a lower bound)"
+LOWER_BOUND_NOTE = ("≥: some nodes are not modeled, or the profile has no training data for some of the compute, so "
+                    "the totals leave their cost out (a lower bound; see each report's reasons)")
 
 
 def _round(value: object, digits: int) -> float | None:
@@ -70,6 +71,8 @@ def comparison_dict(reports: Sequence[Report]) -> list[dict[str, object]]:
             "energy_vs_lowest": _round(row.energy_vs_lowest, 3),
             "power_note": None if row.power_measured else NOT_MEASURED,
             "lower_bound": row.lower_bound,
+            "lower_bound_reasons": row.lower_bound_reasons,
+            "macs_modeled_share": _round(row.macs_modeled_share, 4),
             "unmodeled_by_op": row.unmodeled_by_op,
             "by_layer_type": {
                 part.layer_type: {
@@ -98,6 +101,7 @@ def _csv(reports: Sequence[Report]) -> str:
             "runtime_low_ms": _round(row.runtime_low_ms, 6), "runtime_high_ms": _round(row.runtime_high_ms, 6),
             "runtime_vs_fastest": _round(row.runtime_vs_fastest, 3), "energy_vs_lowest": _round(row.energy_vs_lowest, 3),
             "lower_bound": row.lower_bound, "unmodeled_ops": csv_text(_ops_text(row.unmodeled_by_op)),
+            "macs_modeled_share": _round(row.macs_modeled_share, 4),
             "profile": csv_text(row.profile), "note": "" if row.power_measured else f"power and energy {NOT_MEASURED}",
         }
         for part in by_type[by_type["title"] == row.title].itertuples(index=False):

@@ -38,10 +38,10 @@ def test_assumed_batch_is_reported_and_batch_size_scales_runtime():
 
 
 def test_unmodeled_nodes_are_counted_and_listed():
-    report = estimate(small_cnn(with_transpose_conv=True))
+    report = estimate(small_cnn(with_unmodeled=True))
     assert report.totals.nodes_unmodeled == 1
-    assert report.totals.unmodeled_by_op == {"ConvTranspose": 1}
-    assert report.unmodeled[0].name == "upsample"
+    assert report.totals.unmodeled_by_op == {"LpPool": 1}
+    assert report.unmodeled[0].name == "lp_pool"
 
 
 def test_out_of_distribution_layer_is_flagged():

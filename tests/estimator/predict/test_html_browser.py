@@ -53,7 +53,7 @@ def test_hostile_names_in_chromium(tmp_path):
 
 
 def test_several_model_page_in_chromium(tmp_path):
-    reports = [estimate(ZOO / "resnet18.onnx"), estimate(small_cnn(with_transpose_conv=True)),
+    reports = [estimate(ZOO / "resnet18.onnx"), estimate(small_cnn(with_unmodeled=True)),
                estimate(ZOO / "mobilenet_v3_small.onnx"), _hostile_report()]
     verdict = _check(compare(reports).to_html(), tmp_path / "several.png")
     assert verdict["title"] == "Comparison of 4 models"

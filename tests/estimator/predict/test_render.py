@@ -16,7 +16,7 @@ from tests.estimator_fixtures import small_cnn
 
 @pytest.fixture(scope="module")
 def report():
-    return estimate(small_cnn(with_transpose_conv=True))
+    return estimate(small_cnn(with_unmodeled=True))
 
 
 def test_json_has_stable_fields_with_units(report):
@@ -26,8 +26,8 @@ def test_json_has_stable_fields_with_units(report):
     assert set(document["totals"]) >= {"runtime_ms", "runtime_low_ms", "runtime_high_ms", "power_w", "energy_mj"}
     assert document["power_note"] == NOT_MEASURED
     assert document["totals"]["power_w"] is None
-    assert document["nodes"]["unmodeled_by_op"] == {"ConvTranspose": 1}
-    assert document["unmodeled"][0]["name"] == "upsample"
+    assert document["nodes"]["unmodeled_by_op"] == {"LpPool": 1}
+    assert document["unmodeled"][0]["name"] == "lp_pool"
     assert [layer["name"] for layer in document["layers"]] == list(report.layers["name"])
     # Each value is rounded to 6 decimals, so the sum may differ by half a unit per layer.
     assert sum(layer["runtime_ms"] for layer in document["layers"]) == pytest.approx(
@@ -37,7 +37,7 @@ def test_json_has_stable_fields_with_units(report):
 def test_csv_lists_layers_unmodeled_nodes_and_a_total_row(report):
     frame = pd.read_csv(io.StringIO(report.to_csv()))
     assert frame["layer_type"].tolist()[-2:] == ["unmodeled", "total"]
-    assert frame.loc[frame["layer_type"] == "unmodeled", "note"].iloc[0] == "transposed convolution is not modeled"
+    assert frame.loc[frame["layer_type"] == "unmodeled", "note"].iloc[0] == "Lp pooling is not modeled"
     assert frame["power_w"].isna().all()
     total = frame[frame["name"] == "TOTAL"].iloc[0]
     assert total["runtime_ms"] == pytest.approx(frame.loc[frame["layer_type"].isin(
@@ -48,7 +48,7 @@ def test_table_shows_totals_top_layers_and_unmodeled(report):
     text = report.to_table(top=2)
     assert f"power    {NOT_MEASURED}" in text
     assert "top 2 of 6 layers by runtime" in text
-    assert "upsample (ConvTranspose): transposed convolution is not modeled" in text
+    assert "lp_pool (LpPool): Lp pooling is not modeled" in text
     assert "batch    1 (assumed" in text
 
 
@@ -58,7 +58,7 @@ def test_markdown_and_html_are_complete_and_self_contained(report):
     page = report.to_html()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and page.count("<rect") == len(report.layers)
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
-    assert "upsample" in page
+    assert "lp_pool" in page
 
 
 def test_every_format_renders(report):

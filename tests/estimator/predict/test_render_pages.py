@@ -32,7 +32,7 @@ def _with(report, **extra):
 
 @pytest.fixture(scope="module")
 def real():
-    return estimate(small_cnn(with_transpose_conv=True))
+    return estimate(small_cnn(with_unmodeled=True))
 
 
 def test_page_is_titled_with_the_file_name_not_the_path():
