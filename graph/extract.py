@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from graph.context import GraphContext, dtype_name_and_bytes
+from graph.context import GraphContext
 from graph.inputs import fix_input_shapes
 from graph.loading import ModelSource, default_opset, load_model
 from graph.ops import handle_node
-from graph.ops.qdq import QdqGroup, qdq_groups
+from graph.ops.qdq import absorbed_by_groups, qdq_groups, quantized_record
 from graph.records import Layer, ModelLayers, UnmodeledNode
 
 __all__ = ["extract_layers"]
@@ -41,7 +39,7 @@ def extract_layers(
         if isinstance(result, UnmodeledNode):
             unmodeled.append(result)
         elif node.index in groups:
-            layers.append(_quantized(result, groups[node.index]))
+            layers.append(quantized_record(result, groups[node.index]))
         else:
             layers.append(result)
     return ModelLayers(
@@ -56,20 +54,3 @@ def extract_layers(
         batch_axes=tuple(shaped.batch_axes.items()),
         data_dependent=tuple(layer.name for layer in layers if ctx.is_data_dependent(layer.index)),
     )
-
-
-def absorbed_by_groups(ctx: GraphContext, groups: dict[int, QdqGroup]) -> set[int]:
-    """The Q nodes of QDQ groups, and the DQ nodes whose every reader is a group's op (the runtime fuses them)."""
-    absorbed = {group.quantize for group in groups.values()}
-    for group in groups.values():
-        for index in group.dequantize:
-            readers = ctx.consumers.get(ctx.nodes[index].proto.output[0], [])
-            if readers and all(reader in groups for reader in readers):
-                absorbed.add(index)
-    return absorbed
-
-
-def _quantized(layer: Layer, group: QdqGroup) -> Layer:
-    """The op's record with the int8 element type ONNX Runtime runs it in."""
-    dtype, dtype_bytes = dtype_name_and_bytes(group.dtype)
-    return dataclasses.replace(layer, dtype=dtype, dtype_bytes=dtype_bytes) if hasattr(layer, "dtype_bytes") else layer

@@ -14,7 +14,9 @@ __all__ = ["ACTIVATION_CANDIDATES", "activation_after", "conv", "gemm_then", "pa
 
 ACTIVATION_CANDIDATES = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
                          "Softplus", "Selu", "SiLU")
-_PATTERNS = ("gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv")
+_PATTERNS = ("gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
+             "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
+             "matmul_scale", "reshapes", "twins", "noops")
 
 
 class _Graph:
@@ -31,6 +33,12 @@ class _Graph:
     def scalar(self, value: float) -> str:
         name = f"s{len(self.initializers)}"
         self.initializers.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
+        return name
+
+    def typed(self, array: np.ndarray) -> str:
+        """A constant of the array's own element type."""
+        name = f"c{len(self.initializers)}"
+        self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
     def ints(self, values: list[int]) -> str:
@@ -121,4 +129,43 @@ def pattern(kind: str) -> bytes:
         conv_out = g.conv("x", 3, 4)
         stats = [g.weight(4) for _ in range(4)]
         return g.model([1, 3, 8, 8], [g.add("BatchNormalization", [conv_out, *stats])])
+    return _transformer_or_int8_pattern(g, kind)
+
+
+def _transformer_or_int8_pattern(g: _Graph, kind: str) -> bytes:
+    if kind == "conv3d_add_relu":  # grouped, so no layout pass could take it either
+        conv_out = g.add("Conv", ["x", g.weight(8, 2, 1, 1, 1)], group=4)
+        return g.model([1, 8, 4, 4, 4], [g.add("Relu", [g.add("Add", [conv_out, "x"])])])
+    if kind == "qdq_conv":  # x -> Q -> DQ, int8 weight -> DQ, Conv -> Q -> DQ
+        scale, zero, weight_zero = g.scalar(0.05), g.typed(np.uint8(128)), g.typed(np.int8(0))
+        x = g.add("DequantizeLinear", [g.add("QuantizeLinear", ["x", scale, zero]), scale, zero])
+        w = g.add("DequantizeLinear", [g.typed(g.rng.integers(-8, 8, (16, 16, 3, 3)).astype(np.int8)), scale,
+                                       weight_zero])
+        y = g.add("Conv", [x, w], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        return g.model([1, 16, 8, 8], [g.add("DequantizeLinear", [g.add("QuantizeLinear", [y, scale, zero]), scale, zero])])
+    if kind == "resize_blocked":
+        up = g.add("Resize", [g.conv("x", 16, 16), "", g.typed(np.array([1, 1, 2, 2], np.float32))], mode="nearest",
+                   coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        return g.model([1, 16, 8, 8], [g.conv(up, 16, 16)])
+    if kind == "transpose_gathers":  # (2, 3, 4, 8) -> (4, 2, 3, 8), gathered along axis 1
+        source = g.add("Transpose", ["x"], perm=[2, 0, 1, 3])
+        parts = [g.add("Gather", [source, g.typed(np.int64(i))], axis=1) for i in range(2)]
+        return g.model([2, 3, 4, 8], [g.add("Relu", [part]) for part in parts])
+    if kind == "gathers":
+        parts = [g.add("Gather", ["x", g.typed(np.int64(i))], axis=0) for i in range(4)]
+        return g.model([4, 4, 8], [g.add("Relu", [part]) for part in parts])
+    if kind == "matmul_transpose":
+        keys = g.add("Transpose", [g.add("Sigmoid", ["x"])], perm=[0, 2, 1])
+        return g.model([2, 8, 8], [g.add("MatMul", [g.add("Relu", ["x"]), keys])])
+    if kind == "matmul_scale":
+        return g.model([2, 8, 8], [g.add("Mul", [g.add("MatMul", [g.add("Relu", ["x"]), g.add("Sigmoid", ["x"])]),
+                                                 g.scalar(0.125)])])
+    if kind == "noops":
+        one = g.add("Mul", [g.add("Relu", ["x"]), g.scalar(1.0)])
+        return g.model([2, 8], [g.add("Sigmoid", [g.add("Cast", [one], to=TensorProto.FLOAT)])])
+    if kind == "twins":
+        return g.model([2, 8], [g.add("Add", [g.add("Sigmoid", ["x"]), g.add("Sigmoid", ["x"])])])
+    if kind == "reshapes":
+        flat = g.add("Reshape", [g.add("Reshape", [g.add("Relu", ["x"]), g.ints([4, 16])]), g.ints([64])])
+        return g.model([2, 8, 4], [g.add("Sigmoid", [flat])])
     raise ValueError(f"unknown pattern {kind!r}; patterns: {', '.join(_PATTERNS)}")

@@ -7,4 +7,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_DATA = ROOT / "training_data"
 ZOO = TRAINING_DATA / "zoo"
+FAMILIES = TRAINING_DATA / "families"
+UNSEEN = TRAINING_DATA / "unseen"
 TEST_DATA = ROOT / "tests" / "data"

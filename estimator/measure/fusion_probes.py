@@ -73,12 +73,21 @@ def rules_from_probes(optimize: Optimize, name: str) -> FusionRules:
             conv_activations.append(op_type)
         if any(node.op_type == "FusedGemm" and node.activation == op_type for node in optimize(probes.gemm_then(op_type))):
             gemm_activations.append(op_type)
-    ops_of = {kind: {node.op_type for node in optimize(probes.pattern(kind))} for kind in (
-        "gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv")}
+    nodes_of = {kind: optimize(probes.pattern(kind)) for kind in (
+        "gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
+        "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
+        "matmul_scale", "reshapes", "twins", "noops")}
+    ops_of = {kind: {node.op_type for node in nodes} for kind, nodes in nodes_of.items()}
+
+    def count(kind: str, op_type: str) -> int:
+        return sum(node.op_type == op_type for node in nodes_of[kind])
+
     return FusionRules(
         name=name,
         fold_constants=True,
         eliminated_ops=("Identity", "Dropout"),
+        noop_elimination=not {"Mul", "Cast"} & ops_of["noops"],
+        common_subexpression_elimination=count("twins", "Sigmoid") == 1,
         conv_absorbs_constant_ops="BatchNormalization" not in ops_of["batchnorm_after_conv"],
         matmul_add_to_gemm="Gemm" in ops_of["matmul_add"],
         gelu_fusion="Gelu" in ops_of["gelu"],
@@ -86,6 +95,13 @@ def rules_from_probes(optimize: Optimize, name: str) -> FusionRules:
         skip_layernorm_fusion="SkipLayerNormalization" in ops_of["skip_layernorm"],
         slice_to_split_fusion="Split" in ops_of["slices"],
         conv_add_activation="Add" not in ops_of["conv_add_relu"],
+        conv_add_activation_3d="Add" not in ops_of["conv3d_add_relu"],
+        qdq_fusion="QLinearConv" in ops_of["qdq_conv"],
+        transpose_optimizer=count("transpose_gathers", "Transpose") > 1,
+        gather_to_split_fusion="Split" in ops_of["gathers"],
+        matmul_transpose_fusion="FusedMatMul" in ops_of["matmul_transpose"],
+        matmul_scale_fusion="FusedMatMul" in ops_of["matmul_scale"],
+        reshape_fusion=count("reshapes", "Reshape") == 1,
         conv_activations=tuple(conv_activations),
         gemm_activations=tuple(gemm_activations),
         expanded_ops=tuple(expanded),
@@ -93,6 +109,8 @@ def rules_from_probes(optimize: Optimize, name: str) -> FusionRules:
         nchwc_channel_multiple=multiple,
         nchwc_conv_activations=tuple(blocked_activations),
         nchwc_elementwise=tuple(dict.fromkeys(blocked_elementwise)),
+        nchwc_upsample=any(node.op_type == "Upsample" and node.blocked for node in nodes_of["resize_blocked"]),
+        int8_nhwc=any(node.op_type == "QLinearConv" and node.domain == "com.microsoft" for node in nodes_of["qdq_conv"]),
     )
 
 

@@ -8,11 +8,13 @@ from graph.context import GraphContext, dtype_name_and_bytes
 from graph.inputs import fix_input_shapes
 from graph.kernels.fusion import apply_fusions
 from graph.kernels.nchwc import apply_nchwc
+from graph.kernels.quantized import apply_int8_nhwc, fuse_qdq
 from graph.kernels.records import Kernel, ModelKernels
 from graph.kernels.rules import FusionRules
 from graph.kernels.working import WorkingGraph, WorkingNode
 from graph.loading import ModelSource, default_opset, load_model
 from graph.ops import handle_node
+from graph.ops.qdq import QdqGroup, absorbed_by_groups, qdq_groups, quantized_record
 from graph.records import ConvLayer, Layer, OtherLayer, UnmodeledNode
 
 __all__ = ["extract_kernels"]
@@ -22,7 +24,13 @@ _RECORD_OPS = {  # kernel op -> the model ops whose own record describes it
     "GlobalAveragePool": ("GlobalAveragePool",), "GlobalMaxPool": ("GlobalMaxPool",),
     "Gemm": ("Gemm", "MatMul"), "FusedGemm": ("Gemm",), "MatMul": ("MatMul",),
     "ReduceMean": ("ReduceMean",), "ReduceMax": ("ReduceMax",),
+    "QLinearConv": ("QLinearConv", "Conv"), "QGemm": ("QGemm", "Gemm"), "QLinearMatMul": ("QLinearMatMul", "MatMul"),
+    "QLinearGlobalAveragePool": ("QLinearGlobalAveragePool", "GlobalAveragePool"),
+    "QLinearAveragePool": ("QLinearAveragePool", "AveragePool"), "NhwcMaxPool": ("MaxPool",),
+    "FusedMatMul": ("MatMul",),
 }
+# Kernels that are their model node unchanged and whose handler builds a richer record than the tensors alone.
+_OWN_RECORD = frozenset({"ConvTranspose", "ConvInteger", "MatMulInteger", "Einsum", "LSTM", "GRU", "RNN"})
 
 
 def extract_kernels(
@@ -39,13 +47,18 @@ def extract_kernels(
     opset = default_opset(shaped.model) or 0
     ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
     graph = WorkingGraph(ctx, {output.name for output in shaped.model.graph.output})
+    groups = qdq_groups(ctx) if rules.qdq_fusion else {}
+    if groups:
+        fuse_qdq(graph, groups, absorbed_by_groups(ctx, groups))
     apply_fusions(graph, rules)
     apply_nchwc(graph, rules)
+    if rules.int8_nhwc:
+        apply_int8_nhwc(graph)
     _expand(graph, rules)
     kernels: list[Kernel] = []
     unmodeled: list[UnmodeledNode] = []
     for position, node in enumerate(graph.nodes):
-        record = _record(graph, node, position)
+        record = _record(graph, node, position, groups)
         if isinstance(record, UnmodeledNode):
             unmodeled.append(record)
         else:
@@ -82,11 +95,13 @@ def _expand(graph: WorkingGraph, rules: FusionRules) -> None:
     graph.nodes = expanded
 
 
-def _record(graph: WorkingGraph, node: WorkingNode, position: int) -> Layer | UnmodeledNode:
+def _record(graph: WorkingGraph, node: WorkingNode, position: int, groups: dict[int, QdqGroup]) -> Layer | UnmodeledNode:
     """The layer record of a kernel: its model node's own record when it has one, else built from its tensors."""
     origin = node.origin
-    if origin is not None and origin.op_type in _RECORD_OPS.get(node.op_type, ()):
-        return handle_node(graph.ctx, origin)
+    if origin is not None and (origin.op_type in _RECORD_OPS.get(node.op_type, ()) or (origin.op_type == node.op_type
+                               and origin.op_type in _OWN_RECORD)):
+        record = handle_node(graph.ctx, origin)
+        return quantized_record(record, groups[origin.index]) if origin.index in groups else record
     if origin is not None and origin.op_type == "BatchNormalization" and node.op_type == "Conv":
         return _batch_norm_as_conv(graph, node, origin.name, origin.index)
     if origin is not None:

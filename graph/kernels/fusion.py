@@ -7,6 +7,13 @@ import math
 from collections import defaultdict
 
 from graph.kernels.rules import FusionRules
+from graph.kernels.transformer import (
+    fuse_gathers_to_split,
+    fuse_matmul_scale,
+    fuse_matmul_transpose,
+    fuse_reshape_chains,
+    push_transposes_through_gathers,
+)
 from graph.kernels.working import WorkingGraph, WorkingNode
 
 __all__ = ["apply_fusions", "conv_nchwc_eligible"]
@@ -15,6 +22,8 @@ __all__ = ["apply_fusions", "conv_nchwc_eligible"]
 def apply_fusions(graph: WorkingGraph, rules: FusionRules) -> None:
     """Every rewrite before the layout pass, in the order the runtime applies them."""
     _eliminate(graph, rules)
+    if rules.common_subexpression_elimination:
+        _common_subexpressions(graph)
     if rules.conv_absorbs_constant_ops:
         _conv_absorbs_constant_ops(graph)
     if rules.matmul_add_to_gemm:
@@ -31,6 +40,16 @@ def apply_fusions(graph: WorkingGraph, rules: FusionRules) -> None:
         _skip_layernorm(graph)
     if rules.slice_to_split_fusion:
         _slices_to_split(graph)
+    if rules.transpose_optimizer:
+        push_transposes_through_gathers(graph)
+    if rules.gather_to_split_fusion:
+        fuse_gathers_to_split(graph)
+    if rules.matmul_scale_fusion:
+        fuse_matmul_scale(graph)
+    if rules.matmul_transpose_fusion:
+        fuse_matmul_transpose(graph)
+    if rules.reshape_fusion:
+        fuse_reshape_chains(graph)
 
 
 def conv_nchwc_eligible(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> bool | None:
@@ -64,9 +83,13 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
             outputs = [name for name in node.outputs if name]
             if any(name in graph.graph_outputs for name in outputs):
                 continue
-            if node.op_type in rules.eliminated_ops and node.inputs:
+            source = _noop_source(graph, node) if rules.noop_elimination else None
+            if source is not None:
+                node.inputs = [source]
                 graph.bypass(node)
-            elif rules.fold_constants and _foldable(graph, node):
+            elif node.op_type in rules.eliminated_ops and node.inputs:
+                graph.bypass(node)
+            elif rules.fold_constants and _foldable(graph, node, rules):
                 graph.constants.update(outputs)
                 graph.remove(node)
             else:
@@ -76,11 +99,54 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
             changed = True
 
 
-def _foldable(graph: WorkingGraph, node: WorkingNode) -> bool:
-    if node.op_type == "Shape":
-        return graph.shapes.get(node.inputs[0]) is not None  # the runtime knows every shape here
+def _noop_source(graph: WorkingGraph, node: WorkingNode) -> str | None:
+    """The input a no-op passes on: Cast to the type it has; Add/Sub of 0 or Mul/Div by 1 that broadcasts nothing."""
+    if node.op_type == "Cast":
+        same = node.inputs and node.attributes.get("to") == graph.ctx.elem_type(node.inputs[0]) != 0
+        return node.inputs[0] if same else None
+    if node.op_type not in ("Add", "Sub", "Mul", "Div") or len(node.inputs) != 2:
+        return None
+    data, constant = node.inputs
+    if graph.is_constant(data) and node.op_type in ("Add", "Mul"):
+        data, constant = constant, data
+    values = graph.constant_values(constant) if graph.is_constant(constant) else None
+    if values is None or graph.is_constant(data) or graph.shapes.get(node.outputs[0]) != graph.shapes.get(data):
+        return None
+    neutral = 0.0 if node.op_type in ("Add", "Sub") else 1.0
+    return data if bool((values == neutral).all()) else None
+
+
+def _foldable(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> bool:
+    if node.op_type == "DequantizeLinear" and rules.qdq_fusion:
+        return False  # kept for the QDQ selectors, as the runtime's constant folding keeps it
+    if node.op_type == "Shape":  # the runtime knows every shape here, but not sizes set by data
+        return graph.shapes.get(node.inputs[0]) is not None and node.inputs[0] not in graph.ctx.data_dependent
     real = [name for name in node.inputs if name]
     return bool(real) and all(graph.is_constant(name) for name in real)
+
+
+_NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+                               "Bernoulli", "Dropout"})
+
+
+def _common_subexpressions(graph: WorkingGraph) -> None:
+    """Nodes with the same op, inputs and attributes compute the same tensors: the runtime keeps the first."""
+    seen: dict[tuple, WorkingNode] = {}
+    renamed: dict[str, str] = {}
+    for node in list(graph.nodes):
+        node.inputs = [renamed.get(name, name) for name in node.inputs]
+        if node.op_type in _NONDETERMINISTIC or node.op_type in ("If", "Loop", "Scan") or not node.inputs:
+            continue
+        if any(name in graph.graph_outputs for name in node.outputs):
+            continue
+        key = (node.op_type, tuple(node.inputs), repr(sorted(node.attributes.items())), len(node.outputs))
+        first = seen.get(key)
+        if first is None:
+            seen[key] = node
+            continue
+        renamed.update(zip(node.outputs, first.outputs, strict=True))
+        first.sources.extend(node.sources)
+        graph.remove(node)
 
 
 def _conv_absorbs_constant_ops(graph: WorkingGraph) -> None:
@@ -198,6 +264,9 @@ def _conv_add_activation(graph: WorkingGraph, rules: FusionRules) -> None:
     consumers = graph.consumers()
     for conv in list(graph.nodes):
         if conv.op_type != "Conv" or conv_nchwc_eligible(graph, conv, rules) is not None:
+            continue
+        weight = graph.shapes.get(conv.inputs[1]) if len(conv.inputs) > 1 else None
+        if weight is not None and len(weight) == 5 and not rules.conv_add_activation_3d:
             continue
         add = graph.sole_consumer(consumers, conv.outputs[0])
         if add is None or add.op_type != "Add" or len(add.inputs) != 2:

@@ -17,6 +17,7 @@ from graph.kernels.working import WorkingGraph, WorkingNode
 __all__ = ["apply_nchwc"]
 
 _BINARY = ("Add", "Sum", "Mul")
+_FLOAT = 1  # onnx.TensorProto.FLOAT
 _WINDOW_POOLS = ("MaxPool", "AveragePool")
 _GLOBAL_POOLS = ("GlobalAveragePool", "GlobalMaxPool")
 
@@ -125,6 +126,8 @@ class _Pass:
             return self._batch_norm(node)
         if op == "Transpose" and tuple(node.attributes.get("perm") or ()) == (0, 2, 3, 1):
             return self._to_channels_last(node)
+        if op in ("Resize", "Upsample") and self.rules.nchwc_upsample:
+            return self._upsample(node)
         if op in self.rules.nchwc_conv_activations or self._runs_blocked(op):
             return self._activation(node)
         return False
@@ -147,6 +150,8 @@ class _Pass:
         shape = self.graph.shapes.get(node.inputs[0])
         if len([o for o in node.outputs if o]) > 1 or shape is None or len(shape) != 4 or shape[1] % self.block:
             return False
+        if self.graph.ctx.elem_type(node.inputs[0]) not in (_FLOAT, 0):
+            return False  # NCHWc holds float32 only
         if node.inputs[0] in self.blocked:
             self._take(node, node.inputs[0])
         elif needs_blocked_input:
@@ -215,6 +220,26 @@ class _Pass:
         node.op_type = "Conv"  # a depthwise 1x1 convolution with the folded scale and shift
         node.attributes = {"group": blocked.channels, "kernel_shape": (1, 1)}
         self._produce(node, blocked.channels)
+        self.out.append(node)
+        return True
+
+    def _upsample(self, node: WorkingNode) -> bool:
+        """Resize of a blocked tensor by whole factors along H and W (nearest with asymmetric coordinates, or
+        linear): NCHWc Upsample."""
+        before, after = self.graph.shapes.get(node.inputs[0]), self.graph.shapes.get(node.outputs[0])
+        mode = node.attributes.get("mode") or "nearest"
+        coordinates = node.attributes.get("coordinate_transformation_mode") or "half_pixel"
+        if mode == "nearest" and coordinates != "asymmetric":
+            return False
+        if mode == "linear" and coordinates not in ("half_pixel", "asymmetric", "align_corners"):
+            return False
+        if before is None or after is None or len(before) != 4 or len(after) != 4 or mode not in ("nearest", "linear"):
+            return False
+        if before[:2] != after[:2] or any(a % b or a < b for a, b in zip(after[2:], before[2:], strict=True)):
+            return False
+        self._take(node, node.inputs[0])
+        node.op_type = "Upsample"
+        self._produce(node, self.blocked[node.inputs[0]].channels)
         self.out.append(node)
         return True
 

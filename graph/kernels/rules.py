@@ -30,6 +30,8 @@ class FusionRules:
     # Level 1: constant folding and elimination.
     fold_constants: bool = False
     eliminated_ops: tuple[str, ...] = ()
+    noop_elimination: bool = False  # Cast to its own type, Add/Sub of 0, Mul/Div by 1
+    common_subexpression_elimination: bool = False  # identical nodes on the same inputs run once
     conv_absorbs_constant_ops: bool = False  # Conv + BatchNormalization / Add(const) / Mul(const)
     # Level 2: fusions that keep the NCHW layout.
     matmul_add_to_gemm: bool = False
@@ -37,9 +39,16 @@ class FusionRules:
     quick_gelu_fusion: bool = False  # x * Sigmoid(x)  ==>  QuickGelu
     skip_layernorm_fusion: bool = False  # Add -> LayerNormalization  ==>  SkipLayerNormalization
     slice_to_split_fusion: bool = False
+    transpose_optimizer: bool = False  # a Transpose read by Gathers moves below them; Transpose pairs merge
+    gather_to_split_fusion: bool = False  # Gathers of indices 0..n-1 along one axis  ==>  Split + Squeezes
+    matmul_transpose_fusion: bool = False  # Transpose of the last two axes -> MatMul  ==>  FusedMatMul(transB)
+    matmul_scale_fusion: bool = False  # MatMul of activations scaled by a constant  ==>  FusedMatMul(alpha)
+    reshape_fusion: bool = False  # Reshape/Squeeze/Unsqueeze chains  ==>  one Reshape
     conv_add_activation: bool = False  # Conv + Add (+ Relu) ==> FusedConv with a summand, for NCHW convs
     conv_activations: tuple[str, ...] = ()
     gemm_activations: tuple[str, ...] = ()
+    conv_add_activation_3d: bool = False  # the same for 3-D convolutions
+    qdq_fusion: bool = False  # DequantizeLinear -> op -> QuantizeLinear  ==>  QLinearConv, QLinearAdd, ...
     # Function ops the runtime runs as their body when nothing absorbs them (e.g. HardSwish).
     expanded_ops: tuple[str, ...] = ()
     # Layout: the blocked NCHWc format (0: not used) and what may join it.
@@ -47,6 +56,8 @@ class FusionRules:
     nchwc_channel_multiple: int = 4  # input channels an NCHWc conv accepts, in steps of this
     nchwc_conv_activations: tuple[str, ...] = ()
     nchwc_elementwise: tuple[str, ...] = ()  # unfused ops that run on NCHWc tensors as they are
+    nchwc_upsample: bool = False  # Resize by whole factors of a blocked tensor  ==>  NCHWc Upsample
+    int8_nhwc: bool = False  # QLinearConv and the int8 ops after it run channels last, Transposes at the borders
 
     def to_dict(self) -> dict[str, object]:
         return {key: list(value) if isinstance(value, tuple) else value
@@ -88,6 +99,8 @@ ORT_CPU_AVX2 = FusionRules(
     name="onnxruntime-cpu",
     fold_constants=True,
     eliminated_ops=("Identity", "Dropout"),
+    noop_elimination=True,
+    common_subexpression_elimination=True,
     conv_absorbs_constant_ops=True,
     matmul_add_to_gemm=True,
     gelu_fusion=True,
@@ -102,4 +115,12 @@ ORT_CPU_AVX2 = FusionRules(
     nchwc_channel_multiple=4,
     nchwc_conv_activations=(*_ACTIVATIONS, "HardSwish"),
     nchwc_elementwise=("Relu", "Sigmoid", "Tanh", "HardSigmoid", "Mul", "QuickGelu"),
+    transpose_optimizer=True,
+    gather_to_split_fusion=True,
+    matmul_transpose_fusion=True,
+    matmul_scale_fusion=True,
+    reshape_fusion=True,
+    qdq_fusion=True,
+    nchwc_upsample=True,
+    int8_nhwc=True,
 )

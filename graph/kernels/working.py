@@ -58,7 +58,8 @@ class WorkingGraph:
                 self.free.append(view)
                 continue
             attributes = {a.name: view.attribute(a.name) for a in view.proto.attribute}
-            self.nodes.append(WorkingNode(view.op_type if view.proto.domain in ("", "ai.onnx") else
+            # ONNX Runtime's own ops (com.microsoft) are kernels under their plain names, as it writes them.
+            self.nodes.append(WorkingNode(view.op_type if view.proto.domain in ("", "ai.onnx", "com.microsoft") else
                                           f"{view.proto.domain}:{view.op_type}",
                                           list(view.inputs), [o for o in view.proto.output], attributes,
                                           origin=view, sources=[view.name]))

@@ -8,13 +8,15 @@ ops carry the int8 type, and their Q/DQ nodes cost nothing on their own (they ar
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import onnx
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext, NodeView, dtype_name_and_bytes
+from graph.records import Layer
 
-__all__ = ["QDQ_KERNELS", "QdqGroup", "qdq_groups"]
+__all__ = ["QDQ_KERNELS", "QdqGroup", "absorbed_by_groups", "qdq_groups", "quantized_record"]
 
 # Float op -> the int8 kernel ONNX Runtime runs for it (its QDQ selectors); the data inputs read through DQ.
 QDQ_KERNELS: dict[str, tuple[str, tuple[int, ...]]] = {
@@ -87,3 +89,22 @@ def _group(ctx: GraphContext, node: NodeView, kernel: str, data: list[str]) -> Q
 def _producer(ctx: GraphContext, tensor: str, op_type: str) -> int | None:
     index = ctx.producers.get(tensor)
     return index if index is not None and ctx.nodes[index].op_type == op_type else None
+
+
+def absorbed_by_groups(ctx: GraphContext, groups: dict[int, QdqGroup]) -> set[int]:
+    """The Q nodes of QDQ groups, and the DQ nodes whose every reader is a group's op (the runtime fuses them)."""
+    absorbed = {group.quantize for group in groups.values()}
+    for group in groups.values():
+        for index in group.dequantize:
+            readers = ctx.consumers.get(ctx.nodes[index].proto.output[0], [])
+            if readers and all(reader in groups for reader in readers):
+                absorbed.add(index)
+    return absorbed
+
+
+def quantized_record(layer: Layer, group: QdqGroup) -> Layer:
+    """The op's record with the int8 element type ONNX Runtime runs it in."""
+    if not hasattr(layer, "dtype_bytes"):
+        return layer
+    dtype, dtype_bytes = dtype_name_and_bytes(group.dtype)
+    return dataclasses.replace(layer, dtype=dtype, dtype_bytes=dtype_bytes)
