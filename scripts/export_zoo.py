@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Export the seed's 21 CNNs to shape-only ONNX files under training_data/zoo/.
+"""Export shape-only ONNX graphs: the seed's 21 CNNs, the op families, or the unseen evaluation set.
+
+  --set zoo       (default) the seed's 21 CNNs -> training_data/zoo/
+  --set families  transformers, detection, segmentation, a UNet, int8 (QDQ and QOperator), video,
+                  recurrent -> training_data/families/ (for measuring and training)
+  --set unseen    classifiers kept for evaluation only -> training_data/unseen/ (never train on them)
 
 Weights are random (no downloads). Large weights are written as external data and the data
 file is then deleted, so each graph keeps every tensor's dims and type but none of its payload;
-small tensors (shapes, axes) stay inline because shape inference reads them. The batch
-dimension is symbolic, so one file serves every batch size. Needs the `zoo` extra.
+small tensors (shapes, axes, quantization scales) stay inline because shape inference reads them.
+The batch dimension is symbolic where the model allows it (not the detectors), so one file serves
+every batch size. Needs the `zoo` extra.
 """
 
 from __future__ import annotations
@@ -14,31 +20,52 @@ from pathlib import Path
 
 from estimator.commands import run_command
 from estimator.errors import UsageError
-from estimator.measure.zoo import ZOO_MODELS, export
 
 ROOT = Path(__file__).resolve().parents[1]
+SETS = ("zoo", "families", "unseen")
+
+
+def _catalogue(which: str) -> dict:
+    if which == "zoo":
+        from estimator.measure.zoo import ZOO_MODELS
+
+        return dict.fromkeys(ZOO_MODELS)
+    from estimator.measure.zoo_families import FAMILY_MODELS, UNSEEN_MODELS
+
+    return dict(FAMILY_MODELS if which == "families" else UNSEEN_MODELS)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", default=list(ZOO_MODELS), help="models to export (default: all 21)")
-    parser.add_argument("--output-dir", type=Path, default=ROOT / "training_data" / "zoo")
-    parser.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy")
-    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("models", nargs="*", help="models to export (default: all of the set)")
+    parser.add_argument("--set", choices=SETS, default="zoo", dest="which", help="which list (default: zoo)")
+    parser.add_argument("--output-dir", type=Path, help="default: training_data/<set>")
+    parser.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy", help="zoo set only")
+    parser.add_argument("--opset", type=int, default=17, help="zoo set only")
     parser.add_argument("--force", action="store_true", help="re-export files that already exist")
     args = parser.parse_args(argv)
 
     def export_all() -> int:
-        unknown = sorted(set(args.models) - set(ZOO_MODELS))
+        catalogue = _catalogue(args.which)
+        names = args.models or list(catalogue)
+        unknown = sorted(set(names) - set(catalogue))
         if unknown:
-            raise UsageError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(ZOO_MODELS)}")
-        for position, name in enumerate(args.models, 1):
-            path = args.output_dir / f"{name}.onnx"
+            raise UsageError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(catalogue)}")
+        output_dir = args.output_dir or ROOT / "training_data" / args.which
+        for position, name in enumerate(names, 1):
+            path = output_dir / f"{name}.onnx"
             if path.exists() and not args.force:
-                print(f"[{position}/{len(args.models)}] {name}: exists, skipped", flush=True)
+                print(f"[{position}/{len(names)}] {name}: exists, skipped", flush=True)
                 continue
-            export(name, path, args.exporter, args.opset)
-            print(f"[{position}/{len(args.models)}] {name}: {path} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
+            if args.which == "zoo":
+                from estimator.measure.zoo import export
+
+                export(name, path, args.exporter, args.opset)
+            else:
+                from estimator.measure.zoo_families import export_spec
+
+                export_spec(catalogue[name], path)
+            print(f"[{position}/{len(names)}] {name}: {path} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
         return 0
 
     return run_command("export_zoo", export_all)
