@@ -161,24 +161,61 @@ def _elem(dtype: str) -> int:
 
 
 def _conv(layer: ConvLayer, rng):
-    channels, height, width = layer.input_chw
+    channels = layer.input_chw[0]
     out_channels = layer.output_chw[0]
+    spatial, kernel, stride, dilation, pads = _spatial(layer)
+    if layer.transposed:
+        weight_shape = (channels, out_channels // layer.groups, *kernel)
+    else:
+        weight_shape = (out_channels, channels // layer.groups, *kernel)
+    attributes = {"kernel_shape": list(kernel), "strides": list(stride), "dilations": list(dilation), "pads": list(pads),
+                  "group": layer.groups}
+    if layer.dtype_bytes == 1 and not layer.transposed:  # int8: QLinearConv, uint8 activations and int8 weights
+        return _qlinear_conv(layer, spatial, weight_shape, attributes, rng)
     elem = _elem(layer.dtype)
-    weight_shape = (out_channels, channels // layer.groups, *layer.kernel)
     initializers = [numpy_helper.from_array(_random_array(weight_shape, layer.dtype, rng), "W")]
     names = ["X", "W"]
     if layer.has_bias:
         initializers.append(numpy_helper.from_array(_random_array((out_channels,), layer.dtype, rng), "B"))
         names.append("B")
-    node = helper.make_node("Conv", names, ["Y"], kernel_shape=list(layer.kernel), strides=list(layer.stride),
-                            dilations=list(layer.dilation), pads=list(layer.pads), group=layer.groups)
-    inputs = [helper.make_tensor_value_info("X", elem, [layer.batch_size, channels, height, width])]
+    if layer.transposed:
+        attributes["output_padding"] = [*([0] if layer.spatial_rank == 3 else []), *layer.output_padding]
+    node = helper.make_node("ConvTranspose" if layer.transposed else "Conv", names, ["Y"], **attributes)
+    inputs = [helper.make_tensor_value_info("X", elem, [layer.batch_size, channels, *spatial])]
+    return [node], inputs, initializers
+
+
+def _spatial(layer: ConvLayer | PoolLayer):
+    """Input dims, kernel, strides, dilations and ONNX pads over the layer's spatial axes (depth first when 3-D)."""
+    _, height, width = layer.input_chw
+    begins, ends = [layer.pads[0], layer.pads[1]], [layer.pads[2], layer.pads[3]]
+    if layer.spatial_rank != 3:
+        return (height, width), layer.kernel, layer.stride, layer.dilation, (*begins, *ends)
+    depth = layer.depth
+    return ((depth.input, height, width), (depth.kernel, *layer.kernel), (depth.stride, *layer.stride),
+            (depth.dilation, *layer.dilation), (depth.pads[0], *begins, depth.pads[1], *ends))
+
+
+def _qlinear_conv(layer: ConvLayer, spatial, weight_shape, attributes, rng):
+    out_channels = layer.output_chw[0]
+    scale = numpy_helper.from_array(np.array(0.05, dtype=np.float32), "scale")
+    zero = numpy_helper.from_array(np.array(0, dtype=np.uint8), "zero")
+    weight_zero = numpy_helper.from_array(np.array(0, dtype=np.int8), "weight_zero")
+    weight = numpy_helper.from_array(rng.integers(-64, 64, weight_shape).astype(np.int8), "W")
+    initializers = [scale, zero, weight_zero, weight]
+    names = ["X", "scale", "zero", "W", "scale", "weight_zero", "scale", "zero"]
+    if layer.has_bias:
+        initializers.append(numpy_helper.from_array(np.zeros(out_channels, dtype=np.int32), "B"))
+        names.append("B")
+    node = helper.make_node("QLinearConv", names, ["Y"], **attributes)
+    inputs = [helper.make_tensor_value_info("X", onnx.TensorProto.UINT8, [layer.batch_size, layer.input_chw[0], *spatial])]
     return [node], inputs, initializers
 
 
 def _pool(layer: PoolLayer, opset: int):
-    channels, height, width = layer.input_chw
-    inputs = [helper.make_tensor_value_info("X", _elem(layer.dtype), [layer.batch_size, channels, height, width])]
+    channels = layer.input_chw[0]
+    spatial, kernel, stride, dilation, pads = _spatial(layer)
+    inputs = [helper.make_tensor_value_info("X", _elem(layer.dtype), [layer.batch_size, channels, *spatial])]
     if layer.op_type in ("ReduceMean", "ReduceMax"):
         if opset >= 18:
             axes = numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes")
@@ -187,16 +224,16 @@ def _pool(layer: PoolLayer, opset: int):
     if layer.is_global:
         op_type = "GlobalMaxPool" if layer.pool_kind == "max" else "GlobalAveragePool"
         return [helper.make_node(op_type, ["X"], ["Y"])], inputs, []
-    attributes: dict[str, object] = {"kernel_shape": list(layer.kernel), "strides": list(layer.stride),
-                                     "pads": list(layer.pads), "ceil_mode": int(layer.ceil_mode)}
+    attributes: dict[str, object] = {"kernel_shape": list(kernel), "strides": list(stride),
+                                     "pads": list(pads), "ceil_mode": int(layer.ceil_mode)}
     if layer.pool_kind == "max":
         op_type = "MaxPool"
-        attributes["dilations"] = list(layer.dilation)
+        attributes["dilations"] = list(dilation)
     else:
         op_type = "AveragePool"
         attributes["count_include_pad"] = int(layer.count_include_pad)
-        if layer.dilation != (1, 1):
-            attributes["dilations"] = list(layer.dilation)
+        if any(d != 1 for d in dilation):
+            attributes["dilations"] = list(dilation)
     return [helper.make_node(op_type, ["X"], ["Y"], **attributes)], inputs, []
 
 

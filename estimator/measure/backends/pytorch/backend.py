@@ -150,6 +150,10 @@ class TorchBackend(Backend):
         """A call that runs this record's configuration once (random data, built on the device)."""
         with self.torch.inference_mode():
             try:
+                if isinstance(layer, (ConvLayer, PoolLayer)) and (layer.spatial_rank == 3 or layer.dtype_bytes == 1
+                                                                  or getattr(layer, "transposed", False)):
+                    raise MeasureError(f"{layer.op_type} {layer.name!r}: 3-D, transposed and int8 layers are not "
+                                       "supported by the PyTorch backend; measure them with ONNX Runtime")
                 if isinstance(layer, ConvLayer):
                     return self._conv_runner(layer)
                 if isinstance(layer, PoolLayer):
