@@ -68,4 +68,5 @@ def coverage(costed: Sequence[Layer], unmodeled: Sequence[UnmodeledNode], data_d
 
 
 def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "0%"
+    share = 100 * part / whole if whole else 0.0
+    return "<0.1%" if 0 < share < 0.1 else f"{share:.1f}%"
