@@ -266,7 +266,7 @@ def _other(layer: OtherLayer, rng):
             continue
         names.append(name)
         if position in constants:
-            array = np.array(constants[position], dtype=np.dtype(dtype)).reshape(shape)
+            array = _typed_array(constants[position], np.dtype(dtype)).reshape(shape)
             initializers.append(numpy_helper.from_array(array, name))
         elif position > 0 and _is_parameter(layer, position):
             initializers.append(numpy_helper.from_array(_random_array(shape, dtype, rng), name))
@@ -275,6 +275,14 @@ def _other(layer: OtherLayer, rng):
     outputs = [f"O{position}" for position in range(len(layer.output_shapes))]
     node = helper.make_node(layer.op_type, names, outputs, **{key: _attribute(value) for key, value in layer.attributes})
     return [node], inputs, initializers
+
+
+def _typed_array(values, dtype: np.dtype) -> np.ndarray:
+    """Recorded constant values (kept as floats) back in their type; INT64_MAX-like bounds (Slice ends) clip."""
+    if dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        return np.array([min(max(int(v), limits.min), limits.max) for v in values], dtype=dtype)
+    return np.array(values, dtype=dtype)
 
 
 def _is_parameter(layer: OtherLayer, position: int) -> bool:

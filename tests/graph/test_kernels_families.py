@@ -130,3 +130,14 @@ def test_one_node_models_of_3d_transposed_and_int8_convs_run():
         (out,) = ort.InferenceSession(runnable.data, providers=["CPUExecutionProvider"]).run(None, runnable.feeds)
         depth = (layer.depth.output,) if layer.spatial_rank == 3 else ()
         assert out.shape == (layer.batch_size, layer.output_chw[0], *depth, *layer.output_chw[1:])
+
+
+def test_one_node_slice_to_the_end_of_the_axis_builds():
+    # exporters write "to the end" as INT64_MAX; the record keeps it as a float, the one-node model as int64
+    node = helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"], name="tail")
+    initializers = [_array("starts", np.array([1], np.int64)), _array("ends", np.array([2**63 - 1], np.int64)),
+                    _array("axes", np.array([1], np.int64))]
+    (layer,) = extract_layers(_model([node], [("x", [2, 5])], initializers)).layers
+    runnable = runnable_layer(layer)
+    (out,) = ort.InferenceSession(runnable.data, providers=["CPUExecutionProvider"]).run(None, runnable.feeds)
+    assert out.shape == (2, 4)

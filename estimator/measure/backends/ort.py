@@ -79,7 +79,13 @@ class OrtBackend(Backend):
         return lambda: session.run(outputs, feeds)
 
     def layer_runner(self, layer: Layer, opset: int) -> Callable[[], object]:
-        return self._runner(runnable_layer(layer, opset))
+        try:
+            model = runnable_layer(layer, opset)
+        except Exception as error:  # onnx's inference rejects a record no one-node model can hold (e.g. int8 ops
+            # of ONNX Runtime's own domain): a layer that cannot be measured alone, not a crash of the run
+            raise MeasureError(f"{layer.op_type} {layer.name!r}: no one-node model for it ({error}); "
+                               "measure it in context (estimator.measure.kernel_collector)") from None
+        return self._runner(model)
 
     def model_runner(self, model: ModelSource, input_shapes: Mapping[str, Sequence[int]]) -> Callable[[], object]:
         return self._runner(runnable_model(model, input_shapes))
