@@ -57,12 +57,15 @@ def extract_kernels(
     _expand(graph, rules)
     kernels: list[Kernel] = []
     unmodeled: list[UnmodeledNode] = []
+    data_dependent: list[str] = []
     for position, node in enumerate(graph.nodes):
         record = _record(graph, node, position, groups)
         if isinstance(record, UnmodeledNode):
             unmodeled.append(record)
-        else:
-            kernels.append(_kernel(graph, node, record, rules))
+            continue
+        kernels.append(_kernel(graph, node, record, rules))
+        if any(name in ctx.data_dependent for name in [*node.inputs, *node.outputs]):
+            data_dependent.append(kernels[-1].name)
     return ModelKernels(
         source=loaded.label,
         rules=rules.name,
@@ -74,6 +77,7 @@ def extract_kernels(
         batch_size_assumed=shaped.batch_size_assumed,
         opset=opset,
         node_count=len(ctx.nodes),
+        data_dependent=tuple(data_dependent),
     )
 
 

@@ -50,3 +50,4 @@ class ModelKernels:
     batch_size_assumed: bool
     opset: int
     node_count: int
+    data_dependent: tuple[str, ...] = ()  # kernels whose sizes depend on input values (set to bounds, graph/shapes.py)

@@ -141,3 +141,12 @@ def test_one_node_slice_to_the_end_of_the_axis_builds():
     runnable = runnable_layer(layer)
     (out,) = ort.InferenceSession(runnable.data, providers=["CPUExecutionProvider"]).run(None, runnable.feeds)
     assert out.shape == (2, 4)
+
+
+def test_kernels_after_a_non_zero_are_data_dependent():
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("NonZero", ["r"], ["i"], name="nonzero"),
+             helper.make_node("Cast", ["i"], ["y"], name="cast", to=TensorProto.FLOAT)]
+    kernels = extract_kernels(_model(nodes, [("x", [2, 3])], []), ORT_CPU_AVX2)
+    assert [k.op_type for k in kernels.kernels] == ["Relu", "NonZero", "Cast"]
+    assert kernels.data_dependent == ("nonzero", "cast")
