@@ -38,8 +38,19 @@ CATEGORICAL: dict[str, tuple[str, ...]] = {
 # its layout, a fused activation or summand, and the channels as the runtime holds them (padded).
 _KERNEL_CATEGORICAL = ("kernel_op", "layout", "input_layout", "activation")
 _KERNEL_NUMERIC = ("has_summand", "physical_input_channels", "physical_output_channels", "fused_nodes")
+# What sets the cost of the newer op families (graph.frames.layer_row's extra columns), per layer type, with
+# the value a row without the column takes (a 2-D layer has depth 1; a non-product has no m, k, n).
+_FAMILY_NUMERIC: dict[str, dict[str, float]] = {
+    "convolutional": {"spatial_rank": 2, "input_depth": 1, "output_depth": 1, "kernel_depth": 1, "stride_depth": 1,
+                      "transposed": 0, "is_int8": 0},
+    "pooling": {"spatial_rank": 2, "input_depth": 1, "output_depth": 1, "kernel_depth": 1},
+    "dense": {"is_int8": 0},
+    "other": {"matrices": 0, "m": 0, "k": 0, "n": 0, "sequence_length": 0, "hidden": 0, "directions": 0,
+              "gates": 0, "scale_h": 0, "scale_w": 0, "axis_size": 0, "outer_rows": 0, "macs": 0, "is_int8": 0},
+}
 KERNEL_FEATURES: dict[str, tuple[str, ...]] = {
-    layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC) for layer_type, names in FEATURES.items()
+    layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type])
+    for layer_type, names in FEATURES.items()
 }
 KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
     layer_type: (*names, *_KERNEL_CATEGORICAL) for layer_type, names in CATEGORICAL.items()
@@ -65,6 +76,10 @@ def featurize(frame: pd.DataFrame, layer_type: str, unit: str = "layers") -> pd.
             out[column] = frame[column] if column in frame.columns else "none"
         for column in _KERNEL_NUMERIC:
             out[column] = _column(frame, column, 0.0)
+        for column, default in _FAMILY_NUMERIC[layer_type].items():
+            out[column] = _column(frame, column, float(default))
+        if "dtype" in frame.columns:
+            out["is_int8"] = frame["dtype"].isin(("int8", "uint8")).astype("float64")
     for column in categorical(layer_type, unit):
         out[column] = out[column].fillna("unknown").astype(str)
     names = feature_names(layer_type, unit)

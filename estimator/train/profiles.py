@@ -79,6 +79,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "fingerprint": _fingerprint(data),
         "origin": origin or {"kind": "trained", "from": "scripts/train.py"},
         "unit": data.unit,
+        "layer_kinds": _layer_kinds(data),
         "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit == "kernels" else None,
         "features": {t: list(feature_names(t, data.unit)) for t in models.runtime},
         "categorical_features": {t: list(categorical(t, data.unit)) for t in models.runtime},
@@ -125,6 +126,15 @@ def _kernel_holdout(data: TrainingData, params: dict | None, fit: Fit | None
                           "runtime_max_abs_error_pct": float(errors.max())},
                "test_models": sorted(split.graphs["model"].unique().tolist())}
     return holdout, intervals
+
+
+def _layer_kinds(data: TrainingData) -> list[str] | None:
+    """The layer kinds (graph.records.layer_kind) the measured rows cover; None: the seed's four types."""
+    kinds: set[str] = set()
+    for frame in data.frames.values():
+        if "layer_kind" in frame.columns:
+            kinds.update(frame.loc[frame["runtime_ms"].notna(), "layer_kind"].dropna().astype(str))
+    return sorted(kinds) or None
 
 
 def _fingerprint(data: TrainingData) -> dict[str, object] | None:

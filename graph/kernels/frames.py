@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from graph.frames import layer_row, shape_text
 from graph.kernels.records import Kernel
+from graph.records import layer_kind
 
 __all__ = ["KERNEL_COLUMNS", "kernel_row"]
 
 KERNEL_COLUMNS = ("kernel_op", "layout", "input_layout", "activation", "has_summand", "physical_input_channels",
-                  "physical_output_channels", "fused_nodes", "kernel_input_shape", "kernel_output_shape")
+                  "physical_output_channels", "fused_nodes", "kernel_input_shape", "kernel_output_shape", "layer_kind")
 
 
 def kernel_row(kernel: Kernel) -> dict[str, object]:
@@ -25,6 +26,7 @@ def kernel_row(kernel: Kernel) -> dict[str, object]:
         "fused_nodes": len(kernel.sources),
         "kernel_input_shape": shape_text(kernel.input_shape),
         "kernel_output_shape": shape_text(kernel.output_shape),
+        "layer_kind": layer_kind(kernel.layer),
     })
     return row
 
