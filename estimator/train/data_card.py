@@ -16,13 +16,15 @@ from estimator.predict.composition import GROUPS
 from estimator.train.composition import layer_sums
 from estimator.train.data import load_training_data
 
-__all__ = ["data_card"]
+__all__ = ["data_card", "kernel_data_card"]
 
 
 def data_card(data_path: str | Path) -> str:
     """Markdown statistics of the training-data folder `data_path` (with its device.json and journal.jsonl)."""
     data_path = Path(data_path)
     data = load_training_data(data_path)
+    if data.unit == "kernels":
+        return kernel_data_card(data_path)
     device = json.loads((data_path / "device.json").read_text())
     journal = Journal(data_path / "journal.jsonl")
     layers = pd.DataFrame([e for e in journal.entries.values() if e.get("kind") == "layer"])
@@ -74,3 +76,39 @@ def data_card(data_path: str | Path) -> str:
 
 def _table(frame: pd.DataFrame, digits: int = 2) -> str:
     return frame.to_markdown(index=False, floatfmt=f".{digits}f")
+
+
+def kernel_data_card(data_path: str | Path) -> str:
+    """Statistics of an in-context collection: graphs and kernels per source, pairing, profiler and drift."""
+    data_path = Path(data_path)
+    device = json.loads((data_path / "device.json").read_text())
+    graphs = pd.read_csv(data_path / "models.csv")
+    data = load_training_data(data_path)
+    out = ["### Graphs timed", ""]
+    per_source = graphs.groupby(["source", "batch_size"]).agg(graphs=("model", "size"), kernels=("kernels", "sum"),
+                                                              paired=("paired", "sum")).reset_index()
+    out += [_table(per_source), ""]
+    rows = [{"layer type": t, "kernel rows": len(f), "timed": int(f["runtime_ms"].notna().sum()),
+             "kinds": ", ".join(sorted(f["layer_kind"].dropna().unique())) if "layer_kind" in f else ""}
+            for t, f in data.frames.items()]
+    out += ["### Training rows per layer type (zoo and generated; unseen graphs excluded)", "",
+            _table(pd.DataFrame(rows)), ""]
+    unpaired = graphs["unpaired_runtime_kernels"].sum()
+    ratio = graphs["kernel_sum_ms"] / graphs["end_to_end_ms"]
+    profiled = graphs["profiled_end_to_end_ms"] / graphs["end_to_end_ms"]
+    drift = device.get("drift", {})
+    runs = device.get("runs", [])
+    references = drift.get("reference_ms") or []
+    out += ["### Pairing, profiler and drift", "",
+            f"- our kernels paired with a profiled kernel: {graphs['paired'].sum()} of {graphs['kernels'].sum()} "
+            f"({graphs['paired'].sum() / graphs['kernels'].sum() * 100:.1f}%); profiled kernels left unpaired: {unpaired}",
+            f"- sum of profiled kernel times / plain end to end: median {ratio.median():.3f} "
+            f"(10th-90th percentile {ratio.quantile(0.1):.3f}-{ratio.quantile(0.9):.3f}); the profiled runs themselves: "
+            f"median {profiled.median():.3f} of the plain ones",
+            f"- reference graph re-timed {len(references)} times: "
+            + (f"{min(references):.3f}-{max(references):.3f} ms, spread {drift.get('spread_pct', 0):.1f}%"
+               if references else "never"),
+            f"- collection runs: {len(runs)}, {sum(float(r.get('duration_s', 0)) for r in runs) / 60:.1f} min in total:",
+            *(f"  - `{r.get('command_line', '')}`: {r.get('measured')} graphs in "
+              f"{float(r.get('duration_s', 0)) / 60:.1f} min (finished {r.get('finished_at')})" for r in runs), ""]
+    return "\n".join(out)
