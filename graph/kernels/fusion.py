@@ -75,28 +75,31 @@ def conv_nchwc_eligible(graph: WorkingGraph, node: WorkingNode, rules: FusionRul
 
 
 def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
-    """Pass-through ops vanish; nodes whose inputs are all constant are folded (repeat to a fixpoint)."""
-    changed = True
-    while changed:
-        changed = False
-        for node in list(graph.nodes):
-            outputs = [name for name in node.outputs if name]
-            if any(name in graph.graph_outputs for name in outputs):
-                continue
-            source = _noop_source(graph, node) if rules.noop_elimination else None
-            if source is not None:
-                node.inputs = [source]
-                graph.bypass(node)
-            elif node.op_type in rules.eliminated_ops and node.inputs:
-                graph.bypass(node)
-            elif rules.fold_constants and _foldable(graph, node, rules):
-                graph.constants.update(outputs)
-                graph.remove(node)
-            else:
-                continue
-            if node.origin is not None:
-                graph.free.append(node.origin)
-            changed = True
+    """Pass-through ops vanish and nodes whose inputs are all constant are folded, in one topological walk:
+    a reader of a vanished node's output reads its input instead (renames are resolved as the walk meets
+    each reader, so the walk costs one visit per node however many nodes vanish)."""
+    renamed: dict[str, str] = {}
+    kept: list[WorkingNode] = []
+    for node in graph.nodes:
+        node.inputs = [renamed.get(name, name) for name in node.inputs]
+        outputs = [name for name in node.outputs if name]
+        if any(name in graph.graph_outputs for name in outputs):
+            kept.append(node)
+            continue
+        source = _noop_source(graph, node) if rules.noop_elimination else None
+        if source is None and node.op_type in rules.eliminated_ops and node.inputs:
+            source = node.inputs[0]
+        if source is not None:
+            renamed[node.outputs[0]] = source
+        elif rules.fold_constants and _foldable(graph, node, rules):
+            graph.constants.update(outputs)
+        else:
+            kept.append(node)
+            continue
+        node.removed = True
+        if node.origin is not None:
+            graph.free.append(node.origin)
+    graph.nodes = kept
 
 
 def _noop_source(graph: WorkingGraph, node: WorkingNode) -> str | None:
@@ -153,7 +156,7 @@ def _conv_absorbs_constant_ops(graph: WorkingGraph) -> None:
     """Conv followed by BatchNormalization, or by an Add/Mul of a per-channel constant, is one Conv."""
     consumers = graph.consumers()
     for node in list(graph.nodes):
-        while node.op_type == "Conv" and node in graph.nodes:
+        while node.op_type == "Conv" and not node.removed:
             follower = graph.sole_consumer(consumers, node.outputs[0])
             if follower is None or not _per_channel_constant_op(graph, node, follower):
                 break
@@ -238,9 +241,9 @@ def _gelu(graph: WorkingGraph) -> None:
             chain.append(half)
         gelu = WorkingNode("Gelu", [x], list(last.outputs), origin=erf.origin,
                            sources=[s for node in chain for s in node.sources])
-        graph.nodes[min(graph.nodes.index(n) for n in chain)] = gelu
+        graph.replace(min(chain, key=graph.nodes.index), gelu)
         for node in chain:
-            if node in graph.nodes:
+            if not node.removed:
                 graph.remove(node)
 
 
@@ -254,7 +257,7 @@ def _quick_gelu(graph: WorkingGraph) -> None:
                     and graph.sole_consumer(consumers, gate) is mul:
                 fused = WorkingNode("QuickGelu", [x], list(mul.outputs), {"alpha": 1.0}, origin=sigmoid.origin,
                                     sources=[*sigmoid.sources, *mul.sources])
-                graph.nodes[graph.nodes.index(sigmoid)] = fused
+                graph.replace(sigmoid, fused)
                 graph.remove(mul)
                 break
 

@@ -144,7 +144,7 @@ def _merge_transposes(graph: WorkingGraph) -> None:
     consumers = graph.consumers()
     for first in [node for node in graph.nodes if node.op_type == "Transpose"]:
         second = graph.sole_consumer(consumers, first.outputs[0])
-        if first not in graph.nodes or second is None or second.op_type != "Transpose":
+        if first.removed or second is None or second.op_type != "Transpose":
             continue
         outer, inner = tuple(first.attributes.get("perm") or ()), tuple(second.attributes.get("perm") or ())
         if not outer or len(outer) != len(inner):

@@ -32,6 +32,7 @@ class WorkingNode:
     summand: str = ""  # a tensor accumulated into the output (Conv + Add fused)
     layout: str = "nchw"  # layout of output 0: nchw, nchwc or nhwc
     input_layout: str = "nchw"
+    removed: bool = False  # set by WorkingGraph.remove (a cheap "still in the graph?" test)
 
     @property
     def name(self) -> str:
@@ -92,15 +93,11 @@ class WorkingGraph:
 
     # -- edits --------------------------------------------------------------------------------
 
-    def remove(self, node: WorkingNode) -> None:
-        self.nodes.remove(node)
+    def replace(self, old: WorkingNode, new: WorkingNode) -> None:
+        """`new` takes `old`'s place in the walk; `old` is gone."""
+        self.nodes[self.nodes.index(old)] = new
+        old.removed = True
 
-    def bypass(self, node: WorkingNode) -> None:
-        """Drop a pass-through node, pointing its readers at its input."""
-        old, new = node.outputs[0], node.inputs[0]
-        for other in self.nodes:
-            other.inputs = [new if name == old else name for name in other.inputs]
-        if old in self.graph_outputs:
-            self.graph_outputs.discard(old)
-            self.graph_outputs.add(new)
+    def remove(self, node: WorkingNode) -> None:
+        node.removed = True
         self.nodes.remove(node)
