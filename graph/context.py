@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from graph.errors import NodeError
 
-__all__ = ["GraphContext", "NodeView", "Shape"]
+__all__ = ["GraphContext", "NodeView", "Shape", "text"]
 
 Shape = tuple[int, ...]
 # Constants up to this many elements are read (axes, shapes, clip bounds); larger ones never are.
@@ -20,28 +20,49 @@ MAX_CONSTANT_ELEMENTS = 64
 # Kept as nodes by runtimes even on constant inputs (QDQ weights stay quantized), or not constant at all.
 _NEVER_FOLDED = frozenset({"DequantizeLinear", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                            "Multinomial", "Bernoulli", "If", "Loop", "Scan"})
+DEFAULT_DOMAINS = ("", "ai.onnx")
+_MISSING = object()
+
+
+def text(value: str | bytes) -> str:
+    """A protobuf string field as text: invalid UTF-8 (which protobuf hands back as bytes) shows as \\xNN escapes.
+
+    Escapes keep distinct names distinct and make the damage visible where the name is printed.
+    """
+    return value if isinstance(value, str) else bytes(value).decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
 class NodeView:
-    """One node with its resolved unique name and graph position."""
+    """One node with its resolved unique name, graph position and names decoded (see `text`)."""
 
     proto: onnx.NodeProto
     name: str
     index: int
     op_type: str
     inputs: tuple[str, ...]
+    outputs: tuple[str, ...] = ()
+    domain: str = ""
 
     @classmethod
     def of(cls, proto: onnx.NodeProto, name: str, index: int) -> NodeView:
-        return cls(proto, name, index, proto.op_type, tuple(proto.input))
+        return cls(proto, name, index, text(proto.op_type), tuple(map(text, proto.input)),
+                   tuple(map(text, proto.output)), text(proto.domain))
+
+    @property
+    def is_default_domain(self) -> bool:
+        return self.domain in DEFAULT_DOMAINS
 
     def attribute(self, name: str, default=None):
-        """The attribute's Python value, or `default` when the node does not set it."""
+        """The attribute's Python value, or `default` when the node does not set it (or sets no value)."""
         for attribute in self.proto.attribute:
-            if attribute.name == name:
-                return attribute_value(attribute)
+            if text(attribute.name) == name:
+                value = attribute_value(attribute)
+                return default if value is None else value
         return default
+
+    def attribute_names(self) -> list[str]:
+        return [text(attribute.name) for attribute in self.proto.attribute]
 
 
 @dataclass
@@ -64,9 +85,10 @@ class GraphContext:
     def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:
         """The context of a graph.loading.ShapedModel: values computed from shapes count as constants."""
         ctx = cls.from_model(shaped.model, label, opset, shaped.batch_size)
-        ctx.data_dependent = shaped.data_dependent
-        for name, array in shaped.values.items():
-            if name not in ctx.constants and name not in shaped.data_dependent:
+        ctx.data_dependent = frozenset(map(text, shaped.data_dependent))
+        for raw_name, array in shaped.values.items():
+            name = text(raw_name)
+            if name not in ctx.constants and name not in ctx.data_dependent:
                 ctx.constants[name] = numpy_helper.from_array(array, name)
         ctx.fold_constants()
         return ctx
@@ -75,9 +97,9 @@ class GraphContext:
         """Outputs of nodes whose inputs are all constant (or Shape of a known shape) are constants too,
         as a runtime's constant folding makes them; values are kept only where they were computed."""
         for node in self.nodes:
-            if node.proto.domain not in ("", "ai.onnx") or node.op_type in _NEVER_FOLDED:
+            if not node.is_default_domain or node.op_type in _NEVER_FOLDED:
                 continue
-            outputs = [name for name in node.proto.output if name and name not in self.constants]
+            outputs = [name for name in node.outputs if name and name not in self.constants]
             if not outputs or any(name in self.data_dependent for name in outputs):
                 continue
             real = [name for name in node.inputs if name]
@@ -95,8 +117,8 @@ class GraphContext:
 
     def is_data_dependent(self, index: int) -> bool:
         """Whether a node reads or writes a tensor whose size depends on input values."""
-        node = self.nodes[index].proto
-        return any(name in self.data_dependent for name in [*node.input, *node.output] if name)
+        node = self.nodes[index]
+        return any(name in self.data_dependent for name in [*node.inputs, *node.outputs] if name)
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto, label: str, opset: int, batch_size: int = 1) -> GraphContext:
@@ -107,29 +129,32 @@ class GraphContext:
             if not value.type.HasField("tensor_type"):
                 continue
             tensor_type = value.type.tensor_type
-            elem_types[value.name] = tensor_type.elem_type
-            shapes[value.name] = _concrete_shape(tensor_type)
+            name = text(value.name)
+            elem_types[name] = tensor_type.elem_type
+            shapes[name] = _concrete_shape(tensor_type)
         constants: dict[str, onnx.TensorProto] = {}
         for tensor in graph.initializer:
-            constants[tensor.name] = tensor
-            shapes[tensor.name] = tuple(int(d) for d in tensor.dims)
-            elem_types[tensor.name] = tensor.data_type
-        names = _unique_names(graph.node)
-        nodes = [NodeView.of(proto, names[index], index) for index, proto in enumerate(graph.node)]
+            name = text(tensor.name)
+            constants[name] = tensor
+            shapes[name] = _tensor_shape(tensor)
+            elem_types[name] = tensor.data_type
+        protos = list(graph.node)
+        names = _unique_names([text(proto.op_type) for proto in protos], [text(proto.name) for proto in protos])
+        nodes = [NodeView.of(proto, names[index], index) for index, proto in enumerate(protos)]
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:
-            for name in node.proto.output:
+            for name in node.outputs:
                 producers[name] = node.index
-            for name in node.proto.input:
+            for name in node.inputs:
                 consumers.setdefault(name, []).append(node.index)
-            if node.proto.domain not in ("", "ai.onnx") or not node.proto.output:
+            if not node.is_default_domain or not node.outputs:
                 continue
             tensor = _constant_output(node, constants)
             if tensor is not None:
-                constants[node.proto.output[0]] = tensor
-                shapes[node.proto.output[0]] = tuple(int(d) for d in tensor.dims)
-                elem_types[node.proto.output[0]] = tensor.data_type
+                constants[node.outputs[0]] = tensor
+                shapes[node.outputs[0]] = _tensor_shape(tensor)
+                elem_types[node.outputs[0]] = tensor.data_type
         return cls(label, opset, shapes, elem_types, constants, consumers, nodes, batch_size, producers)
 
     def shape(self, name: str) -> Shape | None:
@@ -151,22 +176,59 @@ class GraphContext:
         tensor = self.constants.get(name)
         if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
             return None  # never open a file the model names
-        count = math.prod(tensor.dims)
-        if count > MAX_CONSTANT_ELEMENTS:
+        shape = self.shapes.get(name)
+        if shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
             return None
         try:
             values = numpy_helper.to_array(tensor)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             return None
-        return values if values.size == count else None
+        return values if values.size == math.prod(shape) else None
 
-    def ints(self, node: NodeView, name: str) -> tuple[int, ...] | None:
-        """A list-of-ints attribute, or None when absent; a scalar or other type is the node's error."""
+    def operands(self, node: NodeView, required: int, optional: int = 0) -> tuple[str, ...]:
+        """The node's inputs, padded with '' for absent optional ones; a wrong count is the node's error."""
+        inputs = node.inputs
+        if not required <= len(inputs) <= required + optional or not all(inputs[:required]):
+            expected = f"{required}" if not optional else f"{required} to {required + optional}"
+            raise self.error(node, f"takes {expected} inputs, got {len(inputs)}"
+                                   f"{' (some empty)' if len(inputs) >= required else ''}; re-export the model")
+        return inputs + ("",) * (required + optional - len(inputs))
+
+    def operand(self, node: NodeView, position: int, required: bool = True) -> str:
+        """The node's input at `position` ('' when an optional one is absent); a missing required one is an error."""
+        name = node.inputs[position] if position < len(node.inputs) else ""
+        if required and not name:
+            raise self.error(node, f"input {position} is missing (it has {len(node.inputs)} inputs); re-export the model")
+        return name
+
+    def ints(self, node: NodeView, name: str, minimum: int | None = None,
+             maximum: int | None = None) -> tuple[int, ...] | None:
+        """A list-of-ints attribute, or None when absent; another type or a value out of range is the node's error."""
         value = node.attribute(name)
         if value is None:
             return None
         if not isinstance(value, tuple) or not all(isinstance(v, int) for v in value):
-            raise self.error(node, f"attribute {name!r} must be a list of ints, got {value!r}")
+            raise self.error(node, f"attribute {name!r} must be a list of ints, got {_describe(value)}")
+        if value and ((minimum is not None and min(value) < minimum) or (maximum is not None and max(value) > maximum)):
+            raise self.error(node, f"attribute {name!r} values must lie in [{minimum}, {maximum}], got {_describe(value)}")
+        return value
+
+    def integer(self, node: NodeView, name: str, default: int, minimum: int, maximum: int) -> int:
+        """An int attribute (default when absent); another type or a value out of range is the node's error."""
+        value = node.attribute(name, _MISSING)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.error(node, f"attribute {name!r} must be an int in [{minimum}, {maximum}], got {_describe(value)}")
+        return value
+
+    def string(self, node: NodeView, name: str, default: str, choices: tuple[str, ...]) -> str:
+        """A string attribute (default when absent or empty) that must be one of `choices`."""
+        value = node.attribute(name, _MISSING)
+        if value is _MISSING or value == "":
+            return default
+        if value not in choices:
+            raise self.error(node, f"attribute {name!r} must be one of {', '.join(choices)}, got {_describe(value)}")
         return value
 
     def error(self, node: NodeView, message: str) -> NodeError:
@@ -177,7 +239,7 @@ def _constant_output(node: NodeView, constants: dict[str, onnx.TensorProto]) -> 
     """A Constant's tensor, or a constant reached through Identity or Cast (how exporters share weights)."""
     if node.op_type == "Constant":
         for attribute in node.proto.attribute:
-            if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR:
+            if text(attribute.name) == "value" and attribute.type == onnx.AttributeProto.TENSOR:
                 return attribute.t
         return None
     if node.op_type not in ("Identity", "Cast") or not node.inputs or node.inputs[0] not in constants:
@@ -186,14 +248,24 @@ def _constant_output(node: NodeView, constants: dict[str, onnx.TensorProto]) -> 
     if node.op_type == "Identity":
         return source
     target_type = node.attribute("to", onnx.TensorProto.UNDEFINED)
-    cast = onnx.TensorProto(name=node.proto.output[0], dims=source.dims, data_type=target_type)
-    if source.data_location != onnx.TensorProto.EXTERNAL and math.prod(source.dims) <= MAX_CONSTANT_ELEMENTS:
+    if not isinstance(target_type, int) or not 0 <= target_type < 2**31:
+        return None  # a Cast to no type: not a constant this reader can name
+    cast = onnx.TensorProto(name=node.outputs[0], dims=source.dims, data_type=target_type)
+    if source.data_location != onnx.TensorProto.EXTERNAL and 0 <= math.prod(source.dims) <= MAX_CONSTANT_ELEMENTS:
         try:
             values = numpy_helper.to_array(source).astype(onnx.helper.tensor_dtype_to_np_dtype(target_type))
-            return numpy_helper.from_array(values, node.proto.output[0])
-        except (ValueError, TypeError, KeyError):
+            return numpy_helper.from_array(values, node.outputs[0])
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             return cast
     return cast
+
+
+def _describe(value) -> str:
+    """A short one-line description of an attribute value for an error message (never a multi-line proto)."""
+    if isinstance(value, (onnx.TensorProto, onnx.GraphProto, onnx.SparseTensorProto, onnx.TypeProto)):
+        return f"a {type(value).__name__}"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def attribute_value(attribute: onnx.AttributeProto):
@@ -240,19 +312,25 @@ def _concrete_shape(tensor_type: onnx.TypeProto.Tensor) -> Shape | None:
     return tuple(dims)
 
 
-def _unique_names(nodes) -> list[str]:
+def _tensor_shape(tensor: onnx.TensorProto) -> Shape | None:
+    """A constant's dims; None when one is negative (a corrupt tensor)."""
+    dims = tuple(int(d) for d in tensor.dims)
+    return None if any(d < 0 for d in dims) else dims
+
+
+def _unique_names(op_types: list[str], own_names: list[str]) -> list[str]:
     """Each node's own name when it is non-empty and unique, else `<op_type>_<index>`."""
     counts: dict[str, int] = {}
-    for node in nodes:
-        if node.name:
-            counts[node.name] = counts.get(node.name, 0) + 1
+    for name in own_names:
+        if name:
+            counts[name] = counts.get(name, 0) + 1
     names: list[str] = []
     taken = {name for name, count in counts.items() if count == 1}
-    for index, node in enumerate(nodes):
-        if node.name and counts[node.name] == 1:
-            names.append(node.name)
+    for index, (op_type, own) in enumerate(zip(op_types, own_names, strict=True)):
+        if own and counts[own] == 1:
+            names.append(own)
             continue
-        base = f"{node.name or node.op_type}_{index}"
+        base = f"{own or op_type}_{index}"
         candidate = base
         while candidate in taken:
             candidate += "_"

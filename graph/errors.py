@@ -7,7 +7,7 @@ command handler (estimator.commands) turns either into exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["GraphError", "ModelLoadError", "NodeError", "ShapeError"]
+__all__ = ["BatchSizeError", "GraphError", "ModelLoadError", "NodeError", "ShapeError"]
 
 
 class GraphError(Exception):
@@ -24,3 +24,7 @@ class ShapeError(GraphError):
 
 class NodeError(GraphError):
     """One node's attributes or shapes are inconsistent (named in the message)."""
+
+
+class BatchSizeError(ShapeError, ValueError):
+    """A batch size that is not a positive int the estimator can represent (also a ValueError, as it always was)."""

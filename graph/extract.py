@@ -22,12 +22,12 @@ def extract_layers(
     A symbolic batch dimension takes `batch_size` (1 when not given, and reported as assumed);
     any other symbolic input dimension must be given in `input_shapes`.
     """
-    if batch_size is not None and batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     loaded = load_model(model)
+    label = loaded.label
     shaped = fix_input_shapes(loaded, batch_size, input_shapes)
+    del loaded  # the inferred copy is all that is needed from here on (a large graph's proto is costly)
     opset = default_opset(shaped.model) or 0
-    ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
+    ctx = GraphContext.from_shaped(shaped, label, opset)
     groups = qdq_groups(ctx)
     ctx.absorbed.update(absorbed_by_groups(ctx, groups))
     layers: list[Layer] = []
@@ -43,7 +43,7 @@ def extract_layers(
         else:
             layers.append(result)
     return ModelLayers(
-        source=loaded.label,
+        source=label,
         layers=tuple(layers),
         unmodeled=tuple(unmodeled),
         input_shapes=tuple(shaped.input_shapes.items()),
@@ -53,4 +53,5 @@ def extract_layers(
         node_count=len(ctx.nodes),
         batch_axes=tuple(shaped.batch_axes.items()),
         data_dependent=tuple(layer.name for layer in layers if ctx.is_data_dependent(layer.index)),
+        absorbed_count=len(ctx.absorbed),
     )

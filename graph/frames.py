@@ -40,7 +40,7 @@ def layer_row(layer: Layer) -> dict[str, object]:
 
 
 def shape_text(shape: Iterable[int] | None) -> str:
-    return "?" if shape is None else "x".join(str(d) for d in shape)
+    return "?" if shape is None else "x".join(map(str, shape))
 
 
 def _spatial(layer: ConvLayer | PoolLayer) -> dict[str, object]:
@@ -149,7 +149,7 @@ def _other_row(layer: OtherLayer) -> dict[str, object]:
         "producer_op": layer.producer_op,
         "input_shapes": ";".join(shape_text(s) for s in layer.input_shapes),
         "output_shapes": ";".join(shape_text(s) for s in layer.output_shapes),
-        "attributes": json.dumps(dict(layer.attributes), sort_keys=True),
+        "attributes": json.dumps(dict(layer.attributes), sort_keys=True) if layer.attributes else "{}",
         "macs": layer.macs,
         **_op_features(layer),
     }
@@ -178,10 +178,12 @@ def _op_features(layer: OtherLayer) -> dict[str, object]:
     if layer.op_type in _NORMALISED and data:
         axes = attributes.get("axes")
         if layer.op_type.startswith("Reduce"):
-            axes = axes if isinstance(axes, tuple) else tuple(int(v) for v in dict(layer.constant_inputs).get(1, ()))
+            axes = axes if isinstance(axes, tuple) else tuple(int(v) for v in dict(layer.constant_inputs).get(1, ())
+                                                              if math.isfinite(v))
             axes = axes or tuple(range(len(data)))
         else:
-            axis = int(attributes.get("axis", -1)) % len(data)
+            axis = attributes.get("axis", -1)
+            axis = (axis if isinstance(axis, int) else -1) % len(data)
             axes = tuple(range(axis, len(data))) if "Normalization" in layer.op_type else (axis,)
         axis_size = math.prod(data[a % len(data)] for a in axes)
         return {"axis_size": axis_size, "outer_rows": math.prod(data) // axis_size if axis_size else 0}

@@ -1,21 +1,32 @@
 """Fix a loaded model's input shapes and infer every other shape (graph/shapes.py where ONNX stops).
 
 Which axis of each input is the batch follows graph/batch.py; `--batch-size` sets that axis.
+Sizes are untrusted: a batch size or dim that is not positive, or larger than the arithmetic
+represents (MAX_DIM per axis, MAX_INPUT_ELEMENTS per input), is an error that says so.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 
 from graph.batch import flow_batch_axis, symbolic_batch_axes
-from graph.errors import ShapeError
+from graph.context import text
+from graph.errors import BatchSizeError, ShapeError
+from graph.inference import infer_shapes, unknown_outputs
 from graph.loading import LoadedModel
 from graph.shapes import resolve_shapes
 
-__all__ = ["ShapedModel", "fix_input_shapes"]
+__all__ = ["MAX_DIM", "MAX_INPUT_ELEMENTS", "MAX_RANK", "ShapedModel", "check_batch_size", "fix_input_shapes"]
+
+# What the arithmetic represents exactly: features are float64 (exact integers up to 2**53), and
+# no device holds a tensor of more than 2**40 elements along one axis.
+MAX_DIM = 2**40
+MAX_INPUT_ELEMENTS = 2**53
+MAX_RANK = 64
 
 
 @dataclass(frozen=True)
@@ -46,26 +57,28 @@ def fix_input_shapes(
     A symbolic batch dimension takes `batch_size` (1 when not given, and then reported as
     assumed); which axis is the batch follows graph/batch.py.
     """
+    label = loaded.label
+    batch_size = check_batch_size(label, batch_size)
+    given = _checked_given_shapes(label, input_shapes)
     model = onnx.ModelProto()
     model.CopyFrom(loaded.proto)
-    label = loaded.label
-    given = dict(input_shapes or {})
-    initializer_names = {tensor.name for tensor in model.graph.initializer}
-    real_inputs = [value for value in model.graph.input if value.name not in initializer_names]
-    unknown = set(given) - {value.name for value in real_inputs}
+    initializer_names = {text(tensor.name) for tensor in model.graph.initializer}
+    real_inputs = [value for value in model.graph.input if text(value.name) not in initializer_names]
+    unknown = set(given) - {text(value.name) for value in real_inputs}
     if unknown:
-        names = ", ".join(value.name for value in real_inputs)
+        names = ", ".join(text(value.name) for value in real_inputs)
         raise ShapeError(f"{label}: no graph input named {sorted(unknown)[0]!r}; inputs are: {names}")
-    declared = {value.name: _declared_dims(value) for value in real_inputs}
+    declared = {text(value.name): _declared_dims(value) for value in real_inputs}
     symbolic_axes = symbolic_batch_axes({name: dims for name, dims in declared.items()
                                          if dims is not None and name not in given})
 
     fixed: dict[str, tuple[int, ...]] = {}
     assumed = False
     for value in real_inputs:
-        shape, batch_assumed = _input_shape(label, value, given.get(value.name), batch_size,
-                                            symbolic_axes.get(value.name))
-        fixed[value.name] = shape
+        name = text(value.name)
+        shape, batch_assumed = _input_shape(label, name, declared[name], given.get(name), batch_size,
+                                            symbolic_axes.get(name))
+        fixed[name] = shape
         assumed = assumed or batch_assumed
         _set_dims(value, shape)
 
@@ -74,14 +87,10 @@ def fix_input_shapes(
     for output in model.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError,
-            TypeError) as error:
-        raise ShapeError(f"{label}: shape inference failed: {_first_line(error)}") from None
+    inferred = infer_shapes(model, label)
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
-    if _has_unknown_shapes(inferred):
+    if unknown_outputs(inferred):
         inferred, resolution = resolve_shapes(model, inferred)
         values, data_dependent = resolution.values, resolution.data_dependent
     axes = {name: symbolic_axes.get(name) if name in symbolic_axes else _given_axis(declared[name], given, name)
@@ -111,46 +120,87 @@ def _check_fixed_batch(label: str, name: str, shape: tuple[int, ...], axis: int,
         )
 
 
-def _has_unknown_shapes(model: onnx.ModelProto) -> bool:
-    """Whether some node output still lacks a concrete shape after ONNX's shape inference."""
-    known = {value.name for value in [*model.graph.value_info, *model.graph.output, *model.graph.input]
-             if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape")
-             and all(dim.HasField("dim_value") for dim in value.type.tensor_type.shape.dim)}
-    known.update(tensor.name for tensor in model.graph.initializer)
-    return any(name and name not in known for node in model.graph.node for name in node.output)
+def check_batch_size(label: str, batch_size: int | None) -> int | None:
+    """`batch_size` when it is None or a positive int the arithmetic represents; else a BatchSizeError."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise BatchSizeError(f"{label}: batch_size must be a positive int, got {type(batch_size).__name__}")
+    if batch_size <= 0:
+        raise BatchSizeError(f"{label}: batch_size must be positive, got {batch_size}")
+    if batch_size > MAX_DIM:
+        raise BatchSizeError(f"{label}: batch_size {batch_size} is larger than the estimator represents "
+                             f"(at most 2**40); pass a realistic batch size")
+    return batch_size
 
 
-def _input_shape(label: str, value: onnx.ValueInfoProto, given: tuple[int, ...] | None,
+def _checked_given_shapes(label: str, input_shapes) -> dict[str, tuple[int, ...]]:
+    given: dict[str, tuple[int, ...]] = {}
+    for name, dims in dict(input_shapes or {}).items():
+        try:
+            shape = tuple(dims)
+        except TypeError:
+            shape = None
+        if not isinstance(name, str) or shape is None or \
+                not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            raise ShapeError(f"{label}: input shape {name!r}: expected a name and a tuple of ints")
+        _check_dims(label, name, shape, "given shape")
+        given[name] = shape
+    return given
+
+
+def _check_dims(label: str, name: str, shape: tuple[int, ...], what: str) -> None:
+    """Positive dims, a rank and a size that the arithmetic represents."""
+    if any(d <= 0 for d in shape):
+        raise ShapeError(f"{label}: input {name!r} {what} {_short(shape)} must have positive dims")
+    if len(shape) > MAX_RANK or any(d > MAX_DIM for d in shape) or math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise ShapeError(f"{label}: input {name!r} {what} {_short(shape)} is larger than the estimator represents "
+                         f"(rank <= {MAX_RANK}, dims <= 2**40, at most 2**53 elements)")
+
+
+def _short(shape: tuple[int, ...]) -> str:
+    shown = str(shape)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _input_shape(label: str, name: str, dims: list[int | str] | None, given: tuple[int, ...] | None,
                  batch_size: int | None, batch_axis: int | None) -> tuple[tuple[int, ...], bool]:
-    """One input's concrete shape, and whether its batch dimension was assumed."""
-    dims = _declared_dims(value)
+    """One input's concrete shape, and whether its batch dimension was assumed.
+
+    Declared dims are ints (positive: fixed; zero or negative: not a size) or strings (symbolic).
+    """
     if given is not None:
-        shape = tuple(int(d) for d in given)
-        _check_given_shape(label, value.name, dims, shape)
-        axis = _given_axis(dims, {value.name: shape}, value.name) or 0
-        if batch_size is not None and shape and shape[axis] != batch_size:
+        _check_given_shape(label, name, dims, given)
+        axis = _given_axis(dims, {name: given}, name) or 0
+        if batch_size is not None and given and given[axis] != batch_size:
             raise ShapeError(
-                f"{label}: input {value.name!r} is given shape {shape} but batch size {batch_size}; "
+                f"{label}: input {name!r} is given shape {_short(given)} but batch size {batch_size}; "
                 "drop one or make them agree"
             )
-        return shape, False
+        return given, False
     if dims is None:
         raise ShapeError(
-            f"{label}: input {value.name!r} has no declared shape; pass it, e.g. --input-shape {value.name}=1x3x224x224"
+            f"{label}: input {name!r} has no declared shape; pass it, e.g. --input-shape {name}=1x3x224x224"
         )
     shape: list[int] = []
+    example = "x".join(str(d) if isinstance(d, int) and d > 0 else "N" for d in dims)
     for axis, dim in enumerate(dims):
-        if isinstance(dim, int):
+        if isinstance(dim, int) and dim > 0:
             shape.append(dim)
-        elif axis == batch_axis:
+        elif axis == batch_axis or (isinstance(dim, int) and axis == 0 and batch_size is not None):
             shape.append(batch_size if batch_size is not None else 1)
-        else:
-            example = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
+        elif isinstance(dim, int):
             raise ShapeError(
-                f"{label}: input {value.name!r} dimension {axis} is symbolic ({dim!r}); "
-                f"pass the full shape, e.g. --input-shape {value.name}={example} "
-                f"(input_shapes={{'{value.name}': (...)}} from Python)"
+                f"{label}: input {name!r} dimension {axis} is declared as {dim}, which is not a size; "
+                f"pass the real one, e.g. --input-shape {name}={example}" + (" or --batch-size N" if axis == 0 else "")
             )
+        else:
+            raise ShapeError(
+                f"{label}: input {name!r} dimension {axis} is symbolic ({dim!r}); "
+                f"pass the full shape, e.g. --input-shape {name}={example} "
+                f"(input_shapes={{'{name}': (...)}} from Python)"
+            )
+    _check_dims(label, name, tuple(shape), "declared shape")
     assumed = batch_axis is not None and batch_size is None
     return tuple(shape), assumed
 
@@ -161,22 +211,21 @@ def _declared_dims(value: onnx.ValueInfoProto) -> list[int | str] | None:
         return None
     dims: list[int | str] = []
     for dim in tensor_type.shape.dim:
-        if dim.HasField("dim_value") and dim.dim_value > 0:
+        if dim.HasField("dim_value"):
             dims.append(int(dim.dim_value))
         else:
-            dims.append(dim.dim_param or "?")
+            dims.append(text(dim.dim_param) or "?")
     return dims
 
 
 def _check_given_shape(label: str, name: str, dims: list[int | str] | None, shape: tuple[int, ...]) -> None:
-    if any(d <= 0 for d in shape):
-        raise ShapeError(f"{label}: input {name!r} shape {shape} must have positive dims")
     if dims is None:
         return
     if len(dims) != len(shape):
-        raise ShapeError(f"{label}: input {name!r} has rank {len(dims)}, but the given shape {shape} has rank {len(shape)}")
+        raise ShapeError(f"{label}: input {name!r} has rank {len(dims)}, but the given shape {_short(shape)} "
+                         f"has rank {len(shape)}")
     for axis, (declared, wanted) in enumerate(zip(dims, shape, strict=True)):
-        if isinstance(declared, int) and declared != wanted:
+        if isinstance(declared, int) and declared > 0 and declared != wanted:
             raise ShapeError(
                 f"{label}: input {name!r} dimension {axis} is fixed at {declared} in the model, "
                 f"but {wanted} was given; pass a shape that keeps the fixed dims"

@@ -2,36 +2,30 @@
 
 graph/ is the only package that touches protobuf (tests/test_import_rules.py): this module reads
 it, build.py writes it. Large tensors are cut down to name, type and dims while the file is
-scanned, so a 240 MB model costs little more than its node list, and external data files are
-never opened.
+scanned (graph/wire.py), wherever they live, so memory follows the graph's structure, not its
+weights; external data files are never opened. Every failure is a GraphError naming the file.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 
+from graph.context import text
 from graph.errors import ModelLoadError
 from graph.schemas import check_schemas
+from graph.wire import PROTOBUF_DEPTH_LIMIT, FileWindow, NestingError, WireError, nesting_depth, strip_payloads
 
 __all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "default_opset", "load_model"]
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
 MIN_OPSET = 7
-# A tensor whose serialized form is larger than this keeps only its name, type and dims.
-# Shapes, axes and scalars that shape inference reads are far smaller.
-_KEEP_TENSOR_BYTES = 1024
-
-# Protobuf field numbers (onnx.proto): ModelProto.graph, GraphProto.initializer, and the
-# TensorProto fields that hold data or point to external data.
-_MODEL_GRAPH = 7
-_GRAPH_INITIALIZER = 5
-_TENSOR_DATA_FIELDS = frozenset({4, 5, 6, 7, 9, 10, 11, 13, 14})
 
 
 @dataclass(frozen=True)
@@ -45,22 +39,38 @@ class LoadedModel:
 def load_model(source: ModelSource) -> LoadedModel:
     """Read a model from a path, bytes or ModelProto, keeping weights' dims but not their data."""
     if isinstance(source, onnx.ModelProto):
-        label = source.graph.name or "<ModelProto>"
-        return LoadedModel(_check_model(_strip_proto(source), label), label)
+        label = text(source.graph.name) or "<ModelProto>"
+        return LoadedModel(_check_model(_strip_proto(source, label), label), label)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = "<bytes>"
         return LoadedModel(_check_model(_parse_stripped(memoryview(source), label), label), label)
     path = Path(source)
     label = str(path)
-    if not path.exists():
-        raise ModelLoadError(f"{label}: file not found; check the path")
-    if not path.is_file():
+    return LoadedModel(_check_model(_read_file(path, label), label), label)
+
+
+def _read_file(path: Path, label: str) -> onnx.ModelProto:
+    """Open without blocking (a FIFO or device must not hang), then accept only a non-empty regular file."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ModelLoadError(f"{label}: file not found; check the path") from None
+    except PermissionError:
+        raise ModelLoadError(f"{label}: permission denied; make the file readable") from None
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ModelLoadError(f"{label}: cannot open it ({reason}); check the path") from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        os.close(descriptor)
+        if info.st_size == 0 and stat.S_ISREG(info.st_mode):
+            raise ModelLoadError(f"{label}: file is empty; re-export the model")
         raise ModelLoadError(f"{label}: is not a file; pass the path of an .onnx file")
-    if path.stat().st_size == 0:
-        raise ModelLoadError(f"{label}: file is empty; re-export the model")
-    with path.open("rb", buffering=0) as handle:
-        proto = _parse_stripped(_FileWindow(handle, path.stat().st_size), label)
-    return LoadedModel(_check_model(proto, label), label)
+    with os.fdopen(descriptor, "rb", buffering=0) as handle:
+        try:
+            return _parse_stripped(FileWindow(handle, info.st_size), label)
+        except OSError as error:
+            raise ModelLoadError(f"{label}: cannot read it ({error.strerror or error}); check the file") from None
 
 
 def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
@@ -83,18 +93,27 @@ def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
 def default_opset(model: onnx.ModelProto) -> int | None:
     """The version of the default ONNX domain that the model imports."""
     for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
+        if text(entry.domain) in ("", "ai.onnx"):
             return int(entry.version)
     return None
 
 
-def _strip_proto(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of a parsed model whose large tensors keep only name, type and dims."""
+def _strip_proto(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """A parsed model's copy without large payloads: through the same wire scanner as files and bytes."""
+    try:
+        data = model.SerializeToString()
+    except (ValueError, RuntimeError, DecodeError):  # over protobuf's 2 GB: copy it field by field instead
+        return _copy_without_initializer_data(model)
+    return _parse_stripped(memoryview(data), label)
+
+
+def _copy_without_initializer_data(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose large graph initializers keep only name, type and dims (for models too large to serialize)."""
     stripped = onnx.ModelProto()
     _copy_fields(model, stripped, skip="graph")
     _copy_fields(model.graph, stripped.graph, skip="initializer")
     for tensor in model.graph.initializer:
-        if tensor.ByteSize() <= _KEEP_TENSOR_BYTES:
+        if tensor.ByteSize() <= 1024:
             stripped.graph.initializer.append(tensor)
         else:
             kept = stripped.graph.initializer.add()
@@ -117,131 +136,25 @@ def _copy_fields(source, target, skip: str) -> None:
             setattr(target, descriptor.name, value)
 
 
-def _parse_stripped(buffer: memoryview | _FileWindow, label: str) -> onnx.ModelProto:
+def _parse_stripped(buffer: memoryview | FileWindow, label: str) -> onnx.ModelProto:
     try:
-        data = _strip_fields(buffer, 0, len(buffer), _strip_model_field)
-        return onnx.ModelProto.FromString(bytes(data))
-    except (_WireError, DecodeError, IndexError, ValueError):
-        raise ModelLoadError(
-            f"{label}: not a valid ONNX model (truncated or not protobuf); re-export or re-download it"
-        ) from None
+        return onnx.ModelProto.FromString(bytes(strip_payloads(buffer)))
+    except NestingError:
+        raise ModelLoadError(_too_deep(label)) from None
+    except (WireError, DecodeError, IndexError, ValueError, RecursionError):
+        pass
+    try:
+        deep = nesting_depth(buffer) > PROTOBUF_DEPTH_LIMIT
+    except (WireError, IndexError, ValueError, RecursionError):
+        deep = False
+    if deep:
+        raise ModelLoadError(_too_deep(label))
+    raise ModelLoadError(
+        f"{label}: not a valid ONNX model (protobuf cannot parse it: truncated, corrupted or another format); "
+        "re-export or re-download it"
+    )
 
 
-class _WireError(Exception):
-    pass
-
-
-class _FileWindow:
-    """Byte access to a file through a small moving window, so skipped payloads are never read.
-
-    (A memory map would do, but page-cache folios are mapped whole on first touch, which drags
-    most of a large model into resident memory even though only the headers are looked at.)
-    """
-
-    WINDOW = 1 << 14
-
-    def __init__(self, handle, size: int) -> None:
-        self.handle = handle
-        self.size = size
-        self.start = 0
-        self.data = b""
-
-    def __len__(self) -> int:
-        return self.size
-
-    def _read(self, start: int, length: int) -> bytes:
-        self.handle.seek(start)
-        data = self.handle.read(length)
-        if len(data) != length:
-            raise _WireError("file changed while reading")
-        return data
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            start, stop = key.start, min(key.stop, self.size)
-            if self.start <= start and stop <= self.start + len(self.data):
-                return self.data[start - self.start: stop - self.start]
-            return self._read(start, stop - start)
-        if not self.start <= key < self.start + len(self.data):
-            if not 0 <= key < self.size:
-                raise IndexError(key)
-            self.start = key
-            self.data = self._read(key, min(self.WINDOW, self.size - key))
-        return self.data[key - self.start]
-
-
-def _varint(buffer: memoryview, position: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        byte = buffer[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, position
-        shift += 7
-        if shift > 63:
-            raise _WireError("varint too long")
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _fields(buffer: memoryview, start: int, end: int):
-    """Yield (field number, wire type, field start, value start, value end) of one message."""
-    position = start
-    while position < end:
-        field_start = position
-        key, position = _varint(buffer, position)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            _, position = _varint(buffer, position)
-            value_start = field_start
-        elif wire_type == 1:
-            value_start, position = position, position + 8
-        elif wire_type == 2:
-            length, value_start = _varint(buffer, position)
-            position = value_start + length
-        elif wire_type == 5:
-            value_start, position = position, position + 4
-        else:
-            raise _WireError(f"unsupported wire type {wire_type}")
-        if position > end or number == 0:
-            raise _WireError("truncated message")
-        yield number, wire_type, field_start, value_start, position
-
-
-def _strip_fields(buffer: memoryview, start: int, end: int, rewrite) -> bytearray:
-    out = bytearray()
-    for number, wire_type, field_start, value_start, value_end in _fields(buffer, start, end):
-        replacement = rewrite(buffer, number, wire_type, value_start, value_end)
-        if replacement is None:
-            out += buffer[field_start:value_end]
-        elif replacement:
-            out += _encode_varint((number << 3) | 2) + _encode_varint(len(replacement)) + replacement
-    return out
-
-
-def _strip_model_field(buffer: memoryview, number: int, wire_type: int, start: int, end: int):
-    if number == _MODEL_GRAPH and wire_type == 2:
-        return _strip_fields(buffer, start, end, _strip_graph_field)
-    return None
-
-
-def _strip_graph_field(buffer: memoryview, number: int, wire_type: int, start: int, end: int):
-    if number == _GRAPH_INITIALIZER and wire_type == 2 and end - start > _KEEP_TENSOR_BYTES:
-        return _strip_fields(buffer, start, end, _drop_tensor_data)
-    return None
-
-
-def _drop_tensor_data(buffer: memoryview, number: int, wire_type: int, start: int, end: int):
-    return b"" if number in _TENSOR_DATA_FIELDS else None
+def _too_deep(label: str) -> str:
+    return (f"{label}: its messages (subgraphs or types) nest deeper than protobuf's limit of "
+            f"{PROTOBUF_DEPTH_LIMIT} levels; flatten the nested control flow and re-export it")

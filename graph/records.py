@@ -261,6 +261,7 @@ class ModelLayers:
     node_count: int
     batch_axes: tuple[tuple[str, int], ...] = ()  # input name -> its batch axis (graph/batch.py)
     data_dependent: tuple[str, ...] = ()  # layers whose shapes depend on input values (set to bounds)
+    absorbed_count: int = 0  # nodes folded into a layer (a bias Add into its MatMul): modeled, with no row
 
     def of_type(self, layer_type: LayerType) -> tuple[Layer, ...]:
         """The layers of one type, in graph order."""

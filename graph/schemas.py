@@ -12,48 +12,73 @@ import functools
 import onnx
 from onnx import defs
 
-from graph.errors import ModelLoadError
+from graph.context import text
+from graph.errors import ModelLoadError, NodeError
 
 __all__ = ["check_schemas"]
+
+_TYPE_NAMES = {int(value): name.lower() for name, value in onnx.AttributeProto.AttributeType.items()}
 
 
 def check_schemas(model: onnx.ModelProto, label: str) -> None:
     """Raise ModelLoadError at the first default-domain node its opset's schema does not allow."""
-    opset = next((int(entry.version) for entry in model.opset_import if entry.domain in ("", "ai.onnx")), None)
+    opset = next((int(entry.version) for entry in model.opset_import if text(entry.domain) in ("", "ai.onnx")), None)
     if opset is None:
         return
     for index, node in enumerate(model.graph.node):
-        if node.domain not in ("", "ai.onnx"):
+        if text(node.domain) not in ("", "ai.onnx"):
             continue
-        problem = _problem(node, opset)
+        op_type = text(node.op_type)
+        name = text(node.name) or f"{op_type}_{index}"
+        wrong_type = _wrong_attribute_type(node, op_type, opset)
+        if wrong_type:
+            raise NodeError(f"{label}: node {name!r} ({op_type}): {wrong_type}; re-export the model")
+        problem = _problem(node, op_type, opset)
         if problem:
-            name = node.name or f"{node.op_type}_{index}"
-            raise ModelLoadError(f"{label}: node {name!r} ({node.op_type}): {problem}; ONNX Runtime would refuse "
+            raise ModelLoadError(f"{label}: node {name!r} ({op_type}): {problem}; ONNX Runtime would refuse "
                                  f"to load this model: re-export it at one consistent opset")
 
 
-def _problem(node: onnx.NodeProto, opset: int) -> str:
-    schema = _schema(node.op_type, opset)
+def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:
+    schema = _schema(op_type, opset)
     if schema is None:
-        first = _schema(node.op_type, defs.onnx_opset_version())
+        first = _schema(op_type, defs.onnx_opset_version())
         since = f" (it exists from opset {first.since_version})" if first is not None else ""
-        return f"no operator {node.op_type} in opset {opset}{since}"
+        return f"no operator {op_type} in opset {opset}{since}"
     for attribute in node.attribute:
-        if attribute.name not in schema.attributes:
-            newer = _schema(node.op_type, defs.onnx_opset_version())
+        name = text(attribute.name)
+        if name not in schema.attributes:
+            newer = _schema(op_type, defs.onnx_opset_version())
             since = ""
-            if newer is not None and attribute.name in newer.attributes:
-                since = f" (it is from opset {_first_with_attribute(node.op_type, attribute.name, opset)})"
-            return f"attribute {attribute.name!r} is not part of {node.op_type} in opset {opset}{since}"
+            if newer is not None and name in newer.attributes:
+                since = f" (it is from opset {_first_with_attribute(op_type, name, opset)})"
+            return f"attribute {name!r} is not part of {op_type} in opset {opset}{since}"
+
     inputs = len(node.input)
     while inputs and not node.input[inputs - 1]:
         inputs -= 1
     if inputs > schema.max_input:
-        return f"{inputs} inputs, but {node.op_type} takes at most {schema.max_input} in opset {opset}"
+        return f"{inputs} inputs, but {op_type} takes at most {schema.max_input} in opset {opset}"
     if inputs < schema.min_input:
-        return f"{inputs} inputs, but {node.op_type} needs at least {schema.min_input} in opset {opset}"
+        return f"{inputs} inputs, but {op_type} needs at least {schema.min_input} in opset {opset}"
     if len(node.output) > schema.max_output:
-        return f"{len(node.output)} outputs, but {node.op_type} has at most {schema.max_output} in opset {opset}"
+        return f"{len(node.output)} outputs, but {op_type} has at most {schema.max_output} in opset {opset}"
+    if len(node.output) < schema.min_output:
+        return f"{len(node.output)} outputs, but {op_type} has at least {schema.min_output} in opset {opset}"
+    return ""
+
+
+def _wrong_attribute_type(node: onnx.NodeProto, op_type: str, opset: int) -> str:
+    """A declared attribute of another type than the schema's (a group given as a string, a list or a float)."""
+    schema = _schema(op_type, opset)
+    if schema is None:
+        return ""
+    for attribute in node.attribute:
+        name = text(attribute.name)
+        if name in schema.attributes and int(attribute.type) != int(schema.attributes[name].type):
+            expected = int(schema.attributes[name].type)
+            return (f"attribute {name!r} must be {_TYPE_NAMES.get(expected, '?')}, "
+                    f"got {_TYPE_NAMES.get(int(attribute.type), 'no value')}")
     return ""
 
 

@@ -26,6 +26,7 @@ from onnx import defs, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
+from graph.context import text
 from graph.shapes_custom import CUSTOM_RULES, Dims
 
 __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
@@ -109,7 +110,7 @@ def resolve_shapes(model: onnx.ModelProto, inferred: onnx.ModelProto) -> tuple[o
         if name in outputs:
             outputs[name].type.CopyFrom(type_proto)
         else:
-            resolved.graph.value_info.append(helper.make_value_info(name, type_proto))
+            resolved.graph.value_info.append(helper.make_value_info(text(name), type_proto))
     return resolved, Resolution(dict(scope.values), frozenset(scope.tainted))
 
 
@@ -232,7 +233,7 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
     types = {name: _to_type(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
     data = {}
     for name in node.input:
-        value = scope.value(name) if name else None
+        value = scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
         if value is not None:
             data[name] = numpy_helper.from_array(value, name)
     try:

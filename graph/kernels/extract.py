@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnx
 
-from graph.context import GraphContext, dtype_name_and_bytes
+from graph.context import GraphContext, dtype_name_and_bytes, text
 from graph.inputs import fix_input_shapes
 from graph.kernels.fusion import apply_fusions
 from graph.kernels.nchwc import apply_nchwc
@@ -40,13 +40,11 @@ def extract_kernels(
     input_shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> ModelKernels:
     """Read a model and return the kernels that a runtime applying `rules` would run."""
-    if batch_size is not None and batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     loaded = load_model(model)
     shaped = fix_input_shapes(loaded, batch_size, input_shapes)
     opset = default_opset(shaped.model) or 0
     ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
-    graph = WorkingGraph(ctx, {output.name for output in shaped.model.graph.output})
+    graph = WorkingGraph(ctx, {text(output.name) for output in shaped.model.graph.output})
     groups = qdq_groups(ctx) if rules.qdq_fusion else {}
     if groups:
         fuse_qdq(graph, groups, absorbed_by_groups(ctx, groups))
@@ -115,8 +113,11 @@ def _record(graph: WorkingGraph, node: WorkingNode, position: int, groups: dict[
     return _other_record(graph, node, position)
 
 
-def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index: int) -> ConvLayer:
-    batch, channels, height, width = graph.shapes[node.inputs[0]]
+def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index: int) -> ConvLayer | OtherLayer:
+    shape = graph.shapes.get(node.inputs[0])
+    if shape is None or len(shape) != 4:
+        return _other_record(graph, node, index)
+    batch, channels, height, width = shape
     dtype, dtype_bytes = dtype_name_and_bytes(graph.ctx.elem_type(node.inputs[0]))
     return ConvLayer(name=name, op_type="BatchNormalization", index=index, dtype=dtype, batch_size=batch,
                      input_chw=(channels, height, width), output_chw=(channels, height, width), kernel=(1, 1),

@@ -55,14 +55,14 @@ class WorkingGraph:
         self.free: list[NodeView] = []  # model nodes that cost nothing (folded, eliminated)
         self.nodes: list[WorkingNode] = []
         for view in ctx.nodes:
-            if view.op_type == "Constant" and view.proto.domain in ("", "ai.onnx"):
+            if view.op_type == "Constant" and view.is_default_domain:
                 self.free.append(view)
                 continue
-            attributes = {a.name: view.attribute(a.name) for a in view.proto.attribute}
+            attributes = {name: view.attribute(name) for name in view.attribute_names()}
             # ONNX Runtime's own ops (com.microsoft) are kernels under their plain names, as it writes them.
-            self.nodes.append(WorkingNode(view.op_type if view.proto.domain in ("", "ai.onnx", "com.microsoft") else
-                                          f"{view.proto.domain}:{view.op_type}",
-                                          list(view.inputs), [o for o in view.proto.output], attributes,
+            self.nodes.append(WorkingNode(view.op_type if view.domain in ("", "ai.onnx", "com.microsoft") else
+                                          f"{view.domain}:{view.op_type}",
+                                          list(view.inputs), list(view.outputs), attributes,
                                           origin=view, sources=[view.name]))
 
     # -- queries ------------------------------------------------------------------------------

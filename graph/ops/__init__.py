@@ -57,13 +57,14 @@ CUSTOM_HANDLERS: dict[tuple[str, str], Handler] = {
 
 def handle_node(ctx: GraphContext, node: NodeView) -> Layer | UnmodeledNode:
     """Dispatch one node to its handler; unsupported variants come back as UnmodeledNode."""
-    if node.proto.domain in ("", "ai.onnx"):
+    if node.is_default_domain:
         if node.op_type in _NOT_MODELED:
             return unmodeled(node, _NOT_MODELED[node.op_type])
         handler = HANDLERS.get(node.op_type)
-        if handler is not None:
-            return handler(ctx, node)
-    handler = CUSTOM_HANDLERS.get((node.proto.domain, node.op_type))
+    else:
+        handler = CUSTOM_HANDLERS.get((node.domain, node.op_type))
     if handler is not None:
+        if not node.outputs or not node.outputs[0]:
+            raise ctx.error(node, "has no output; re-export the model")
         return handler(ctx, node)
     return handle_other(ctx, node)

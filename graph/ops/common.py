@@ -5,7 +5,9 @@ from __future__ import annotations
 from graph.context import GraphContext, NodeView, dtype_name_and_bytes
 from graph.records import UnmodeledNode
 
-__all__ = ["data_type", "spatial_input", "spatial_shape", "unmodeled"]
+__all__ = ["MAX_ATTRIBUTE", "data_type", "spatial_input", "spatial_shape", "unmodeled"]
+
+MAX_ATTRIBUTE = 2**31 - 1  # kernel sizes, strides, pads, dilations, groups: ONNX Runtime's int range
 
 
 def unmodeled(node: NodeView, reason: str, macs: int | None = None) -> UnmodeledNode:

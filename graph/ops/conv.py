@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from graph.context import GraphContext, NodeView
-from graph.ops.common import data_type, spatial_shape, unmodeled
+from graph.ops.common import MAX_ATTRIBUTE, data_type, spatial_shape, unmodeled
 from graph.ops.window import Window, read_window
 from graph.records import ConvLayer, Depth, UnmodeledNode
 
@@ -21,15 +21,15 @@ def handle_conv(ctx: GraphContext, node: NodeView) -> ConvLayer | UnmodeledNode:
         return found
     batch, channels, spatial, weight_shape = found
     rank = len(spatial)
-    groups = int(node.attribute("group", 1))
+    groups = ctx.integer(node, "group", 1, 1, MAX_ATTRIBUTE)
     out_channels, weight_channels = weight_shape[0], weight_shape[1]
-    if groups <= 0 or channels % groups or out_channels % groups or weight_channels * groups != channels:
+    if channels % groups or out_channels % groups or weight_channels * groups != channels:
         raise ctx.error(
             node,
             f"weight {weight_shape} does not fit {channels} input channels with group={groups} "
             f"(needs weight[1] * group == channels and out_channels divisible by group)",
         )
-    kernel = tuple(ctx.ints(node, "kernel_shape") or weight_shape[2:])
+    kernel = tuple(ctx.ints(node, "kernel_shape", 1, MAX_ATTRIBUTE) or weight_shape[2:])
     if tuple(kernel) != tuple(weight_shape[2:]):
         raise ctx.error(node, f"kernel_shape {kernel} disagrees with the weight's {tuple(weight_shape[2:])}")
     window = read_window(ctx, node, spatial if rank == 3 else _hw(spatial), kernel, rank)
@@ -43,18 +43,18 @@ def handle_conv_transpose(ctx: GraphContext, node: NodeView) -> ConvLayer | Unmo
         return found
     batch, channels, spatial, weight_shape = found
     rank = len(spatial)
-    groups = int(node.attribute("group", 1))
-    if groups <= 0 or weight_shape[0] != channels or channels % groups:
+    groups = ctx.integer(node, "group", 1, 1, MAX_ATTRIBUTE)
+    if weight_shape[0] != channels or channels % groups:
         raise ctx.error(node, f"weight {weight_shape} does not fit {channels} input channels with group={groups} "
                               "(a transposed convolution's weight is (C_in, C_out / group, k...))")
-    output = ctx.shape(node.proto.output[0])
+    output = ctx.shape(node.outputs[0])
     if output is None or len(output) != rank + 2:
         return unmodeled(node, "output shape unknown after shape inference")
     kernel = tuple(weight_shape[2:])
-    strides = ctx.ints(node, "strides") or (1,) * rank
-    dilations = ctx.ints(node, "dilations") or (1,) * rank
-    pads = ctx.ints(node, "pads") or (0,) * (2 * rank)
-    output_padding = ctx.ints(node, "output_padding") or (0,) * rank
+    strides = ctx.ints(node, "strides", 1, MAX_ATTRIBUTE) or (1,) * rank
+    dilations = ctx.ints(node, "dilations", 1, MAX_ATTRIBUTE) or (1,) * rank
+    pads = ctx.ints(node, "pads", 0, MAX_ATTRIBUTE) or (0,) * (2 * rank)
+    output_padding = ctx.ints(node, "output_padding", 0, MAX_ATTRIBUTE) or (0,) * rank
     if len(strides) != rank or len(dilations) != rank or len(pads) != 2 * rank or len(output_padding) != rank:
         raise ctx.error(node, f"strides, dilations, pads and output_padding must describe {rank} spatial axes")
     axes = list(range(rank))
@@ -79,6 +79,8 @@ def handle_conv_transpose(ctx: GraphContext, node: NodeView) -> ConvLayer | Unmo
 def _operands(ctx: GraphContext, node: NodeView):
     """(N, C, spatial dims, weight shape), or the UnmodeledNode saying why not."""
     x_at, w_at, _ = _OPERANDS[node.op_type]
+    ctx.operand(node, x_at)
+    ctx.operand(node, w_at)
     spatial = spatial_shape(ctx, node, x_at)
     if isinstance(spatial, str):
         return unmodeled(node, spatial)

@@ -19,27 +19,31 @@ _MATMUL_OPERANDS = {"MatMul": (0, 1), "QLinearMatMul": (0, 3), "MatMulInteger": 
 
 def handle_gemm(ctx: GraphContext, node: NodeView) -> DenseLayer | UnmodeledNode:
     a_at, b_at, c_at = _GEMM_OPERANDS[node.op_type]
-    a_shape, b_shape = ctx.shape(node.inputs[a_at]), ctx.shape(node.inputs[b_at])
+    a, b, bias = ctx.operand(node, a_at), ctx.operand(node, b_at), ctx.operand(node, c_at, required=False)
+    trans_a, trans_b = ctx.integer(node, "transA", 0, 0, 1), ctx.integer(node, "transB", 0, 0, 1)
+    a_shape, b_shape = ctx.shape(a), ctx.shape(b)
     if a_shape is None or b_shape is None:
         return unmodeled(node, "input shape unknown after shape inference")
     if len(a_shape) != 2 or len(b_shape) != 2:
         raise ctx.error(node, f"Gemm needs 2-D inputs, got {a_shape} and {b_shape}")
-    rows, inner_a = (a_shape[1], a_shape[0]) if node.attribute("transA", 0) else a_shape
-    inner_b, columns = (b_shape[1], b_shape[0]) if node.attribute("transB", 0) else b_shape
+    rows, inner_a = (a_shape[1], a_shape[0]) if trans_a else a_shape
+    inner_b, columns = (b_shape[1], b_shape[0]) if trans_b else b_shape
     if inner_a != inner_b:
         raise ctx.error(
             node, f"inner dimensions differ: A {a_shape} gives K={inner_a}, B {b_shape} gives K={inner_b}; check transA/transB"
         )
-    has_bias = len(node.inputs) > c_at and bool(node.inputs[c_at])
-    return _record(ctx, node, a_shape, rows, inner_a, columns, has_bias)
+    return _record(ctx, node, a_shape, rows, inner_a, columns, bool(bias))
 
 
 def handle_matmul(ctx: GraphContext, node: NodeView) -> DenseLayer | OtherLayer | UnmodeledNode:
     a_at, b_at = _MATMUL_OPERANDS[node.op_type]
-    a_shape, b_shape = ctx.shape(node.inputs[a_at]), ctx.shape(node.inputs[b_at])
+    a, b = ctx.operand(node, a_at), ctx.operand(node, b_at)
+    a_shape, b_shape = ctx.shape(a), ctx.shape(b)
     if a_shape is None or b_shape is None:
         return unmodeled(node, "input shape unknown after shape inference")
-    if not ctx.is_constant(node.inputs[b_at]) or len(b_shape) != 2 or len(a_shape) < 2:
+    if not a_shape or not b_shape:
+        raise ctx.error(node, f"a product needs inputs of rank 1 or more, got {a_shape} and {b_shape}")
+    if not ctx.is_constant(b) or len(b_shape) != 2 or len(a_shape) < 2:
         return _batched(ctx, node, a_shape, b_shape)  # a product of two activations (attention) is no Linear layer
     if a_shape[-1] != b_shape[0]:
         raise ctx.error(
@@ -57,11 +61,15 @@ def handle_einsum(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNo
     operand kept in the output are M or N, summed letters of both are K (others: an elementwise op)."""
     layer = handle_other(ctx, node)
     equation = str(node.attribute("equation", "")).replace(" ", "")
-    if not isinstance(layer, OtherLayer) or "..." in equation or "->" not in equation or len(node.inputs) != 2:
+    if not isinstance(layer, OtherLayer) or "..." in equation or equation.count("->") != 1 or len(node.inputs) != 2:
         return layer
-    (a_term, b_term), output = equation.split("->")[0].split(","), equation.split("->")[1]
+    terms, output = equation.split("->")
+    if terms.count(",") != 1:
+        return layer
+    a_term, b_term = terms.split(",")
     a_shape, b_shape = layer.input_shapes
-    if a_shape is None or b_shape is None or len(a_term) != len(a_shape) or len(b_term) != len(b_shape):
+    if a_shape is None or b_shape is None or len(a_term) != len(a_shape) or len(b_term) != len(b_shape) \
+            or not set(output) <= set(a_term + b_term):
         return layer
     size = {**dict(zip(b_term, b_shape, strict=True)), **dict(zip(a_term, a_shape, strict=True))}
 
@@ -98,13 +106,14 @@ def _other_fields(layer: OtherLayer) -> dict[str, object]:
 
 def _bias_add(ctx: GraphContext, node: NodeView, out_features: int) -> int | None:
     """The index of an Add of a constant bias that alone consumes this MatMul's output."""
-    consumers = ctx.consumers.get(node.proto.output[0], [])
+    output = node.outputs[0]
+    consumers = ctx.consumers.get(output, [])
     if len(consumers) != 1:
         return None
     add = ctx.nodes[consumers[0]]
-    if add.op_type != "Add" or add.proto.domain not in ("", "ai.onnx") or len(add.inputs) != 2:
-        return None
-    other = add.inputs[1] if add.inputs[0] == node.proto.output[0] else add.inputs[0]
+    if add.op_type != "Add" or not add.is_default_domain or len(add.inputs) != 2 or add.index < node.index:
+        return None  # (an Add listed before its MatMul has already been read as a layer of its own)
+    other = add.inputs[1] if add.inputs[0] == output else add.inputs[0]
     bias_shape = ctx.shape(other)
     if not ctx.is_constant(other) or bias_shape is None or not bias_shape or bias_shape[-1] != out_features:
         return None

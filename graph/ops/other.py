@@ -6,7 +6,7 @@ import math
 
 import onnx
 
-from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes
+from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes, text
 from graph.ops.common import unmodeled
 from graph.records import OtherLayer, UnmodeledNode
 
@@ -26,12 +26,12 @@ _INTEGER_TYPES = frozenset({onnx.TensorProto.INT64, onnx.TensorProto.INT32})
 
 
 def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
-    if node.proto.domain not in ("", "ai.onnx") and (node.proto.domain, node.op_type) not in KNOWN_CUSTOM_OPS:
-        return unmodeled(node, f"op of custom domain {node.proto.domain!r} is not modeled")
+    if not node.is_default_domain and (node.domain, node.op_type) not in KNOWN_CUSTOM_OPS:
+        return unmodeled(node, f"op of custom domain {node.domain!r} is not modeled")
     if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.proto.attribute):
         return unmodeled(node, "control flow with subgraphs is not modeled")
     output_shapes = []
-    for name in node.proto.output:
+    for name in node.outputs:
         if not name:
             continue
         shape = ctx.shape(name)
@@ -46,7 +46,7 @@ def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNod
             constant_inputs.append((position, tuple(float(v) for v in values.reshape(-1))))
     dtype, dtype_bytes = dtype_name_and_bytes(ctx.elem_type(node.inputs[0]) if node.inputs else 0)
     attributes = tuple(
-        (a.name, value)
+        (text(a.name), value)
         for a in node.proto.attribute
         if isinstance(value := attribute_value(a), (int, float, str, tuple))
     )
@@ -73,7 +73,7 @@ def _is_free(ctx: GraphContext, node: NodeView, output_shapes) -> bool:
     real_inputs = [name for name in node.inputs if name]
     if real_inputs and all(ctx.is_constant(name) for name in real_inputs):
         return True  # folded away by any runtime's constant folding
-    outputs = [name for name in node.proto.output if name]
+    outputs = [name for name in node.outputs if name]
     return all(
         ctx.elem_type(name) in _INTEGER_TYPES and math.prod(shape) <= _SHAPE_TENSOR_ELEMENTS
         for name, shape in zip(outputs, output_shapes, strict=True)

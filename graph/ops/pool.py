@@ -4,7 +4,7 @@ ReduceMean/ReduceMax over H, W -> PoolLayer."""
 from __future__ import annotations
 
 from graph.context import GraphContext, NodeView
-from graph.ops.common import data_type, spatial_shape, unmodeled
+from graph.ops.common import MAX_ATTRIBUTE, data_type, spatial_shape, unmodeled
 from graph.ops.other import handle_other
 from graph.ops.window import read_window
 from graph.records import NO_DEPTH, Depth, OtherLayer, PoolLayer, UnmodeledNode
@@ -16,23 +16,26 @@ _KIND = {"MaxPool": "max", "AveragePool": "avg", "GlobalMaxPool": "max", "Global
 
 
 def handle_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
-    spatial = spatial_shape(ctx, node, channels_last=bool(node.attribute("channels_last", 0)))
+    ctx.operand(node, 0)
+    kernel = ctx.ints(node, "kernel_shape", 1, MAX_ATTRIBUTE)
+    if not kernel:
+        raise ctx.error(node, "kernel_shape is required")
+    ceil_mode = bool(ctx.integer(node, "ceil_mode", 0, 0, 1))
+    count_include_pad = bool(ctx.integer(node, "count_include_pad", 0, 0, 1))
+    spatial = spatial_shape(ctx, node, channels_last=bool(ctx.integer(node, "channels_last", 0, 0, 1)))
     if isinstance(spatial, str):
         return unmodeled(node, spatial)
     batch, channels, dims = spatial
-    kernel = ctx.ints(node, "kernel_shape")
-    if not kernel:
-        raise ctx.error(node, "kernel_shape is required")
-    ceil_mode = bool(node.attribute("ceil_mode", 0))
     rank = len(dims)
     window = read_window(ctx, node, dims if rank == 3 else _hw(dims), kernel, rank, ceil_mode=ceil_mode)
     return _record(ctx, node, batch, (channels, *_hw(dims)), (channels, *window.output_hw),
                    window.kernel, window.pads, window.stride, window.dilation, False, ceil_mode,
-                   bool(node.attribute("count_include_pad", 0)), rank, window.depth)
+                   count_include_pad, rank, window.depth)
 
 
 def handle_global_pool(ctx: GraphContext, node: NodeView) -> PoolLayer | UnmodeledNode:
-    spatial = spatial_shape(ctx, node, channels_last=bool(node.attribute("channels_last", 0)))
+    ctx.operand(node, 0)
+    spatial = spatial_shape(ctx, node, channels_last=bool(ctx.integer(node, "channels_last", 0, 0, 1)))
     if isinstance(spatial, str):
         return unmodeled(node, spatial)
     batch, channels, dims = spatial
@@ -47,14 +50,20 @@ def _hw(dims: tuple[int, ...]) -> tuple[int, int]:
 
 def handle_reduce(ctx: GraphContext, node: NodeView) -> PoolLayer | OtherLayer | UnmodeledNode:
     """ReduceMean/ReduceMax over the two spatial axes of an NCHW tensor is global pooling."""
-    shape = ctx.shape(node.inputs[0])
+    data, axes_input = ctx.operands(node, 1, 1)
+    ctx.integer(node, "keepdims", 1, 0, 1)
+    shape = ctx.shape(data)
     axes = ctx.ints(node, "axes")
-    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
-        values = ctx.constant_values(node.inputs[1])
+    if axes is None and axes_input:
+        values = ctx.constant_values(axes_input)
+        if values is not None and values.dtype.kind not in "iu":
+            raise ctx.error(node, f"axes must be integers, got {values.dtype.name} values")
         axes = None if values is None else tuple(int(v) for v in values.reshape(-1))
-    if shape is None or len(shape) != 4 or axes is None:
+    if shape is None or axes is None:
         return handle_other(ctx, node)
-    if sorted(a % 4 for a in axes) != [2, 3]:
+    if any(not -len(shape) <= axis < len(shape) for axis in axes):
+        raise ctx.error(node, f"axes {_short(axes)} are out of range for an input of rank {len(shape)}")
+    if len(shape) != 4 or sorted(a % 4 for a in axes) != [2, 3]:
         return handle_other(ctx, node)
     batch, channels, height, width = shape
     return _global(ctx, node, batch, channels, height, width)
@@ -64,6 +73,11 @@ def _global(ctx: GraphContext, node: NodeView, batch: int, channels: int, height
             rank: int = 2, depth: Depth = NO_DEPTH) -> PoolLayer:
     return _record(ctx, node, batch, (channels, height, width), (channels, 1, 1), (height, width),
                    (0, 0, 0, 0), (1, 1), (1, 1), True, False, False, rank, depth)
+
+
+def _short(values: tuple[int, ...]) -> str:
+    shown = str(values)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilation, is_global,

@@ -53,7 +53,7 @@ def qdq_groups(ctx: GraphContext) -> dict[int, QdqGroup]:
     """Every QDQ group of the graph, by the index of its op."""
     groups: dict[int, QdqGroup] = {}
     for node in ctx.nodes:
-        if node.proto.domain not in ("", "ai.onnx"):
+        if not node.is_default_domain:
             continue
         if node.op_type in QDQ_KERNELS:
             kernel, positions = QDQ_KERNELS[node.op_type]
@@ -73,11 +73,11 @@ def _group(ctx: GraphContext, node: NodeView, kernel: str, data: list[str]) -> Q
     dequantize = [_producer(ctx, name, "DequantizeLinear") for name in data]
     if not data or any(index is None for index in dequantize):
         return None
-    outputs = [name for name in node.proto.output if name]
+    outputs = [name for name in node.outputs if name]
     readers = ctx.consumers.get(outputs[0], []) if len(outputs) == 1 else []
     if len(readers) != 1 or ctx.nodes[readers[0]].op_type != "QuantizeLinear":
         return None
-    source = ctx.nodes[dequantize[0]].inputs[0]
+    source = next(iter(ctx.nodes[dequantize[0]].inputs), "")
     if ctx.elem_type(source) not in _INT8:
         return None
     extra = [_producer(ctx, name, "DequantizeLinear") for name in node.inputs[2:3]] if node.op_type in (
@@ -96,7 +96,8 @@ def absorbed_by_groups(ctx: GraphContext, groups: dict[int, QdqGroup]) -> set[in
     absorbed = {group.quantize for group in groups.values()}
     for group in groups.values():
         for index in group.dequantize:
-            readers = ctx.consumers.get(ctx.nodes[index].proto.output[0], [])
+            outputs = ctx.nodes[index].outputs
+            readers = ctx.consumers.get(outputs[0], []) if outputs else []
             if readers and all(reader in groups for reader in readers):
                 absorbed.add(index)
     return absorbed

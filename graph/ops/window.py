@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from graph.context import GraphContext, NodeView
 from graph.records import NO_DEPTH, Depth
 
-__all__ = ["Window", "read_window", "window_geometry"]
+__all__ = ["AUTO_PADS", "Window", "read_window", "window_geometry"]
+
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,15 @@ def read_window(
     """
     if spatial_rank == 3:
         return _read_window_3d(ctx, node, tuple(input_hw), tuple(kernel), ceil_mode)
-    strides = _lift(ctx.ints(node, "strides") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
-    dilations = _lift(ctx.ints(node, "dilations") or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "dilations")
+    strides = _lift(ctx.ints(node, "strides", 1, _MAX) or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
+    dilations = _lift(ctx.ints(node, "dilations", 1, _MAX) or (1,) * spatial_rank, spatial_rank, 1, ctx, node,
+                      "dilations")
     kernel_2d = _lift(kernel, spatial_rank, 1, ctx, node, "kernel_shape")
-    auto_pad = node.attribute("auto_pad", "NOTSET") or "NOTSET"
+    auto_pad = ctx.string(node, "auto_pad", "NOTSET", AUTO_PADS)
     if any(s <= 0 for s in strides) or any(d <= 0 for d in dilations) or any(k <= 0 for k in kernel_2d):
         raise ctx.error(node, "kernel, strides and dilations must be positive")
 
-    explicit = ctx.ints(node, "pads") or (0,) * (2 * spatial_rank)
+    explicit = ctx.ints(node, "pads", 0, _MAX) or (0,) * (2 * spatial_rank)
     if len(explicit) != 2 * spatial_rank:
         raise ctx.error(node, f"pads has {len(explicit)} values, expected {2 * spatial_rank}")
     explicit_begin = _lift(explicit[:spatial_rank], spatial_rank, 0, ctx, node, "pads")
@@ -69,16 +73,16 @@ def read_window(
 
 def _read_window_3d(ctx: GraphContext, node: NodeView, input_dhw: tuple[int, ...], kernel: tuple[int, ...],
                     ceil_mode: bool) -> Window:
-    strides = ctx.ints(node, "strides") or (1, 1, 1)
-    dilations = ctx.ints(node, "dilations") or (1, 1, 1)
-    pads = ctx.ints(node, "pads") or (0,) * 6
+    strides = ctx.ints(node, "strides", 1, _MAX) or (1, 1, 1)
+    dilations = ctx.ints(node, "dilations", 1, _MAX) or (1, 1, 1)
+    pads = ctx.ints(node, "pads", 0, _MAX) or (0,) * 6
     if len(input_dhw) != 3 or len(kernel) != 3 or len(strides) != 3 or len(dilations) != 3 or len(pads) != 6:
         raise ctx.error(node, "a 3-D window needs 3 kernel, stride and dilation values and 6 pads")
     if any(v <= 0 for v in (*kernel, *strides, *dilations)):
         raise ctx.error(node, "kernel, strides and dilations must be positive")
     try:
         begins, ends, outputs = window_geometry(input_dhw, kernel, strides, dilations, pads,
-                                                node.attribute("auto_pad", "NOTSET") or "NOTSET", ceil_mode)
+                                                ctx.string(node, "auto_pad", "NOTSET", AUTO_PADS), ceil_mode)
     except ValueError as error:
         raise ctx.error(node, str(error)) from None
     depth = Depth(input=input_dhw[0], output=outputs[0], kernel=kernel[0], stride=strides[0], dilation=dilations[0],
