@@ -11,8 +11,16 @@ import pandas as pd
 from catboost import CatBoostRegressor
 
 from estimator.errors import ProfileError
-from estimator.predict.features import featurize
+from estimator.predict.features import categorical, featurize
+from estimator.predict.manifest import known_features, parse_manifest
 from estimator.predict.models import LayerModels, predict_features
+from estimator.predict.profile_files import (
+    MAX_MANIFEST_BYTES,
+    MAX_MODEL_BYTES,
+    check_models_in_child,
+    read_profile_file,
+    resolve_folder,
+)
 from estimator.predict.userdata import user_profile_dir
 from graph.kernels import NO_FUSION, FusionRules
 
@@ -24,6 +32,7 @@ __all__ = [
     "ProfileInfo",
     "list_profiles",
     "load_profile",
+    "read_manifest_leniently",
 ]
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
@@ -93,69 +102,93 @@ class Profile:
 
 
 def list_profiles(directory: Path = PROFILE_DIR, local: Path | None = None) -> list[ProfileInfo]:
-    """The profiles made on this machine (user folder, or `local`) and those shipped in the package."""
+    """The profiles made on this machine (user folder, or `local`) and those shipped in the package.
+
+    Listing reads each profile.json as untrusted (no FIFO, no symlink out, bounded) but does not
+    validate it: a broken profile is listed, and refused with its reason when it is loaded.
+    """
     infos = []
     for origin, folder in (("local", local or user_profile_dir()), ("shipped", directory)):
         for manifest_path in sorted(folder.glob("*/profile.json")) if folder.is_dir() else ():
-            try:
-                manifest = json.loads(manifest_path.read_text())
-            except (OSError, ValueError):
+            manifest = read_manifest_leniently(manifest_path.parent)
+            if manifest is None:
                 continue
-            has_power = any(entry.get("power") for entry in manifest.get("model_files", {}).values())
-            infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent, manifest.get("description", ""),
-                                     has_power, origin, dict(manifest.get("fingerprint") or {})))
+            files = manifest.get("model_files")
+            has_power = isinstance(files, dict) and any(isinstance(entry, dict) and bool(entry.get("power"))
+                                                        for entry in files.values())
+            description = manifest.get("description", "")
+            fingerprint = manifest.get("fingerprint")
+            infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent,
+                                     description if isinstance(description, str) else "", has_power, origin,
+                                     dict(fingerprint) if isinstance(fingerprint, dict) else None))
     return infos
 
 
-def load_profile(reference: str | Path | None = None) -> Profile:
-    """Load a profile by id (shipped) or by folder path; None gives the default profile."""
-    reference = DEFAULT_PROFILE if reference is None else reference
-    path = Path(reference)
-    if not (path / "profile.json").exists():
-        candidates = (user_profile_dir() / str(reference), PROFILE_DIR / str(reference))
-        found = next((folder for folder in candidates if (folder / "profile.json").exists()), None)
-        if found is not None:
-            path = found
-        else:
-            known = ", ".join(info.id for info in list_profiles()) or "none"
-            raise ProfileError(
-                f"unknown profile {str(reference)!r}: not a shipped id ({known}) nor a folder with profile.json; "
-                "list them with `estimate --list-profiles`"
-            )
-    manifest_path = path / "profile.json"
+def read_manifest_leniently(path: Path) -> dict | None:
+    """profile.json of the folder `path` read safely and parsed, not validated; None when it is unreadable."""
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ProfileError(f"{manifest_path}: not valid JSON ({error.msg}); retrain the profile") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
+        document = json.loads(read_profile_file(path, "profile.json", MAX_MANIFEST_BYTES).decode("utf-8-sig"))
+    except (ProfileError, ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _read_manifest(path: Path) -> dict:
+    """profile.json of the profile folder `path`, read as untrusted input and validated (estimator.predict.manifest)."""
+    return parse_manifest(read_profile_file(path, "profile.json", MAX_MANIFEST_BYTES), path / "profile.json",
+                          FORMAT_VERSION)
+
+
+def load_profile(reference: str | Path | None = None) -> Profile:
+    """Load a profile by id (shipped) or by folder path; None gives the default profile.
+
+    A profile is untrusted input: see estimator.predict.manifest and estimator.predict.profile_files.
+    """
+    reference = DEFAULT_PROFILE if reference is None else reference
+    path = resolve_folder(reference, (user_profile_dir(), PROFILE_DIR))
+    if path is None:
+        known = ", ".join(info.id for info in list_profiles()) or "none"
         raise ProfileError(
-            f"{manifest_path}: format_version {manifest.get('format_version')!r}, this package reads {FORMAT_VERSION}; "
-            "retrain it with scripts/train.py"
+            f"unknown profile {str(reference)!r}: not a shipped id ({known}) nor a folder with profile.json; "
+            "list them with `estimate --list-profiles`"
         )
+    manifest = _read_manifest(path)
+    blobs = {(layer_type, target): read_profile_file(path, name, MAX_MODEL_BYTES)
+             for layer_type, files in manifest["model_files"].items()
+             for target, name in files.items() if name}
+    if not _trusted(path):
+        check_models_in_child(path, {manifest["model_files"][t][target]: blob for (t, target), blob in blobs.items()})
     models = LayerModels()
-    for layer_type, files in manifest.get("model_files", {}).items():
-        for target in ("runtime", "power"):
-            name = files.get(target)
-            if not name:
-                continue
-            model_path = path / name
-            if not model_path.exists():
-                raise ProfileError(f"{path}: model file {name} is missing; retrain the profile")
-            model = CatBoostRegressor()
-            try:
-                model.load_model(str(model_path))
-            except Exception as error:  # CatBoost raises CatBoostError for corrupt files
-                raise ProfileError(f"{model_path}: not a CatBoost model ({str(error).splitlines()[0]})") from None
-            getattr(models, target)[layer_type] = model
+    for (layer_type, target), blob in blobs.items():
+        getattr(models, target)[layer_type] = _catboost_model(path, manifest["model_files"][layer_type][target], blob,
+                                                              layer_type, manifest)
     models.constant_runtime_ms = {str(t): float(v) for t, v in (manifest.get("constant_runtime_ms") or {}).items()}
     if not models.runtime and not models.constant_runtime_ms:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
-    unit = manifest.get("unit", "layers")
-    if unit not in ("layers", "kernels"):
-        raise ProfileError(f"{manifest_path}: unit {unit!r} is neither 'layers' nor 'kernels'; retrain the profile")
-    models.unit = unit
-    try:
-        rules = FusionRules.from_dict(manifest["fusion_rules"]) if manifest.get("fusion_rules") else NO_FUSION
-    except (ValueError, TypeError) as error:
-        raise ProfileError(f"{manifest_path}: fusion_rules: {error}; retrain the profile") from None
+    models.unit = manifest.get("unit", "layers")
+    rules = FusionRules.from_dict(manifest["fusion_rules"]) if manifest.get("fusion_rules") else NO_FUSION
     return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models, rules)
+
+
+def _trusted(path: Path) -> bool:
+    """Shipped profiles come with the code and local ones were written here by estimate-calibrate; a model file
+    from anywhere else is first loaded in a child process (a corrupt .cbm can crash CatBoost)."""
+    folder = path.resolve()
+    return any(folder.is_relative_to(root.resolve()) for root in (PROFILE_DIR, user_profile_dir()))
+
+
+def _catboost_model(path: Path, name: str, blob: bytes, layer_type: str, manifest: dict) -> CatBoostRegressor:
+    """A model file's CatBoost model, which must score exactly the features of its layer type (not a swapped file)."""
+    model = CatBoostRegressor()
+    try:
+        model.load_model(blob=blob)
+    except Exception as error:  # CatBoost raises CatBoostError for corrupt files
+        reason = " ".join(str(error).split())[:200]
+        raise ProfileError(f"{path}: file {name}: not a CatBoost model ({reason}); retrain the profile") from None
+    expected = list(known_features(layer_type, manifest))
+    unit = manifest.get("unit", "layers")
+    categorical_columns = [expected.index(column) for column in categorical(layer_type, unit)]
+    if list(model.feature_names_ or []) != expected or sorted(model.get_cat_feature_indices()) != categorical_columns:
+        raise ProfileError(f"{path}: file {name}: is not a {layer_type} model for {unit} (it scores "
+                           f"{len(model.feature_names_ or [])} other columns); are the model files swapped?")
+    return model

@@ -7,11 +7,11 @@ that makes one for this machine.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from estimator.predict.fingerprint import machine_fingerprint, mismatches, ort_default_threads
+from estimator.predict.profiles import read_manifest_leniently
 from estimator.predict.userdata import user_profile_dir
 
 __all__ = ["CALIBRATE_HINT", "LocalProfile", "default_profile", "device_note", "local_profiles"]
@@ -31,13 +31,11 @@ def local_profiles(directory: Path | None = None) -> list[LocalProfile]:
     folder = directory or user_profile_dir()
     found = []
     for manifest_path in folder.glob("*/profile.json") if folder.is_dir() else ():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(manifest, dict):
+        manifest = read_manifest_leniently(manifest_path.parent)  # untrusted: a FIFO or a symlink out is skipped
+        fingerprint = manifest.get("fingerprint") if manifest is not None else None
+        if manifest is not None:
             found.append(LocalProfile(manifest_path.parent, str(manifest.get("created_at", "")),
-                                      dict(manifest.get("fingerprint") or {})))
+                                      dict(fingerprint) if isinstance(fingerprint, dict) else {}))
     return sorted(found, key=lambda profile: profile.created_at, reverse=True)
 
 
@@ -46,7 +44,8 @@ def default_profile(directory: Path | None = None) -> Path | None:
     one, else at any thread count); None when there is none (the shipped default applies)."""
     matching = []
     for profile in local_profiles(directory):
-        threads = int(profile.fingerprint.get("intra_op_threads") or 0)
+        threads = profile.fingerprint.get("intra_op_threads")
+        threads = threads if isinstance(threads, int) and not isinstance(threads, bool) and 0 <= threads < 1 << 20 else 0
         current = machine_fingerprint(threads, str(profile.fingerprint.get("provider", "CPUExecutionProvider")),
                                       str(profile.fingerprint.get("optimization_level", "all")))
         if not mismatches(profile.fingerprint, current):
