@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 __all__ = ["build_parser", "entrypoint", "main"]
@@ -73,11 +74,18 @@ def _write(text: str, output: Path | None) -> None:
     from estimator.errors import UsageError
 
     if output is None:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a terminal that cannot show some character of a name
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"))
         return
     if not output.parent.exists():
         raise UsageError(f"--output {output}: folder {output.parent} does not exist")
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8", errors="backslashreplace")
+    except OSError as error:  # a folder, a full device, no permission
+        raise UsageError(f"--output {output}: cannot write it ({error.strerror or error})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,10 +105,12 @@ def _run(args: argparse.Namespace) -> int:
     from estimator.errors import UsageError
 
     if args.list_profiles:
+        from estimator.errors import printable
         from estimator.predict.profiles import list_profiles
 
-        lines = [f"{p.id}\t{p.origin}\t{'runtime+power' if p.has_power else 'runtime only'}\t{p.description}\t"
-                 f"{_fingerprint_text(p.fingerprint)}" for p in list_profiles()]
+        lines = ["\t".join(printable(field) for field in (p.id, p.origin, "runtime+power" if p.has_power else "runtime only",
+                                                           p.description, _fingerprint_text(p.fingerprint)))
+                 for p in list_profiles()]
         _write("\n".join(lines) + "\n", args.output)
         return EXIT_OK
     if not args.models:
@@ -113,8 +123,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.layers:
         from estimator.predict.render.layers import render_layers
 
-        _write("".join(render_layers(m, args.batch_size, shapes, args.format) for m in args.models), args.output)
-        return EXIT_OK
+        texts, failed = [], False
+        for model in args.models:  # each model's failure is its own line; the others are still listed
+            try:
+                texts.append(render_layers(model, args.batch_size, shapes, args.format))
+            except _project_errors() as error:
+                _report_model_error(error)
+                failed = True
+        if texts:
+            _write("".join(texts), args.output)
+        return _exit_code(failed)
     if len(args.models) == 1:
         from estimator.predict.render import render
 
@@ -137,9 +155,8 @@ def _check_modeled(reports: list, required: float | None) -> int:
 
 
 def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]]) -> int:
-    """Several models: estimated in parallel and compared (cheapest first); failures reported per model."""
-    from estimator.commands import EXIT_BAD_INPUT, report_error
-    from estimator.errors import PROJECT_ERRORS
+    """Several models: estimated in parallel and compared (cheapest first); each failure is that model's one line."""
+    from estimator.errors import EstimatorError
     from estimator.predict.profiles import load_profile
     from estimator.predict.render import render_summary
 
@@ -148,17 +165,43 @@ def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]])
     reports, failed = [], False
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_estimate_one, m, args.profile, args.batch_size, shapes) for m in args.models]
-        for future in futures:
+        for model, future in zip(args.models, futures, strict=True):
             try:
                 reports.append(future.result())
-            except PROJECT_ERRORS as error:
-                report_error("estimate", error)
+            except _project_errors() as error:
+                _report_model_error(error)
+                failed = True
+            except BrokenProcessPool:
+                _report_model_error(EstimatorError(f"{model}: the process estimating it died (out of memory or "
+                                                   "a crash); estimate it alone to see why"))
+                failed = True
+            except Exception as error:  # a bug, but only this model's: the others still report
+                _report_model_error(EstimatorError(f"{model}: internal error ({type(error).__name__}: {error}); "
+                                                   "please report it"))
                 failed = True
     if reports:
         _write(render_summary(reports, args.format), args.output)
     if failed:
-        return EXIT_BAD_INPUT
+        return _exit_code(failed)
     return _check_modeled(reports, args.require_modeled)
+
+
+def _project_errors() -> tuple[type[Exception], ...]:
+    from estimator.errors import PROJECT_ERRORS
+
+    return PROJECT_ERRORS
+
+
+def _report_model_error(error: BaseException) -> None:
+    from estimator.commands import report_error
+
+    report_error("estimate", error)
+
+
+def _exit_code(failed: bool) -> int:
+    from estimator.commands import EXIT_BAD_INPUT, EXIT_OK
+
+    return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
 def entrypoint() -> None:

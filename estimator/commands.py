@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from estimator.errors import PROJECT_ERRORS
+from estimator.errors import PROJECT_ERRORS, printable_line
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "configure_logging", "report_error",
            "run_command"]
@@ -24,8 +24,8 @@ EXIT_INTERRUPTED = 130
 
 
 def report_error(prog: str, error: BaseException) -> None:
-    """The one-line message of a project error, on standard error."""
-    print(f"{prog}: error: {error}", file=sys.stderr)
+    """The message of a project error on standard error, as one printable line (see printable_line)."""
+    print(f"{prog}: error: {printable_line(error)}", file=sys.stderr)
 
 
 def run_command(prog: str, body: Callable[[], int], interrupted: str = "") -> int:

@@ -9,9 +9,12 @@ purpose.
 
 from __future__ import annotations
 
+import re
+
 from graph.errors import GraphError
 
 __all__ = [
+    "CONTROLS",
     "PROJECT_ERRORS",
     "EstimatorError",
     "MeasureError",
@@ -19,6 +22,8 @@ __all__ = [
     "SensorError",
     "TrainingDataError",
     "UsageError",
+    "printable",
+    "printable_line",
 ]
 
 
@@ -47,3 +52,28 @@ class SensorError(MeasureError):
 
 
 PROJECT_ERRORS: tuple[type[Exception], ...] = (EstimatorError, GraphError)
+
+
+
+# C0 and C1 controls and DEL (terminal escape sequences, newlines), and the Unicode controls that
+# reorder or hide text (bidi overrides and isolates, zero-width marks, line and paragraph separators).
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: object) -> str:
+    """`text` with every control character replaced by a space and lone surrogates (undecodable bytes) escaped.
+
+    Everything printed to a terminal passes through here (see estimator.predict.render.escape), so
+    a hostile name cannot move the cursor, clear the screen, forge lines or reorder text.
+    """
+    value = str(text)
+    if _SURROGATES.search(value):
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return CONTROLS.sub(" ", value)
+
+
+def printable_line(text: object, max_chars: int = 2000) -> str:
+    """`text` as one printable line (see `printable`): how every error message is shown."""
+    value = re.sub(" {2,}", " ", printable(text)).strip()
+    return value if len(value) <= max_chars else value[: max_chars - 1] + "…"

@@ -64,7 +64,8 @@ def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Repor
     layers = _score(profile, costed, [layer_row(layer) for layer in costed], in_graph, {})
     layers["power_w"] = layers["power_w"] * composition.power_scale
     covered = coverage(costed, extracted.unmodeled, len(extracted.data_dependent), profile.manifest.get("layer_kinds"))
-    counts = _Counts(extracted.node_count, len(costed), len(extracted.layers) - len(costed), extracted.unmodeled, covered)
+    counts = _Counts(extracted.node_count, len(costed) + extracted.absorbed_count, len(extracted.layers) - len(costed),
+                     extracted.unmodeled, covered)
     return _report(profile, extracted.source, layers, counts, 0.0, extracted.batch_size,
                    extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
 
@@ -150,6 +151,7 @@ def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts
         nodes_unmodeled=len(counts.unmodeled),
         unmodeled_by_op=dict(sorted(Counter(node.op_type for node in counts.unmodeled).items())),
         layers_out_of_distribution=int(layers["out_of_distribution"].sum()),
+        runtime_share_out_of_distribution=_share(layers, layers["out_of_distribution"].astype(bool), total_runtime),
         batch_size=batch_size,
         batch_size_assumed=batch_size_assumed,
         run_overhead_ms=run_overhead_ms,
@@ -176,6 +178,11 @@ def _kernel_label(kernel: Kernel) -> str:
     """The runtime's op with what it absorbed, e.g. 'Conv+Relu+Sum (NCHWc)'."""
     label = kernel.op_type + (f"+{kernel.activation}" if kernel.activation else "") + ("+Sum" if kernel.has_summand else "")
     return label + (" (NCHWc)" if kernel.layout == "nchwc" and not kernel.op_type.startswith("Reorder") else "")
+
+
+def _share(layers: pd.DataFrame, chosen: pd.Series, total_runtime: float) -> float:
+    """The share of the total runtime that the chosen layers take."""
+    return float(layers.loc[chosen, "runtime_ms"].sum()) / total_runtime if total_runtime > 0 else 0.0
 
 
 def _shape_summary(layer: Layer) -> str:

@@ -50,6 +50,8 @@ class Totals:
     lower_bound_reasons: tuple[str, ...] = ()
     data_dependent_layers: int = 0  # sizes set to their upper bound (graph/shapes.py)
 
+    runtime_share_out_of_distribution: float = 0.0  # share of runtime_ms from layers outside the training ranges
+
     @property
     def macs_modeled_share(self) -> float:
         """Share of the model's MACs that layers of kinds the profile was trained on compute (1.0 without MACs)."""

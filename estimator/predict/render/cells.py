@@ -1,11 +1,11 @@
 """Cells that several renderers print: adaptive millisecond figures, middle-shortened labels, and the
-escaping of text for a terminal, Markdown, CSV or HTML (one small function each, to unify later)."""
+escaping of text for a terminal, Markdown, CSV or HTML (re-exported from estimator.predict.render.escape)."""
 
 from __future__ import annotations
 
-import html
 import math
-import re
+
+from estimator.predict.render.escape import csv_text, html_text, markdown_code, terminal_text
 
 __all__ = [
     "compact_path",
@@ -19,9 +19,6 @@ __all__ = [
     "shorten_middle",
     "terminal_text",
 ]
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
 
 def ms_text(value: float | None) -> str:
     """A runtime in ms with about four significant digits (0.0003258, 0.1197, 1.629, 14.21, 1203)."""
@@ -64,26 +61,3 @@ def shorten_middle(text: str, limit: int) -> str:
     keep = max(2, limit - 1)
     head = keep // 3
     return text[:head] + "…" + text[len(text) - (keep - head):]
-
-
-def terminal_text(text: object) -> str:
-    """Text safe to print on a terminal: control characters (escape sequences, newlines) become '?'."""
-    return _CONTROL.sub("?", str(text).replace("\n", "?").replace("\t", " "))
-
-
-def markdown_code(text: object) -> str:
-    """Text as a Markdown code span that cannot break a table row."""
-    value = terminal_text(text).replace("|", "\\|")
-    fence = "``" if "`" in value else "`"
-    return f"{fence} {value} {fence}" if fence == "``" else f"`{value}`"
-
-
-def csv_text(text: object) -> str:
-    """Text a spreadsheet will not read as a formula (a leading =, +, -, @ gets a quote)."""
-    value = str(text)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def html_text(text: object) -> str:
-    """Text escaped for HTML (attributes included); control characters become U+FFFD."""
-    return html.escape(_CONTROL.sub("\ufffd", str(text)), quote=True)

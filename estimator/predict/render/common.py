@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from estimator.errors import printable
+
 if TYPE_CHECKING:
     from estimator.predict.report import Report
 
 __all__ = ["NOT_MEASURED", "coverage_lines", "data_dependent_text", "header_lines", "lower_bound_text", "number",
-           "power_text", "runtime_prefix"]
+           "out_of_distribution_text", "power_text", "runtime_prefix"]
 
 NOT_MEASURED = "not measured for this profile"
 
@@ -26,15 +28,23 @@ def power_text(value: float | None, report: Report, unit: str, digits: int) -> s
     return f"{value:.{digits}f} {unit}"
 
 
+def out_of_distribution_text(report: Report) -> str:
+    """The totals' warning about layers outside the training ranges: how many, and their share of the runtime."""
+    totals = report.totals
+    return (f"warning  {totals.layers_out_of_distribution} layer(s) lie outside the profile's training ranges "
+            f"(marked !), {totals.runtime_share_out_of_distribution:.1%} of the runtime: their runtimes are "
+            "extrapolated and stop growing past the largest measured layer")
+
+
 def header_lines(report: Report) -> list[str]:
     """The totals block that the table and the HTML page start with."""
     totals = report.totals
     batch = f"{totals.batch_size}" + (" (assumed: the model's batch dimension is symbolic)" if totals.batch_size_assumed
                                       else "")
     lines = [
-        f"model    {report.model}",
-        f"profile  {report.profile_id} ({report.device})",
-        *([f"note     {report.device_note}"] if report.device_note else []),
+        f"model    {printable(report.model)}",
+        f"profile  {printable(report.profile_id)} ({printable(report.device)})",
+        *([f"note     {printable(report.device_note)}"] if report.device_note else []),
         f"batch    {batch}",
         f"runtime  {runtime_prefix(report)}{totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
         f"{totals.runtime_high_ms:.3f})",
@@ -48,12 +58,11 @@ def header_lines(report: Report) -> list[str]:
     lines.append(
         f"nodes    {totals.nodes_total} total: {totals.nodes_modeled} modeled, {totals.nodes_free} free "
         f"(constants/shape ops), {totals.nodes_unmodeled} unmodeled"
-        + (" [" + ", ".join(f"{op} x{n}" for op, n in totals.unmodeled_by_op.items()) + "]"
+        + (" [" + ", ".join(f"{printable(op)} x{n}" for op, n in totals.unmodeled_by_op.items()) + "]"
            if totals.unmodeled_by_op else "")
     )
     if totals.layers_out_of_distribution:
-        lines.append(f"warning  {totals.layers_out_of_distribution} layer(s) lie outside the profile's training "
-                     "ranges (marked !)")
+        lines.append(out_of_distribution_text(report))
     return lines + coverage_lines(report)
 
 
@@ -80,7 +89,7 @@ def coverage_lines(report: Report) -> list[str]:
     lines = [f"modeled  {totals.macs_modeled_share * 100:.1f}% of {totals.macs_total / 1e9:.3f} GMACs"]
     reason = lower_bound_text(report)
     if reason:
-        lines.append(f"LOWER BOUND  {reason}")
+        lines.append(f"LOWER BOUND  {printable(reason)}")
     if totals.data_dependent_layers:
         lines.append(f"data-dependent  {data_dependent_text(report)}")
     return lines

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from estimator.predict.render.common import NOT_MEASURED, coverage_lines
+from estimator.predict.render.escape import csv_frame
 
 if TYPE_CHECKING:
     from estimator.predict.report import Report
@@ -32,9 +33,12 @@ def render_csv(report: Report) -> str:
         "runtime_high_ms": totals.runtime_high_ms, "power_w": totals.power_w, "energy_mj": totals.energy_mj,
         "runtime_share": 1.0, "out_of_distribution": totals.layers_out_of_distribution > 0,
         "note": "; ".join([*coverage_lines(report), *([] if report.power_measured else
-                                                      [f"power and energy {NOT_MEASURED}"])]),
+                                                      [f"power and energy {NOT_MEASURED}"]),
+                           *([f"{totals.layers_out_of_distribution} layer(s), "
+                              f"{totals.runtime_share_out_of_distribution:.1%} of the runtime, outside the profile's "
+                              "training ranges"] if totals.layers_out_of_distribution else [])]),
     })
-    frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    frame = csv_frame(pd.concat([frame, pd.DataFrame(extra)], ignore_index=True))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()

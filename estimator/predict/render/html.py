@@ -89,7 +89,9 @@ def _banners(report: Report) -> str:
         parts.append(banner("warn", f"Data-dependent: {data_dependent_text(report)}."))
     if totals.layers_out_of_distribution:
         parts.append(banner("warn", f"{totals.layers_out_of_distribution} layer(s) lie outside the profile's training "
-                                    "ranges (marked !): their estimates are extrapolations."))
+                                    f"ranges (marked !), {percent_text(totals.runtime_share_out_of_distribution)} of "
+                                    "the runtime: their estimates are extrapolations that stop growing past the "
+                                    "largest measured layer."))
     if not report.power_measured:
         parts.append(banner("info", f"Power and energy: {NOT_MEASURED} (n/m)."))
     return "".join(parts)

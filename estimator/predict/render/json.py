@@ -56,6 +56,7 @@ def report_dict(report: Report) -> dict[str, object]:
             "lower_bound": totals.lower_bound,
             "lower_bound_reasons": list(totals.lower_bound_reasons),
             "data_dependent_layers": totals.data_dependent_layers,
+            "runtime_share_out_of_distribution": number(totals.runtime_share_out_of_distribution, 6),
         },
         "nodes": {
             "total": totals.nodes_total,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from estimator.predict.breakdown import cost_by, is_lower_bound, model_title
 from estimator.predict.render.cells import interval_text, markdown_code, ms_text, percent_text
 from estimator.predict.render.common import NOT_MEASURED, data_dependent_text, lower_bound_text, power_text, runtime_prefix
+from estimator.predict.render.escape import markdown_text
 
 if TYPE_CHECKING:
     from estimator.predict.report import Report
@@ -17,8 +18,8 @@ __all__ = ["render_markdown"]
 def render_markdown(report: Report, top: int | None = None) -> str:
     totals = report.totals
     out = [f"# Estimate: {markdown_code(model_title(report.model))}", "", "| quantity | value |", "|---|---|",
-           f"| profile | {report.profile_id} ({report.device}) |",
-           *([f"| note | {report.device_note} |"] if report.device_note else []),
+           f"| profile | {markdown_text(report.profile_id)} ({markdown_text(report.device)}) |",
+           *([f"| note | {markdown_text(report.device_note)} |"] if report.device_note else []),
            f"| batch size | {totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''} |",
            f"| runtime | {runtime_prefix(report)}{totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
            f"{totals.runtime_high_ms:.3f}) |",
@@ -26,11 +27,12 @@ def render_markdown(report: Report, top: int | None = None) -> str:
            f"| energy | {power_text(totals.energy_mj, report, 'mJ', 3).replace('n/m', NOT_MEASURED)} |",
            f"| nodes | {totals.nodes_total} total, {totals.nodes_modeled} modeled, {totals.nodes_free} free, "
            f"{totals.nodes_unmodeled} unmodeled |",
-           f"| layers outside training ranges | {totals.layers_out_of_distribution} |",
+           f"| layers outside training ranges | {totals.layers_out_of_distribution} "
+           f"({percent_text(totals.runtime_share_out_of_distribution)} of the runtime) |",
            f"| MACs modeled | {totals.macs_modeled_share * 100:.1f}% of {totals.macs_total / 1e9:.3f} GMACs |",
            *([f"| data-dependent | {data_dependent_text(report)} |"] if totals.data_dependent_layers else []), ""]
     if is_lower_bound(report):
-        out += [f"**Lower bound:** {lower_bound_text(report)}.", ""]
+        out += [f"**Lower bound:** {markdown_text(lower_bound_text(report))}.", ""]
     for column, title in (("layer_type", "layer type"), ("op_type", "op type")):
         out += [*_groups(report, column, title), ""]
     layers = report.layers.sort_values("runtime_ms", ascending=False)
@@ -39,12 +41,14 @@ def render_markdown(report: Report, top: int | None = None) -> str:
     out += ["| layer | op | shape | runtime (ms) | share | power (W) | energy (mJ) |", "|---|---|---|---:|---:|---:|---:|"]
     for row in layers.itertuples(index=False):
         flag = " ⚠" if row.out_of_distribution else ""
-        out.append(f"| `{row.name}`{flag} | {row.op_type} | {row.shape} | {row.runtime_ms:.4f} | "
+        out.append(f"| {markdown_code(row.name)}{flag} | {markdown_code(row.op_type)} | {markdown_text(row.shape)} | "
+                   f"{row.runtime_ms:.4f} | "
                    f"{row.runtime_share * 100:.1f}% | {power_text(row.power_w, report, '', 2)} | "
                    f"{power_text(row.energy_mj, report, '', 4)} |")
     if report.unmodeled:
         out += ["", f"Unmodeled nodes ({len(report.unmodeled)}), not in the totals:", ""]
-        out += [f"- `{n.name}` ({n.op_type}): {n.reason}" for n in report.unmodeled]
+        out += [f"- {markdown_code(n.name)} ({markdown_code(n.op_type)}): {markdown_text(n.reason)}"
+                for n in report.unmodeled]
     if not report.power_measured:
         out += ["", f"n/m: power and energy {NOT_MEASURED}."]
     return "\n".join(out) + "\n"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from estimator.predict.breakdown import cost_by
 from estimator.predict.render.cells import ms_text, percent_text
 from estimator.predict.render.common import NOT_MEASURED, header_lines, power_text
+from estimator.predict.render.escape import terminal_text
 
 if TYPE_CHECKING:
     from estimator.predict.report import Report
@@ -23,15 +24,16 @@ def render_table(report: Report, top: int | None = 15) -> str:
     lines.append("")
     title = "all layers" if len(shown) == len(layers) else f"top {len(shown)} of {len(layers)} layers"
     lines.append(f"{title} by runtime:")
-    name_width = min(48, max([4, *(len(str(n)) for n in shown["name"])]))
+    name_width = min(48, max([4, *(len(terminal_text(n)) for n in shown["name"])]))
     lines.append(f"{'layer':<{name_width}}  {'op':<18} {'shape':<30} {'ms':>9} {'share':>6} {'W':>7} {'mJ':>9}")
     for row in shown.itertuples(index=False):
-        name = str(row.name)
+        name = terminal_text(row.name)
         if len(name) > name_width:
             name = "…" + name[-(name_width - 1):]
         flag = "!" if row.out_of_distribution else " "
         lines.append(
-            f"{name:<{name_width}}{flag} {row.op_type:<18} {str(row.shape)[:30]:<30} {row.runtime_ms:>9.4f} "
+            f"{name:<{name_width}}{flag} {terminal_text(row.op_type):<18} {terminal_text(row.shape)[:30]:<30} "
+            f"{row.runtime_ms:>9.4f} "
             f"{row.runtime_share * 100:>5.1f}% {power_text(row.power_w, report, '', 2):>7} "
             f"{power_text(row.energy_mj, report, '', 4):>9}"
         )
@@ -39,7 +41,7 @@ def render_table(report: Report, top: int | None = 15) -> str:
         lines.append("")
         lines.append(f"unmodeled nodes ({len(report.unmodeled)}), not in the totals:")
         for node in report.unmodeled:
-            lines.append(f"  {node.name} ({node.op_type}): {node.reason}")
+            lines.append(f"  {terminal_text(node.name)} ({terminal_text(node.op_type)}): {terminal_text(node.reason)}")
     if not report.power_measured:
         lines.append("")
         lines.append(f"n/m: power and energy {NOT_MEASURED}")
