@@ -10,7 +10,11 @@ estimator:
   (d) estimate() end to end on (a) vs onnx.load of the file;
   (e) scoring throughput of the shipped profile, in layers per second (batch prediction);
   (f) `estimate --help` wall time.
-Each timing is the median of --repeat runs.
+hostile input (budgets in BUDGETS; the run exits 1 when one is exceeded; --hostile-only runs just these):
+  (g) `estimate` on a graph of 200,000 tiny nodes (7 MB): wall time and peak RSS of a fresh process;
+  (h) `estimate` on a 256 MB payload in each place a loader might read it (graph.stress.PAYLOAD_PLACES;
+      "sparse_claim" is a 400-byte sparse Constant claiming 2.2 GB): wall time and peak RSS.
+Each timing is the median of --repeat runs (g and h: one run each, in a fresh interpreter).
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ from graph.build import conv_chain, save_model, with_random_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "training_data" / "zoo"
+CHAIN_NODES = 200_000
+PAYLOAD_BYTES = 256 << 20
+CLAIMED_BYTES = 2_200_000_000
+# Hostile input stays within these on the 2-core development machine (seconds, MB of peak RSS).
+BUDGETS = {"g_chain_200k_s": 25.0, "g_chain_200k_peak_rss_mb": 900.0, "h_payload_max_s": 10.0,
+           "h_payload_max_peak_rss_mb": 400.0}
 
 
 def _median_seconds(function, repeat: int) -> float:
@@ -51,27 +61,74 @@ def _load_and_infer(path: Path) -> None:
     onnx.shape_inference.infer_shapes(model, data_prop=True)
 
 
-def _peak_rss_mb(code: str) -> float:
-    """Peak resident memory (MB) of a fresh interpreter running `code`.
+def _peak_rss_mb(code: str, with_output: bool = False):
+    """Peak resident memory (MB) of a fresh interpreter running `code` (and the line `code` printed last).
 
     Read from /proc/self/status VmHWM: getrusage's ru_maxrss survives exec, so a child started
     by this (large) process would report the parent's peak instead of its own.
     """
     script = code + "\nprint([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
-    return int(result.stdout.strip().splitlines()[-1]) / 1024
+    lines = result.stdout.strip().splitlines()
+    peak = int(lines[-1]) / 1024
+    return (float(lines[-2]), peak) if with_output else peak
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--hostile-only", action="store_true", help="only the hostile-input budgets (g, h)")
     args = parser.parse_args(argv)
     return run_command("bench", lambda: _bench(args))
 
 
 def _bench(args: argparse.Namespace) -> int:
     results: dict[str, float] = {}
+    if not args.hostile_only:
+        _speed(args, results)
+    _hostile(results)
+    over = [key for key, limit in BUDGETS.items() if results[key] > limit]
+    for key, value in results.items():
+        print(f"{key:32} {value:12.4f}" + (f"   budget {BUDGETS[key]:g}" if key in BUDGETS else ""))
+    print("over budget: " + ", ".join(over) if over else "every hostile-input budget is met")
+    if args.json:
+        args.json.write_text(json.dumps({**results, "budgets": BUDGETS, "over_budget": over}, indent=2) + "\n")
+    return 1 if over else 0
+
+
+def _timed_estimate_mb(path: Path) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MB) of `estimate PATH` in a fresh interpreter, after its imports."""
+    code = (f"import io, contextlib, time; from estimator.cli import main\n"
+            f"started = time.perf_counter()\n"
+            f"with contextlib.redirect_stdout(io.StringIO()): code = main([{str(path)!r}])\n"
+            f"assert code == 0, code\nprint(time.perf_counter() - started)")
+    seconds, peak = _peak_rss_mb(code, with_output=True)
+    return seconds, peak
+
+
+def _hostile(results: dict[str, float]) -> None:
+    from graph.stress import PAYLOAD_PLACES, long_chain, payload_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        chain = Path(tmp) / "chain.onnx"
+        save_model(long_chain(CHAIN_NODES), chain)
+        results["g_chain_200k_file_mb"] = chain.stat().st_size / 1e6
+        results["g_chain_200k_s"], results["g_chain_200k_peak_rss_mb"] = _timed_estimate_mb(chain)
+        chain.unlink()
+        slowest = largest = 0.0
+        for place in PAYLOAD_PLACES:
+            path = Path(tmp) / f"{place}.onnx"
+            path.write_bytes(payload_model(place, CLAIMED_BYTES if place == "sparse_claim" else PAYLOAD_BYTES)
+                             .SerializeToString())
+            seconds, peak = _timed_estimate_mb(path)
+            results[f"h_{place}_s"], results[f"h_{place}_peak_rss_mb"] = seconds, peak
+            slowest, largest = max(slowest, seconds), max(largest, peak)
+            path.unlink()
+        results["h_payload_max_s"], results["h_payload_max_peak_rss_mb"] = slowest, largest
+
+
+def _speed(args: argparse.Namespace, results: dict[str, float]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shape_only = ZOO / "resnet152.onnx"
         full = Path(tmp) / "resnet152_weights.onnx"
@@ -117,12 +174,6 @@ def _bench(args: argparse.Namespace) -> int:
     help_s = _median_seconds(lambda: subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], cwd=ROOT,
                                                     capture_output=True, check=True), 3)
     results["f_help_s"] = help_s
-
-    for key, value in results.items():
-        print(f"{key:32} {value:12.4f}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":
