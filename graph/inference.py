@@ -23,14 +23,15 @@ _INFERENCE_ERRORS = (onnx.shape_inference.InferenceError, onnx.checker.Validatio
                      TypeError)
 
 
-def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
-    """`model` with the shapes of its tensors inferred as far as the bounded steps reach."""
+def infer_shapes(model: onnx.ModelProto, label: str) -> tuple[onnx.ModelProto, bool]:
+    """`model` with the shapes ONNX infers within the bounds, and whether some node output is still unknown."""
     inferred = _onnx_inference(model, label, data_prop=False)
     if not unknown_outputs(inferred):
-        return inferred
+        return inferred, False
     if _propagation_is_bounded(inferred):
-        return _onnx_inference(model, label, data_prop=True)
-    return inferred
+        inferred = _onnx_inference(model, label, data_prop=True)
+        return inferred, unknown_outputs(inferred)
+    return inferred, True
 
 
 def unknown_outputs(model: onnx.ModelProto) -> bool:

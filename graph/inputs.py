@@ -16,7 +16,7 @@ import onnx
 from graph.batch import flow_batch_axis, symbolic_batch_axes
 from graph.context import text
 from graph.errors import BatchSizeError, ShapeError
-from graph.inference import infer_shapes, unknown_outputs
+from graph.inference import infer_shapes
 from graph.loading import LoadedModel
 from graph.shapes import resolve_shapes
 
@@ -87,10 +87,10 @@ def fix_input_shapes(
     for output in model.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    inferred = infer_shapes(model, label)
+    inferred, unknown = infer_shapes(model, label)
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
-    if unknown_outputs(inferred):
+    if unknown:
         inferred, resolution = resolve_shapes(model, inferred)
         values, data_dependent = resolution.values, resolution.data_dependent
     axes = {name: symbolic_axes.get(name) if name in symbolic_axes else _given_axis(declared[name], given, name)
