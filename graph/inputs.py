@@ -237,8 +237,3 @@ def _set_dims(value: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
     tensor_shape.ClearField("dim")
     for dim in shape:
         tensor_shape.dim.add().dim_value = dim
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

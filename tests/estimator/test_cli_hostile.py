@@ -62,6 +62,16 @@ def test_renderers_neutralise_hostile_names(hostile_model, fmt, capsys):
     assert "\x1b" not in captured.out
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_tabs_and_carriage_returns_in_names_reach_no_output(tmp_path, fmt, capsys):
+    model = small_cnn()
+    model.graph.node[1].name = "tab\there\r"  # found by the long fuzz run: a tab in the HTML chart's tooltip
+    path = tmp_path / "tabs.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert main([str(path), "--format", fmt]) == 0
+    assert check_text(capsys.readouterr().out, fmt, loose=False) == ""
+
+
 def test_csv_cells_cannot_start_a_formula(hostile_model, capsys):
     assert main([str(hostile_model), "--format", "csv"]) == 0
     out = capsys.readouterr().out

@@ -19,8 +19,8 @@ __all__ = ["csv_frame", "csv_text", "html_text", "markdown_code", "markdown_text
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP's list).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# In HTML a newline or tab is only white space (tooltips use newlines): every other control goes.
-_HTML_CONTROLS = re.compile(CONTROLS.pattern.replace("\x00-\x1f", "\x00-\x08\x0b-\x1f"))
+# In HTML a newline is only white space (tooltips use newlines): every other control goes.
+_HTML_CONTROLS = re.compile(CONTROLS.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
 # Markdown punctuation that can start code, links, images or a table cell, or emphasis: escaped with a backslash.
 # (An underscore inside a word is never emphasis, and names are full of them: it stays.)
 _MARKDOWN_SPECIAL = str.maketrans({char: "\\" + char for char in "\\`*[]|"})
@@ -65,5 +65,5 @@ def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def html_text(text: object) -> str:
-    """Text escaped for HTML (attributes included); control characters become U+FFFD."""
-    return html.escape(_HTML_CONTROLS.sub("\ufffd", _unsurrogate(str(text))), quote=True)
+    """Text escaped for HTML (attributes included); a tab becomes a space, other control characters U+FFFD."""
+    return html.escape(_HTML_CONTROLS.sub("\ufffd", _unsurrogate(str(text)).replace("\t", " ")), quote=True)
