@@ -75,9 +75,12 @@ def time_graph(backend: OrtBackend, model: RunnableModel, policy: RunPolicy | No
         profiled = backend.session(model, profile_prefix=str(Path(folder) / "profile"))
         outputs = [output.name for output in plain.get_outputs()]
         feeds = model.feeds
-        for _ in range(policy.warmup_runs):
-            plain.run(outputs, feeds)
-            profiled.run(outputs, feeds)
+        try:
+            for _ in range(policy.warmup_runs):
+                plain.run(outputs, feeds)
+                profiled.run(outputs, feeds)
+        except Exception as error:  # ORT raises its own types; e.g. a detector whose random input finds nothing
+            raise MeasureError(f"{model.name}: ONNX Runtime failed running it: {str(error).splitlines()[0]}") from None
         plain_s: list[float] = []
         started = time.perf_counter()
         while len(plain_s) < policy.max_runs:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from estimator.errors import MeasureError
 from estimator.files import Journal, write_csv_atomic
 from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.incontext import GraphTiming, RunPolicy, match_kernels, time_graph
@@ -97,7 +98,14 @@ class KernelCollector:
                     queue = again + queue
                 since_reference = []
             job = queue.pop(0)
-            entry = self.measure(job)
+            try:
+                entry = self.measure(job)
+            except MeasureError as error:  # this graph cannot be run here: say so, keep it out, go on
+                log.warning("skipped %s batch %d: %s", job.name, job.batch_size, error)
+                self.journal.append({"key": graph_key(job), "kind": "skipped", "model": job.name, "source": job.source,
+                                     "batch_size": job.batch_size, "reason": str(error), "measured_at": _now()})
+                done += 1
+                continue
             since_reference.append(job)
             done += 1
             self.progress(min(done, len(todo)), len(todo), f"{job.name} batch {job.batch_size}: "
@@ -174,6 +182,9 @@ class KernelCollector:
                        "unpaired_runtime_kernels", "unmodeled", "measured_at"]
             frame = pd.DataFrame(entries)[columns].sort_values(["source", "model", "batch_size"], ignore_index=True)
             write_csv_atomic(self.out_dir / "models.csv", frame)
+
+    def skipped(self) -> list[dict[str, object]]:
+        return [entry for entry in self.journal.entries.values() if entry.get("kind") == "skipped"]
 
     def references(self) -> list[dict[str, object]]:
         return [entry for entry in self.journal.entries.values() if entry.get("kind") == "reference"]

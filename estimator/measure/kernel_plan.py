@@ -110,6 +110,8 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
             "drift_guard": None if guard is None else {"every_s": guard.every_s, "max_drift": guard.max_drift,
                                                        "reference": guard.reference.name},
         },
+        "skipped": [{key: entry[key] for key in ("model", "source", "batch_size", "reason")}
+                    for entry in collector.skipped()],
         "drift": {"reference_ms": references,
                   "spread_pct": float((max(references) / min(references) - 1) * 100) if references else None},
         "runs": [*previous.get("runs", []), {"finished_at": now(), "command_line": command, **summary}],

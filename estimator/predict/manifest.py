@@ -185,6 +185,16 @@ def _categorical_of(layer_type: str) -> Check:
     return list_of(lambda value, where, document: one_of(*_categorical(layer_type, document))(value, where, document))
 
 
+def _baseline_of(layer_type: str) -> Check:
+    """A linear baseline: columns among the layer type's features, one non-negative coefficient each plus a constant."""
+    def check(value, where, document):
+        record({"columns": Key(list_of(one_of(*known_features(layer_type, document)), 64), required=True),
+                "coefficients": Key(list_of(number(0, 1e12), 65), required=True)})(value, where, document)
+        if len(value["coefficients"]) != len(value["columns"]) + 1:
+            raise _Invalid(f"{where}.coefficients", f"{len(value['columns']) + 1} numbers", value["coefficients"])
+    return check
+
+
 def _ranges_of(layer_type: str) -> Check:
     numeric = mapping(lambda lt, document: tuple(c for c in known_features(lt, document)
                                                  if c not in _categorical(lt, document)),
@@ -223,6 +233,7 @@ MANIFEST: dict[str, Key] = {
         "runtime_log_ratio": Key(interval(-20, 20)), "coverage": Key(number(0, 1)), "from": Key(text())}, open_=True))),
     "composition": Key(nullable(composition)),
     "constant_runtime_ms": Key(nullable(per_layer_type(lambda lt: number(0, 1e9)))),
+    "baselines": Key(nullable(per_layer_type(_baseline_of))),
     "fusion_rules": Key(nullable(fusion_rules)),
     "device": Key(anything),
     "fingerprint": Key(nullable(record({

@@ -10,7 +10,9 @@ from catboost import CatBoostRegressor, Pool
 
 from estimator.predict.features import categorical, featurize
 
-__all__ = ["LayerModels", "predict_features", "predict_layer_frame"]
+__all__ = ["BASELINE_FLOOR_MS", "LayerModels", "baseline_log_ms", "predict_features", "predict_layer_frame"]
+
+BASELINE_FLOOR_MS = 1e-4  # a linear baseline never predicts below 0.1 us
 
 
 @dataclass
@@ -21,6 +23,9 @@ class LayerModels:
     power: dict[str, CatBoostRegressor] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # "<type>/<target>" -> why no model was fitted
     constant_runtime_ms: dict[str, float] = field(default_factory=dict)  # types whose every measured runtime is equal
+    # Kernel profiles: per layer type, a linear model of runtime (ms) in its work columns; the regressor
+    # predicts log(runtime) relative to it (see estimator.train.fitting), which extrapolates in size far better.
+    baselines: dict[str, dict[str, list]] = field(default_factory=dict)
     unit: str = "layers"  # what the models score: isolated layers, or kernels timed in context
 
 
@@ -41,7 +46,16 @@ def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: st
         out["power_w"] = np.nan
         return out
     pool = Pool(features, cat_features=list(categorical(layer_type, models.unit)))
-    out["runtime_ms"] = np.exp(models.runtime[layer_type].predict(pool))
+    log_runtime = models.runtime[layer_type].predict(pool)
+    if layer_type in models.baselines:
+        log_runtime = log_runtime + baseline_log_ms(models.baselines[layer_type], features)
+    out["runtime_ms"] = np.exp(log_runtime)
     power_model = models.power.get(layer_type)
     out["power_w"] = power_model.predict(pool) if power_model is not None else np.nan
     return out
+
+
+def baseline_log_ms(baseline: dict[str, list], features: pd.DataFrame) -> np.ndarray:
+    """log of a linear baseline's runtime (ms): coefficients . [columns..., 1], floored at BASELINE_FLOOR_MS."""
+    design = np.column_stack([*(features[c].to_numpy(float) for c in baseline["columns"]), np.ones(len(features))])
+    return np.log(np.maximum(design @ np.asarray(baseline["coefficients"], dtype=float), BASELINE_FLOOR_MS))

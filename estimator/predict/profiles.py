@@ -163,6 +163,8 @@ def load_profile(reference: str | Path | None = None) -> Profile:
         getattr(models, target)[layer_type] = _catboost_model(path, manifest["model_files"][layer_type][target], blob,
                                                               layer_type, manifest)
     models.constant_runtime_ms = {str(t): float(v) for t, v in (manifest.get("constant_runtime_ms") or {}).items()}
+    models.baselines = {str(t): {"columns": list(v["columns"]), "coefficients": [float(c) for c in v["coefficients"]]}
+                        for t, v in (manifest.get("baselines") or {}).items()}
     if not models.runtime and not models.constant_runtime_ms:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
     models.unit = manifest.get("unit", "layers")

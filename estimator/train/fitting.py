@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
+from scipy.optimize import nnls
 
 from estimator.errors import TrainingDataError
 from estimator.predict.features import categorical, featurize
-from estimator.predict.models import LayerModels
+from estimator.predict.models import LayerModels, baseline_log_ms
 from graph.schema import LAYER_TYPES
 
-__all__ = ["CATBOOST_PARAMS", "MIN_ROWS", "fit_layer_models"]
+__all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "fit_baseline", "fit_layer_models"]
 
 MIN_ROWS = 5
+# Kernel profiles fit a regressor on top of a linear baseline: deeper trees, fewer of them.
+KERNEL_PARAMS: dict[str, object] = {"iterations": 800, "depth": 8}
+BASELINE_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops")
 CATBOOST_PARAMS: dict[str, object] = {
     "iterations": 600,
     "depth": 6,
@@ -29,7 +33,7 @@ CATBOOST_PARAMS: dict[str, object] = {
 def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None,
                      unit: str = "layers") -> LayerModels:
     """Fit every (layer type, target) that has at least MIN_ROWS measured rows (rows of `unit`)."""
-    params = {**CATBOOST_PARAMS, **(params or {})}
+    params = {**CATBOOST_PARAMS, **(KERNEL_PARAMS if unit == "kernels" else {}), **(params or {})}
     models = LayerModels(unit=unit)
     for layer_type in LAYER_TYPES:
         frame = frames.get(layer_type)
@@ -43,7 +47,13 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
             models.constant_runtime_ms[layer_type] = float(runtime[0])
             models.skipped[f"{layer_type}/runtime"] = f"every row measured {runtime[0]:.4f} ms: kept as a constant"
             continue
-        models.runtime[layer_type] = _fit(features, np.log(runtime), categorical(layer_type, unit), params)
+        target = np.log(runtime)
+        offset = None
+        if unit == "kernels":
+            models.baselines[layer_type] = fit_baseline(features, runtime)
+            offset = baseline_log_ms(models.baselines[layer_type], features)
+        models.runtime[layer_type] = _fit(features, target, categorical(layer_type, unit),
+                                          params, offset)
         powered = frame["power_w"].notna().to_numpy()
         power = frame["power_w"].to_numpy(float)[powered]
         if powered.sum() < MIN_ROWS:
@@ -57,7 +67,17 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
     return models
 
 
-def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params) -> CatBoostRegressor:
+def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params,
+         offset: np.ndarray | None = None) -> CatBoostRegressor:
     model = CatBoostRegressor(**params)
-    model.fit(Pool(features, target, cat_features=list(categorical_columns)))
+    model.fit(Pool(features, target, cat_features=list(categorical_columns), baseline=offset))
     return model
+
+
+def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray) -> dict[str, list]:
+    """runtime ~ a . work columns + c, non-negative, least squares on relative error (one per layer type)."""
+    columns = [c for c in BASELINE_COLUMNS if c in features.columns]
+    design = np.column_stack([*(features[c].to_numpy(float) for c in columns), np.ones(len(features))])
+    weights = 1.0 / runtime_ms
+    coefficients, _ = nnls(design * weights[:, None], runtime_ms * weights)
+    return {"columns": columns, "coefficients": [float(c) for c in coefficients]}

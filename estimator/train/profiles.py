@@ -97,6 +97,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "composition": composition.to_dict() if composition else None,
         "models_skipped": models.skipped,
         "constant_runtime_ms": models.constant_runtime_ms,
+        "baselines": models.baselines or None,
         "validation": {"holdout": holdout},
     }
     document = save_profile(models, Path(out_dir), manifest)

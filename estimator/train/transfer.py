@@ -14,7 +14,7 @@ import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
 from estimator.predict.features import categorical, featurize
-from estimator.predict.models import LayerModels, predict_layer_frame
+from estimator.predict.models import LayerModels, baseline_log_ms, predict_layer_frame
 from estimator.train.fitting import CATBOOST_PARAMS, MIN_ROWS, fit_layer_models
 from graph.schema import LAYER_TYPES
 
@@ -39,6 +39,8 @@ def fit_transfer(frames: dict[str, pd.DataFrame], base: LayerModels, strategy: s
         measured = frame[frame["runtime_ms"].notna()] if frame is not None else None
         if base_model is None:
             continue
+        if layer_type in base.baselines:
+            models.baselines[layer_type] = base.baselines[layer_type]
         if measured is None or len(measured) < MIN_ROWS:
             models.runtime[layer_type] = base_model  # nothing measured here to correct it with
             continue
@@ -48,10 +50,13 @@ def fit_transfer(frames: dict[str, pd.DataFrame], base: LayerModels, strategy: s
             models.runtime[layer_type] = _shifted(base_model, float(np.median(ratio)))
             continue
         features = featurize(measured, layer_type, "kernels")
+        target = np.log(measured["runtime_ms"].to_numpy(float))
+        if layer_type in base.baselines:  # continued trees learn what the base trees learnt: log runtime - baseline
+            target = target - baseline_log_ms(base.baselines[layer_type], features)
         model = CatBoostRegressor(**settings)
-        model.fit(Pool(features, np.log(measured["runtime_ms"].to_numpy(float)),
-                       cat_features=list(categorical(layer_type, "kernels"))), init_model=base_model)
+        model.fit(Pool(features, target, cat_features=list(categorical(layer_type, "kernels"))), init_model=base_model)
         models.runtime[layer_type] = model
+
     return models
 
 

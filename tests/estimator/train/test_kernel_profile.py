@@ -134,3 +134,24 @@ def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_pa
     assert main(["--budget", "15", "--base", str(profile), "--id", "here", "--threads", "1"]) == 0
     again = (tmp_path / "home" / "training_data" / "here" / "journal.jsonl").read_text().splitlines()
     assert again[:len(journal)] == journal
+
+
+def test_a_graph_the_runtime_cannot_run_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    import estimator.measure.kernel_collector as collector_module
+    from estimator.errors import MeasureError
+
+    real = collector_module.time_graph
+
+    def failing(backend, model, policy=None):
+        if model.name == "inception_100":
+            raise MeasureError("inception_100: ONNX Runtime failed running it: no detections")
+        return real(backend, model, policy)
+
+    monkeypatch.setattr(collector_module, "time_graph", failing)
+    jobs = [job for job in generated_jobs(1, ("inception",), first_seed=100, max_macs=2e8)]
+    jobs += file_jobs([ZOO / "lenet.onnx"], "zoo", (1,))
+    collector = KernelCollector(tmp_path / "dev", OrtBackend(), FusionRules(), QUICK)
+    assert collector.run(jobs) == {"planned": 2, "measured": 2, "complete": True}
+    assert [(e["model"], e["reason"]) for e in collector.skipped()] == [
+        ("inception_100", "inception_100: ONNX Runtime failed running it: no detections")]
+    assert list(pd.read_csv(tmp_path / "dev" / "models.csv")["model"]) == ["lenet"]
