@@ -16,7 +16,7 @@ __all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "
 
 MIN_ROWS = 5
 # Kernel profiles fit a regressor on top of a linear baseline: deeper trees, fewer of them.
-KERNEL_PARAMS: dict[str, object] = {"iterations": 800, "depth": 8}
+KERNEL_PARAMS: dict[str, object] = {"iterations": 600, "depth": 7}
 BASELINE_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops")
 CATBOOST_PARAMS: dict[str, object] = {
     "iterations": 600,
