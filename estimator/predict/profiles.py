@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles"
-DEFAULT_PROFILE = "cpu-epyc-1thread"
+DEFAULT_PROFILE = "amd-epyc-f23m49-avx2-t1"
 FORMAT_VERSION = 1
 
 

@@ -20,7 +20,7 @@ from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
 from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
-from estimator.train.fitting import CATBOOST_PARAMS, fit_layer_models
+from estimator.train.fitting import CATBOOST_PARAMS, KERNEL_PARAMS, fit_layer_models
 from estimator.train.graphs import Fit, graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 
@@ -90,7 +90,8 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
             "rows": rows,
             "zoo_models": data.model_names(),
         },
-        "catboost_params": {**CATBOOST_PARAMS, **(params or {})},
+        "catboost_params": {**CATBOOST_PARAMS, **(KERNEL_PARAMS if data.unit == "kernels" else {}),
+                            **(params or {})},
         "versions": package_versions(),
         "feature_ranges": feature_ranges(data.frames, data.unit),
         "intervals": intervals,
@@ -165,13 +166,25 @@ def _measured(data: TrainingData) -> dict[str, object]:
 
 
 def _describe(data: TrainingData, profile_id: str) -> str:
+    """One line naming the device by what its device.json records, e.g. "AMD EPYC (family/model/stepping
+    23/49/0, avx2), onnxruntime 1.32.0, 1 thread(s), kernels timed in context, no power sensor"."""
     device = data.device or {}
     machine = device.get("machine", {}) or {}
+    fingerprint = device.get("fingerprint", {}) or {}
     backend = device.get("backend", {}) or {}
     options = backend.get("session_options", {}) or {}
-    parts = [machine.get("cpu_model") or profile_id]
+    name = str(fingerprint.get("cpu_model") or machine.get("cpu_model") or profile_id)
+    isa = [flag for flag in ("avx512f", "avx512_vnni", "amx_tile", "avx2") if flag in (fingerprint.get("isa") or [])]
+    detail = ", ".join(str(part) for part in (
+        f"family/model/stepping {fingerprint['cpu_family_model_stepping']}"
+        if fingerprint.get("cpu_family_model_stepping") else "", isa[0] if isa else "") if part)
+    parts = [f"{name} ({detail})" if detail else name]
     if options:
-        parts.append(f"{backend.get('backend', '')} {options.get('intra_op_threads')} thread(s)")
+        version = backend.get("onnxruntime_version") or fingerprint.get("onnxruntime") or ""
+        parts.append(f"{backend.get('backend', '')} {version}".strip())
+        parts.append(f"{options.get('intra_op_threads')} thread(s)")
+    if data.unit == "kernels":
+        parts.append("kernels timed in context")
     parts.append("power measured" if data.has_power else "no power sensor")
     return ", ".join(str(p) for p in parts if p)
 

@@ -12,13 +12,12 @@ from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan, ZooJob
 from estimator.measure.sensors import LogFileSensor
 from estimator.measure.timing import LoopPolicy
-from estimator.predict.profiles import DEFAULT_PROFILE
 from estimator.train.profiles import train_profile
 from tests.estimator_fixtures import SUBSET
 from tests.fakes import SMALL, MeterLog
 from tests.paths import TRAINING_DATA, ZOO
 
-DATA = TRAINING_DATA / DEFAULT_PROFILE
+DATA = TRAINING_DATA / "cpu-epyc-1thread"  # isolated layers, in the seed's per-layer schema
 
 
 @pytest.fixture(scope="session")

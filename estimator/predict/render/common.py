@@ -10,8 +10,8 @@ from estimator.errors import printable
 if TYPE_CHECKING:
     from estimator.predict.report import Report
 
-__all__ = ["NOT_MEASURED", "coverage_lines", "data_dependent_text", "header_lines", "lower_bound_text", "number",
-           "out_of_distribution_text", "power_text", "runtime_prefix"]
+__all__ = ["NOT_MEASURED", "coverage_lines", "data_dependent_text", "header_lines", "lower_bound_text", "macs_text",
+           "number", "out_of_distribution_text", "power_text", "runtime_prefix"]
 
 NOT_MEASURED = "not measured for this profile"
 
@@ -83,10 +83,19 @@ def lower_bound_text(report: Report) -> str:
     return ""
 
 
+def macs_text(macs: int) -> str:
+    """A MAC count in a unit that fits, about three significant digits: 4.09 GMACs, 221 kMACs."""
+    for scale, unit in ((1e12, "TMACs"), (1e9, "GMACs"), (1e6, "MMACs"), (1e3, "kMACs")):
+        if macs >= scale:
+            value = macs / scale
+            return f"{value:.{2 if value < 10 else 1 if value < 100 else 0}f} {unit}"
+    return f"{macs} MACs"
+
+
 def coverage_lines(report: Report) -> list[str]:
     """The share of MACs modeled, the lower-bound marker with its reasons, and data-dependent sizes."""
     totals = report.totals
-    lines = [f"modeled  {totals.macs_modeled_share * 100:.1f}% of {totals.macs_total / 1e9:.3f} GMACs"]
+    lines = [f"modeled  {totals.macs_modeled_share * 100:.1f}% of {macs_text(totals.macs_total)}"]
     reason = lower_bound_text(report)
     if reason:
         lines.append(f"LOWER BOUND  {printable(reason)}")

@@ -49,6 +49,7 @@ def report_dict(report: Report) -> dict[str, object]:
             "runtime_high_ms": number(totals.runtime_high_ms, 6),
             "power_w": number(totals.power_w, 4),
             "energy_mj": number(totals.energy_mj, 6),
+            "run_overhead_ms": number(totals.run_overhead_ms, 6),  # in runtime_ms, outside every layer
             "layers_out_of_distribution": totals.layers_out_of_distribution,
             "macs_total": totals.macs_total,
             "macs_modeled": totals.macs_modeled,

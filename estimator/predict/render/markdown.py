@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 from estimator.predict.breakdown import cost_by, is_lower_bound, model_title
 from estimator.predict.render.cells import interval_text, markdown_code, ms_text, percent_text
-from estimator.predict.render.common import NOT_MEASURED, data_dependent_text, lower_bound_text, power_text, runtime_prefix
+from estimator.predict.render.common import (
+    NOT_MEASURED,
+    data_dependent_text,
+    lower_bound_text,
+    macs_text,
+    power_text,
+    runtime_prefix,
+)
 from estimator.predict.render.escape import markdown_text
 
 if TYPE_CHECKING:
@@ -29,7 +36,7 @@ def render_markdown(report: Report, top: int | None = None) -> str:
            f"{totals.nodes_unmodeled} unmodeled |",
            f"| layers outside training ranges | {totals.layers_out_of_distribution} "
            f"({percent_text(totals.runtime_share_out_of_distribution)} of the runtime) |",
-           f"| MACs modeled | {totals.macs_modeled_share * 100:.1f}% of {totals.macs_total / 1e9:.3f} GMACs |",
+           f"| MACs modeled | {totals.macs_modeled_share * 100:.1f}% of {macs_text(totals.macs_total)} |",
            *([f"| data-dependent | {data_dependent_text(report)} |"] if totals.data_dependent_layers else []), ""]
     if is_lower_bound(report):
         out += [f"**Lower bound:** {markdown_text(lower_bound_text(report))}.", ""]

@@ -30,24 +30,26 @@ def test_json_has_stable_fields_with_units(report):
     assert document["unmodeled"][0]["name"] == "lp_pool"
     assert [layer["name"] for layer in document["layers"]] == list(report.layers["name"])
     # Each value is rounded to 6 decimals, so the sum may differ by half a unit per layer.
-    assert sum(layer["runtime_ms"] for layer in document["layers"]) == pytest.approx(
-        document["totals"]["runtime_ms"], abs=len(document["layers"]) * 5e-7)
+    assert document["totals"]["run_overhead_ms"] > 0
+    assert sum(layer["runtime_ms"] for layer in document["layers"]) + document["totals"]["run_overhead_ms"] == (
+        pytest.approx(document["totals"]["runtime_ms"], abs=(len(document["layers"]) + 1) * 5e-7))
 
 
 def test_csv_lists_layers_unmodeled_nodes_and_a_total_row(report):
     frame = pd.read_csv(io.StringIO(report.to_csv()))
-    assert frame["layer_type"].tolist()[-2:] == ["unmodeled", "total"]
+    assert frame["layer_type"].tolist()[-3:] == ["run overhead", "unmodeled", "total"]
     assert frame.loc[frame["layer_type"] == "unmodeled", "note"].iloc[0] == "Lp pooling is not modeled"
     assert frame["power_w"].isna().all()
     total = frame[frame["name"] == "TOTAL"].iloc[0]
     assert total["runtime_ms"] == pytest.approx(frame.loc[frame["layer_type"].isin(
-        ["convolutional", "pooling", "dense", "other"]), "runtime_ms"].sum())
+        ["convolutional", "pooling", "dense", "other", "run overhead"]), "runtime_ms"].sum())
 
 
 def test_table_shows_totals_top_layers_and_unmodeled(report):
     text = report.to_table(top=2)
     assert f"power    {NOT_MEASURED}" in text
-    assert "top 2 of 6 layers by runtime" in text
+    assert f"top 2 of {len(report.layers)} layers by runtime" in text
+    assert "modeled  100.0% of 221 kMACs" in text
     assert "lp_pool (LpPool): Lp pooling is not modeled" in text
     assert "batch    1 (assumed" in text
 
