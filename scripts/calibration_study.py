@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from estimator.commands import configure_logging, run_command
+from estimator.files import write_atomic
 from estimator.predict.profiles import DEFAULT_PROFILE, load_profile
 from estimator.train.calibration import BUDGETS_S
 from estimator.train.study import calibration_study
@@ -38,10 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
 
     def study() -> int:
-        table = calibration_study(args.calibration, args.unseen, load_profile(args.base),
-                                  load_profile(args.full) if args.full else None, tuple(args.budgets))
-        args.out.write_text(table.to_markdown(index=False, floatfmt=".1f") + "\n")
-        print(table.to_string(index=False))
+        summary, per_model = calibration_study(args.calibration, args.unseen, load_profile(args.base),
+                                               load_profile(args.full) if args.full else None, tuple(args.budgets))
+        write_atomic(args.out, "## Whole-model error on the unseen models\n\n"
+                     + summary.to_markdown(index=False, floatfmt=".1f")
+                     + "\n\n## Every unseen graph: error (%) by calibration time and strategy\n\n"
+                     + per_model.to_markdown(index=False, floatfmt=".1f") + "\n")
+        print(summary.to_string(index=False))
         return 0
 
     return run_command("calibration_study", study)

@@ -19,7 +19,7 @@ import numpy as np
 from estimator.files import write_atomic
 from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
-from estimator.measure.incontext import QUANTILE, RunPolicy
+from estimator.measure.incontext import QUANTILE, SPINNING_NOTE, RunPolicy
 from estimator.measure.kernel_collector import DriftGuard, GraphJob, KernelCollector, Progress
 from estimator.measure.layout import machine_facts, now
 from estimator.predict.fingerprint import machine_fingerprint
@@ -106,6 +106,7 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
             "runtime": f"every kernel's time inside its whole graph from ONNX Runtime's profiler, {QUANTILE}th "
                        "percentile over runs alternating with plain runs; end to end: the plain runs' "
                        f"{QUANTILE}th percentile",
+            "thread_pools": SPINNING_NOTE,
             "policy": dataclasses.asdict(collector.policy),
             "drift_guard": None if guard is None else {"every_s": guard.every_s, "max_drift": guard.max_drift,
                                                        "reference": guard.reference.name},

@@ -20,11 +20,13 @@ __all__ = ["calibration_study"]
 
 
 def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Profile | None,
-                      budgets: tuple[float, ...], strategies: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
-    """One row per (budget, strategy): errors on the unseen models, plus the base and the full profile."""
+                      budgets: tuple[float, ...], strategies: tuple[str, ...] = STRATEGIES
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Errors on the unseen models for each (budget, strategy), the base and the full profile: a summary
+    with one row each, and every model's error (%) with one column each."""
     truth = load_training_data(unseen).models
     truth = truth[truth["source"] == "unseen"]
-    rows = [{"budget_s": 0, "strategy": "base profile only", **_judge(base, truth)}]
+    judged = {("0", "base profile only"): _errors(base, truth)}
     data = load_training_data(calibration)
     elapsed = elapsed_s(graph_table(data)).max()
     with tempfile.TemporaryDirectory(prefix="study-") as folder:
@@ -33,16 +35,22 @@ def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Prof
             for strategy in strategies:
                 out = Path(folder) / f"profile-{budget:g}-{strategy}"
                 train_profile(prefix, out, out.name, fit=lambda frames, s=strategy: fit_transfer(frames, base.models, s))
-                rows.append({"budget_s": budget, "strategy": strategy, **_judge(load_profile(out), truth)})
+                judged[(f"{budget:g}", strategy)] = _errors(load_profile(out), truth)
     if full is not None:
-        rows.append({"budget_s": "full collection", "strategy": full.id, **_judge(full, truth)})
-    return pd.DataFrame(rows)
+        judged[("full collection", full.id)] = _errors(full, truth)
+    summary = pd.DataFrame([{"budget_s": budget, "strategy": strategy, **error_summary(errors)}
+                            for (budget, strategy), errors in judged.items()])
+    per_model = pd.DataFrame({f"{budget} {strategy}": errors for (budget, strategy), errors in judged.items()})
+    per_model.insert(0, "end_to_end_ms", truth["end_to_end_ms"].to_numpy(float))
+    per_model.insert(0, "model", [f"{row.model} b{row.batch_size}" for row in truth.itertuples()])
+    return summary, per_model
 
 
-def _judge(profile: Profile, truth: pd.DataFrame) -> dict[str, float]:
+def _errors(profile: Profile, truth: pd.DataFrame) -> pd.Series:
+    """Each unseen graph's whole-model error (%) through `estimate` with `profile`."""
     root = Path(__file__).resolve().parents[2]
     errors = []
     for row in truth.itertuples():
         report = estimate(root / str(row.path), profile, batch_size=int(row.batch_size))
         errors.append((report.totals.runtime_ms / row.end_to_end_ms - 1) * 100)
-    return error_summary(pd.Series(errors, dtype=float))
+    return pd.Series(errors, dtype=float)

@@ -56,14 +56,21 @@ class OrtBackend(Backend):
             "python": platform.python_version(),
         }
 
-    def session(self, model: RunnableModel, profile_prefix: str | None = None) -> ort.InferenceSession:
-        """A session under the recorded options; with `profile_prefix`, ONNX Runtime's profiler on."""
+    def session(self, model: RunnableModel, profile_prefix: str | None = None,
+                spinning: bool = True) -> ort.InferenceSession:
+        """A session under the recorded options; with `profile_prefix`, ONNX Runtime's profiler on.
+
+        `spinning=False` stops idle intra-op threads from spinning: needed when two sessions take turns,
+        because an idle pool that spins takes a core from the other one.
+        """
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.settings.intra_op_threads
         options.inter_op_num_threads = self.settings.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = _LEVELS[self.settings.optimization_level]
         options.log_severity_level = 3
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if profile_prefix is not None:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix

@@ -65,6 +65,28 @@ def test_device_json_records_the_probed_rules_and_the_fingerprint(collected):
     FusionRules.from_dict(device["fusion_rules"])  # a valid rule set
     assert device["method"]["unit"] == "kernels"
     assert device["fingerprint"]["intra_op_threads"] == 1 and device["fingerprint"]["cpu_model"]
+    assert "allow_spinning=0" in device["method"]["thread_pools"]
+
+
+def test_sessions_that_take_turns_do_not_spin(monkeypatch):
+    # Alternating with a spinning idle pool made resnet18 2.5x slower at 2 threads (SPINNING_NOTE).
+    from estimator.measure.backends.ort import OrtSettings
+    from estimator.measure.incontext import time_graph
+    from graph.build import runnable_model
+
+    backend = OrtBackend(OrtSettings(intra_op_threads=2))
+    opened = []
+    real = backend.session
+
+    def recording(model, profile_prefix=None, spinning=True):
+        opened.append(real(model, profile_prefix, spinning))
+        return opened[-1]
+
+    monkeypatch.setattr(backend, "session", recording)
+    timing = time_graph(backend, runnable_model(ZOO / "lenet.onnx", {"input": (1, 1, 32, 32)}), QUICK)
+    assert timing.end_to_end_ms > 0 and len(opened) == 2
+    assert [s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") for s in opened] == [
+        "0", "0"]
 
 
 def test_a_rerun_resumes_without_measuring_again(collected):
@@ -155,3 +177,21 @@ def test_a_graph_the_runtime_cannot_run_is_skipped_with_its_reason(tmp_path, mon
     assert [(e["model"], e["reason"]) for e in collector.skipped()] == [
         ("inception_100", "inception_100: ONNX Runtime failed running it: no detections")]
     assert list(pd.read_csv(tmp_path / "dev" / "models.csv")["model"]) == ["lenet"]
+
+
+def test_calibration_study_judges_every_budget_on_the_unseen_models(collected, profile):
+    from estimator.train.calibration import elapsed_s
+    from estimator.train.graphs import graph_table
+    from estimator.train.study import calibration_study
+
+    base = load_profile(profile)
+    elapsed = float(elapsed_s(graph_table(load_training_data(collected))).max())
+    summary, per_model = calibration_study(collected, collected, base, base, (elapsed,), strategies=("scale",))
+    assert list(summary["strategy"]) == ["base profile only", "scale", "cpu-test"]
+    assert list(per_model["model"]) == ["lenet_unseen b1"]
+    truth = pd.read_csv(collected / "models.csv").set_index("source").loc["unseen"]
+    report = estimate(truth["path"], base, batch_size=1)
+    expected = (report.totals.runtime_ms / truth["end_to_end_ms"] - 1) * 100
+    assert per_model["0 base profile only"].iloc[0] == pytest.approx(expected)
+    assert per_model["full collection cpu-test"].iloc[0] == pytest.approx(expected)  # the same profile twice
+    assert summary["n"].tolist() == [1, 1, 1]
