@@ -18,11 +18,16 @@ PAYLOAD_PLACES = ("initializer", "constant", "constant_of_shape", "loop_body", "
                   "sparse_constant", "sparse_claim")
 
 
-def long_chain(length: int) -> onnx.ModelProto:
-    """x -> Relu -> Relu -> ... (`length` nodes) on a 1x8 tensor: a large graph of tiny nodes."""
-    nodes = [helper.make_node("Relu", ["x" if index == 0 else f"t{index - 1}"], [f"t{index}"], name=f"n{index}")
-             for index in range(length)]
-    graph = helper.make_graph(nodes, "long_chain", [helper.make_tensor_value_info("x", FLOAT, [1, 8])],
+def long_chain(length: int, op: str = "Relu") -> onnx.ModelProto:
+    """x -> op -> op -> ... (`length` nodes) on an 8x8 tensor (1x8 for Relu): a large graph of tiny nodes.
+    A binary op (Mul, MatMul, ...) reads the previous tensor twice."""
+    binary = op != "Relu"
+    nodes = []
+    for index in range(length):
+        previous = "x" if index == 0 else f"t{index - 1}"
+        nodes.append(helper.make_node(op, [previous, previous] if binary else [previous], [f"t{index}"],
+                                      name=f"n{index}"))
+    graph = helper.make_graph(nodes, "long_chain", [helper.make_tensor_value_info("x", FLOAT, [8, 8] if binary else [1, 8])],
                               [helper.make_tensor_value_info(f"t{length - 1}", FLOAT, None)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 

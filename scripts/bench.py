@@ -9,9 +9,11 @@ graph/ (extraction):
 estimator:
   (d) estimate() end to end on (a) vs onnx.load of the file;
   (e) scoring throughput of the shipped profile, in layers per second (batch prediction);
-  (f) `estimate --help` wall time.
+  (f) `estimate --help` wall time, and `estimate training_data/zoo/resnet18.onnx` in a fresh process (the CLI's
+      start-up: imports, the default profile, one estimate).
 hostile input (budgets in BUDGETS; the run exits 1 when one is exceeded; --hostile-only runs just these):
-  (g) `estimate` on a graph of 200,000 tiny nodes (7 MB): wall time and peak RSS of a fresh process;
+  (g) `estimate` on a graph of 200,000 tiny nodes (7 MB): wall time and peak RSS of a fresh process; the same
+      for chains of 50,000 Mul and 50,000 MatMul nodes (each read one by one by the kernel passes);
   (h) `estimate` on a 256 MB payload in each place a loader might read it (graph.stress.PAYLOAD_PLACES;
       "sparse_claim" is a 400-byte sparse Constant claiming 2.2 GB): wall time and peak RSS.
 Each timing is the median of --repeat runs (g and h: one run each, in a fresh interpreter).
@@ -40,6 +42,7 @@ from graph.build import conv_chain, save_model, with_random_weights
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "training_data" / "zoo"
 CHAIN_NODES = 200_000
+BINARY_CHAIN_NODES = 50_000
 PAYLOAD_BYTES = 256 << 20
 CLAIMED_BYTES = 2_200_000_000
 # Hostile input stays within these on the 2-core development machine (seconds, MB of peak RSS).
@@ -116,6 +119,11 @@ def _hostile(results: dict[str, float]) -> None:
         results["g_chain_200k_file_mb"] = chain.stat().st_size / 1e6
         results["g_chain_200k_s"], results["g_chain_200k_peak_rss_mb"] = _timed_estimate_mb(chain)
         chain.unlink()
+        for op in ("Mul", "MatMul"):  # ops the kernel passes look at one by one (SiLU, attention fusions)
+            path = Path(tmp) / f"{op}.onnx"
+            save_model(long_chain(BINARY_CHAIN_NODES, op), path)
+            results[f"g_{op.lower()}_chain_s"], results[f"g_{op.lower()}_chain_peak_rss_mb"] = _timed_estimate_mb(path)
+            path.unlink()
         slowest = largest = 0.0
         for place in PAYLOAD_PLACES:
             path = Path(tmp) / f"{place}.onnx"
@@ -174,6 +182,9 @@ def _speed(args: argparse.Namespace, results: dict[str, float]) -> None:
     help_s = _median_seconds(lambda: subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], cwd=ROOT,
                                                     capture_output=True, check=True), 3)
     results["f_help_s"] = help_s
+    cli_s = _median_seconds(lambda: subprocess.run([sys.executable, "-m", "estimator.cli", str(ZOO / "resnet18.onnx")],
+                                                   cwd=ROOT, capture_output=True, check=True), 3)
+    results["f_cli_estimate_resnet18_s"] = cli_s
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from estimator.errors import TrainingDataError
 from estimator.predict.estimation import estimate
 from estimator.predict.profiles import Profile, load_profile
 from estimator.train.calibration import copy_prefix, elapsed_s
@@ -24,8 +25,10 @@ def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Prof
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Errors on the unseen models for each (budget, strategy), the base and the full profile: a summary
     with one row each, and every model's error (%) with one column each."""
-    truth = load_training_data(unseen).models
-    truth = truth[truth["source"] == "unseen"]
+    if not (Path(unseen) / "models.csv").is_file():
+        raise TrainingDataError(f"{unseen}: no models.csv; time the unseen models first (scripts/collect.py --unseen all)")
+    truth = pd.read_csv(Path(unseen) / "models.csv")
+    truth = truth[truth["source"] == "unseen"].reset_index(drop=True)
     judged = {("0", "base profile only"): _errors(base, truth)}
     data = load_training_data(calibration)
     elapsed = elapsed_s(graph_table(data)).max()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -12,6 +13,50 @@ from graph.context import GraphContext, NodeView
 __all__ = ["WorkingGraph", "WorkingNode"]
 
 Shape = tuple[int, ...]
+
+# Every change to a node's inputs or outputs, or to a graph's node list, moves this thread's clock on, so
+# that WorkingGraph can keep its consumer and producer maps until something changes: the passes ask for
+# them once per candidate, and rebuilding them each time made large graphs quadratic.
+_clock = threading.local()
+
+
+def _tick() -> None:
+    _clock.now = getattr(_clock, "now", 0) + 1
+
+
+def _now() -> int:
+    return getattr(_clock, "now", 0)
+
+
+def _ticking(method):
+    """`method` of list, moving the clock on after it ran."""
+    def changed(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        _tick()
+        return result
+    changed.__name__ = method.__name__
+    return changed
+
+
+class _TrackedList(list):
+    """A list that moves the clock on when it changes."""
+
+    __slots__ = ()
+    __setitem__ = _ticking(list.__setitem__)
+    __delitem__ = _ticking(list.__delitem__)
+    __iadd__ = _ticking(list.__iadd__)
+    __imul__ = _ticking(list.__imul__)
+    append = _ticking(list.append)
+    extend = _ticking(list.extend)
+    insert = _ticking(list.insert)
+    remove = _ticking(list.remove)
+    pop = _ticking(list.pop)
+    clear = _ticking(list.clear)
+    sort = _ticking(list.sort)
+    reverse = _ticking(list.reverse)
+
+
+_TRACKED_NODE_FIELDS = frozenset({"inputs", "outputs"})
 
 
 @dataclass(eq=False)
@@ -34,6 +79,12 @@ class WorkingNode:
     input_layout: str = "nchw"
     removed: bool = False  # set by WorkingGraph.remove (a cheap "still in the graph?" test)
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _TRACKED_NODE_FIELDS:
+            value = _TrackedList(value)
+            _tick()
+        object.__setattr__(self, name, value)
+
     @property
     def name(self) -> str:
         return self.origin.name if self.origin is not None else f"{self.op_type}({self.inputs[0] if self.inputs else ''})"
@@ -48,6 +99,7 @@ class WorkingGraph:
     """Nodes in topological order, with shapes, constants and graph outputs."""
 
     def __init__(self, ctx: GraphContext, graph_outputs: set[str]) -> None:
+        self._maps: tuple[int, dict[str, list[WorkingNode]], dict[str, WorkingNode]] | None = None
         self.ctx = ctx
         self.shapes: dict[str, Shape | None] = dict(ctx.shapes)
         self.constants: set[str] = set(ctx.constants)
@@ -65,18 +117,32 @@ class WorkingGraph:
                                           list(view.inputs), list(view.outputs), attributes,
                                           origin=view, sources=[view.name]))
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "nodes":
+            value = _TrackedList(value)
+            _tick()
+        object.__setattr__(self, name, value)
+
     # -- queries ------------------------------------------------------------------------------
 
     def consumers(self) -> dict[str, list[WorkingNode]]:
-        found: dict[str, list[WorkingNode]] = defaultdict(list)
-        for node in self.nodes:
-            for name in node.inputs:
-                if name:
-                    found[name].append(node)
-        return found
+        """Tensor -> the nodes reading it, as the graph is now (do not modify: it is shared until a change)."""
+        return self._current_maps()[1]
 
     def producers(self) -> dict[str, WorkingNode]:
-        return {name: node for node in self.nodes for name in node.outputs if name}
+        """Tensor -> the node writing it, as the graph is now (do not modify: it is shared until a change)."""
+        return self._current_maps()[2]
+
+    def _current_maps(self) -> tuple[int, dict[str, list[WorkingNode]], dict[str, WorkingNode]]:
+        if self._maps is None or self._maps[0] != _now():
+            found: dict[str, list[WorkingNode]] = defaultdict(list)
+            for node in self.nodes:
+                for name in node.inputs:
+                    if name:
+                        found[name].append(node)
+            producers = {name: node for node in self.nodes for name in node.outputs if name}
+            self._maps = (_now(), found, producers)
+        return self._maps
 
     def sole_consumer(self, consumers: dict[str, list[WorkingNode]], tensor: str) -> WorkingNode | None:
         """The only node reading `tensor`, when it is not also a graph output."""

@@ -8,9 +8,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from graph.build import with_random_weights
+from graph.context import GraphContext
 from graph.generate import FAMILIES, generate
-from graph.kernels import NO_FUSION, ORT_CPU_AVX2, FusionRules, extract_kernels
+from graph.inputs import fix_input_shapes
+from graph.kernels import NO_FUSION, ORT_CPU_AVX2, FusionRules, extract_kernels, working
 from graph.kernels.frames import KERNEL_COLUMNS, kernel_row
+from graph.kernels.working import WorkingGraph, WorkingNode
+from graph.loading import load_model
+from graph.stress import long_chain
 
 _RNG = np.random.default_rng(0)
 
@@ -151,3 +156,36 @@ def test_generator_is_deterministic_and_valid():
     onnx.checker.check_model(with_random_weights(first.model), full_check=True)
     with pytest.raises(ValueError, match="unknown family"):
         generate("mystery", 0)
+
+
+@pytest.mark.parametrize("op", ["Mul", "MatMul", "Relu"])
+def test_the_passes_rebuild_the_graph_maps_only_after_a_change(op, monkeypatch):
+    # Passes that look at every Mul or MatMul ask for the consumer and producer maps once per candidate:
+    # rebuilt each time, the time grew with the square of the graph. Now they are rebuilt only after a change.
+    builds = []
+    real = working.WorkingGraph._current_maps
+
+    def counting(self):
+        before = self._maps
+        maps = real(self)
+        if maps is not before:
+            builds.append(len(self.nodes))
+        return maps
+
+    monkeypatch.setattr(working.WorkingGraph, "_current_maps", counting)
+    kernels = extract_kernels(long_chain(2_000, op), ORT_CPU_AVX2).kernels
+    assert len(kernels) == 2_000 and [k.op_type for k in kernels][:2] == [op, op]
+    assert len(builds) <= 20, len(builds)
+
+
+def test_a_changed_graph_gives_fresh_maps():
+    loaded = load_model(long_chain(3))
+    graph = WorkingGraph(GraphContext.from_shaped(fix_input_shapes(loaded, None, None), loaded.label, 17), {"t2"})
+    assert [n.name for n in graph.consumers()["t0"]] == ["n1"]
+    graph.nodes[1].inputs[0] = "x"  # n1 now reads x
+    assert [n.name for n in graph.consumers()["x"]] == ["n0", "n1"] and "t0" not in graph.consumers()
+    extra = WorkingNode("Relu", ["t2"], ["t3"])
+    graph.nodes.append(extra)
+    assert graph.consumers()["t2"] == [extra] and graph.producers()["t3"] is extra
+    graph.remove(extra)
+    assert "t3" not in graph.producers()

@@ -195,3 +195,13 @@ def test_calibration_study_judges_every_budget_on_the_unseen_models(collected, p
     assert per_model["0 base profile only"].iloc[0] == pytest.approx(expected)
     assert per_model["full collection cpu-test"].iloc[0] == pytest.approx(expected)  # the same profile twice
     assert summary["n"].tolist() == [1, 1, 1]
+
+
+def test_the_calibration_zoo_ships_in_the_package_as_exact_copies():
+    from estimator.measure.calibration import CALIBRATION_ZOO, ZOO_DIR
+    from estimator.train.calibration import JUDGED_ZOO
+
+    assert set(JUDGED_ZOO) < set(CALIBRATION_ZOO) and len(CALIBRATION_ZOO) == len(list(ZOO.glob("*.onnx")))
+    assert ZOO_DIR.is_relative_to(Path(__file__).resolve().parents[3] / "estimator")  # inside the package
+    for name in CALIBRATION_ZOO:
+        assert (ZOO_DIR / f"{name}.onnx").read_bytes() == (ZOO / f"{name}.onnx").read_bytes(), name
