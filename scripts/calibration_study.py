@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("unseen", type=Path, help="a collection folder whose models.csv times unseen models")
     parser.add_argument("--base", default=DEFAULT_PROFILE, help=f"base profile (default: {DEFAULT_PROFILE})")
     parser.add_argument("--full", type=Path, help="a profile from a full collection on the same machine")
+    parser.add_argument("--profiles", nargs="*", type=Path, default=[],
+                        help="other profiles to judge the same way (e.g. the one estimate-calibrate wrote)")
     parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS_S), help="seconds")
     parser.add_argument("--out", type=Path, required=True, help="Markdown file to write")
     return parser
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def study() -> int:
         summary, per_model = calibration_study(args.calibration, args.unseen, load_profile(args.base),
-                                               load_profile(args.full) if args.full else None, tuple(args.budgets))
+                                               load_profile(args.full) if args.full else None, tuple(args.budgets),
+                                               profiles=tuple(load_profile(path) for path in args.profiles))
         write_atomic(args.out, "## Whole-model error on the unseen models\n\n"
                      + summary.to_markdown(index=False, floatfmt=".1f")
                      + "\n\n## Every unseen graph: error (%) by calibration time and strategy\n\n"

@@ -21,10 +21,11 @@ __all__ = ["calibration_study"]
 
 
 def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Profile | None,
-                      budgets: tuple[float, ...], strategies: tuple[str, ...] = STRATEGIES
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Errors on the unseen models for each (budget, strategy), the base and the full profile: a summary
-    with one row each, and every model's error (%) with one column each."""
+                      budgets: tuple[float, ...], strategies: tuple[str, ...] = STRATEGIES,
+                      profiles: tuple[Profile, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Errors on the unseen models for each (budget, strategy), the base, the full profile and any other
+    `profiles` (e.g. the one estimate-calibrate wrote): a summary with one row each, and every model's
+    error (%) with one column each."""
     if not (Path(unseen) / "models.csv").is_file():
         raise TrainingDataError(f"{unseen}: no models.csv; time the unseen models first (scripts/collect.py --unseen all)")
     truth = pd.read_csv(Path(unseen) / "models.csv")
@@ -39,6 +40,8 @@ def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Prof
                 out = Path(folder) / f"profile-{budget:g}-{strategy}"
                 train_profile(prefix, out, out.name, fit=lambda frames, s=strategy: fit_transfer(frames, base.models, s))
                 judged[(f"{budget:g}", strategy)] = _errors(load_profile(out), truth)
+    for profile in profiles:
+        judged[("profile", profile.id)] = _errors(profile, truth)
     if full is not None:
         judged[("full collection", full.id)] = _errors(full, truth)
     summary = pd.DataFrame([{"budget_s": budget, "strategy": strategy, **error_summary(errors)}
