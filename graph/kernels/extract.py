@@ -13,7 +13,7 @@ from graph.kernels.records import Kernel, ModelKernels
 from graph.kernels.rules import FusionRules
 from graph.kernels.working import WorkingGraph, WorkingNode
 from graph.loading import ModelSource, default_opset, load_model
-from graph.ops import handle_node
+from graph.ops import handle_node, unmodeled_reason
 from graph.ops.qdq import QdqGroup, absorbed_by_groups, qdq_groups, quantized_record
 from graph.records import ConvLayer, Layer, OtherLayer, UnmodeledNode
 
@@ -107,9 +107,9 @@ def _record(graph: WorkingGraph, node: WorkingNode, position: int, groups: dict[
     if origin is not None and origin.op_type == "BatchNormalization" and node.op_type == "Conv":
         return _batch_norm_as_conv(graph, node, origin.name, origin.index)
     if origin is not None:
-        kept = handle_node(graph.ctx, origin)
-        if isinstance(kept, UnmodeledNode):
-            return kept
+        reason = unmodeled_reason(graph.ctx, origin)
+        if reason is not None:
+            return reason
     return _other_record(graph, node, position)
 
 
@@ -129,7 +129,8 @@ def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> Othe
     ctx = graph.ctx
     inputs = [name for name in node.inputs if name]
     outputs = [name for name in node.outputs if name]
-    elem_type = ctx.elem_type(inputs[0]) if inputs else onnx.TensorProto.FLOAT
+    input_types = [ctx.elem_type(name) for name in inputs]
+    elem_type = input_types[0] if inputs else onnx.TensorProto.FLOAT
     if elem_type == onnx.TensorProto.UNDEFINED:
         elem_type = onnx.TensorProto.FLOAT
     dtype, dtype_bytes = dtype_name_and_bytes(elem_type)
@@ -148,7 +149,7 @@ def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> Othe
         dtype=dtype,
         batch_size=batch[0] if batch else ctx.batch_size,
         input_shapes=tuple(graph.shapes.get(name) for name in inputs),
-        input_dtypes=tuple(dtype_name_and_bytes(ctx.elem_type(name))[0] for name in inputs),
+        input_dtypes=tuple(dtype_name_and_bytes(input_type)[0] for input_type in input_types),
         output_shapes=tuple(graph.shapes.get(name) or () for name in outputs),
         attributes=attributes,
         constant_inputs=tuple(constant_inputs),

@@ -81,7 +81,8 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
     renamed: dict[str, str] = {}
     kept: list[WorkingNode] = []
     for node in graph.nodes:
-        node.inputs = [renamed.get(name, name) for name in node.inputs]
+        if renamed and any(name in renamed for name in node.inputs):
+            node.inputs = [renamed.get(name, name) for name in node.inputs]
         outputs = [name for name in node.outputs if name]
         if any(name in graph.graph_outputs for name in outputs):
             kept.append(node)
@@ -137,12 +138,14 @@ def _common_subexpressions(graph: WorkingGraph) -> None:
     seen: dict[tuple, WorkingNode] = {}
     renamed: dict[str, str] = {}
     for node in list(graph.nodes):
-        node.inputs = [renamed.get(name, name) for name in node.inputs]
+        if renamed and any(name in renamed for name in node.inputs):
+            node.inputs = [renamed.get(name, name) for name in node.inputs]
         if node.op_type in _NONDETERMINISTIC or node.op_type in ("If", "Loop", "Scan") or not node.inputs:
             continue
         if any(name in graph.graph_outputs for name in node.outputs):
             continue
-        key = (node.op_type, tuple(node.inputs), repr(sorted(node.attributes.items())), len(node.outputs))
+        attributes = repr(sorted(node.attributes.items())) if node.attributes else ""
+        key = (node.op_type, tuple(node.inputs), attributes, len(node.outputs))
         first = seen.get(key)
         if first is None:
             seen[key] = node

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,34 +55,48 @@ class _TrackedList(list):
     reverse = _ticking(list.reverse)
 
 
-_TRACKED_NODE_FIELDS = frozenset({"inputs", "outputs"})
-
-
-@dataclass(eq=False)
 class WorkingNode:
     """One (future) kernel: an op with named inputs and outputs.
 
     `origin` is the model node whose record describes the kernel (None for nodes the runtime
     adds, such as layout reorders); `sources` names every model node the kernel computes.
+    `inputs` and `outputs` are change-tracked lists (see WorkingGraph.consumers).
     """
 
-    op_type: str
-    inputs: list[str]
-    outputs: list[str]
-    attributes: dict[str, object] = field(default_factory=dict)
-    origin: NodeView | None = None
-    sources: list[str] = field(default_factory=list)
-    activation: str = ""
-    summand: str = ""  # a tensor accumulated into the output (Conv + Add fused)
-    layout: str = "nchw"  # layout of output 0: nchw, nchwc or nhwc
-    input_layout: str = "nchw"
-    removed: bool = False  # set by WorkingGraph.remove (a cheap "still in the graph?" test)
+    __slots__ = ("_inputs", "_outputs", "activation", "attributes", "input_layout", "layout", "op_type", "origin",
+                 "removed", "sources", "summand")
 
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _TRACKED_NODE_FIELDS:
-            value = _TrackedList(value)
-            _tick()
-        object.__setattr__(self, name, value)
+    def __init__(self, op_type: str, inputs: list[str], outputs: list[str], attributes: dict[str, object] | None = None,
+                 origin: NodeView | None = None, sources: list[str] | None = None) -> None:
+        self.op_type = op_type
+        self.inputs = inputs
+        self.outputs = outputs
+        self.attributes: dict[str, object] = {} if attributes is None else attributes
+        self.origin = origin
+        self.sources: list[str] = [] if sources is None else sources
+        self.activation = ""
+        self.summand = ""  # a tensor accumulated into the output (Conv + Add fused)
+        self.layout = "nchw"  # layout of output 0: nchw, nchwc or nhwc
+        self.input_layout = "nchw"
+        self.removed = False  # set by WorkingGraph.remove (a cheap "still in the graph?" test)
+
+    @property
+    def inputs(self) -> list[str]:
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: list[str]) -> None:
+        self._inputs = _TrackedList(value)
+        _tick()
+
+    @property
+    def outputs(self) -> list[str]:
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, value: list[str]) -> None:
+        self._outputs = _TrackedList(value)
+        _tick()
 
     @property
     def name(self) -> str:

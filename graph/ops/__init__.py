@@ -8,12 +8,12 @@ from graph.context import GraphContext, NodeView
 from graph.ops.common import unmodeled
 from graph.ops.conv import handle_conv, handle_conv_transpose
 from graph.ops.dense import handle_einsum, handle_gemm, handle_matmul
-from graph.ops.other import FREE_OPS, KNOWN_CUSTOM_OPS, handle_other
+from graph.ops.other import FREE_OPS, KNOWN_CUSTOM_OPS, handle_other, other_unmodeled
 from graph.ops.pool import handle_global_pool, handle_pool, handle_reduce
 from graph.ops.recurrent import handle_recurrent
 from graph.records import Layer, UnmodeledNode
 
-__all__ = ["CUSTOM_HANDLERS", "FREE_OPS", "HANDLERS", "KNOWN_CUSTOM_OPS", "handle_node"]
+__all__ = ["CUSTOM_HANDLERS", "FREE_OPS", "HANDLERS", "KNOWN_CUSTOM_OPS", "handle_node", "unmodeled_reason"]
 
 Handler = Callable[[GraphContext, NodeView], Layer | UnmodeledNode]
 
@@ -68,3 +68,17 @@ def handle_node(ctx: GraphContext, node: NodeView) -> Layer | UnmodeledNode:
             raise ctx.error(node, "has no output; re-export the model")
         return handler(ctx, node)
     return handle_other(ctx, node)
+
+
+def unmodeled_reason(ctx: GraphContext, node: NodeView) -> UnmodeledNode | None:
+    """What handle_node would say of a node it leaves unmodeled (None: it models it), building the record only
+    where that is the way to know (ops with their own handler)."""
+    if node.is_default_domain:
+        if node.op_type in _NOT_MODELED:
+            return unmodeled(node, _NOT_MODELED[node.op_type])
+        if node.op_type not in HANDLERS:
+            return other_unmodeled(ctx, node)
+    elif (node.domain, node.op_type) not in CUSTOM_HANDLERS:
+        return other_unmodeled(ctx, node)
+    record = handle_node(ctx, node)
+    return record if isinstance(record, UnmodeledNode) else None

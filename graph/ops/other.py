@@ -10,7 +10,7 @@ from graph.context import GraphContext, NodeView, attribute_value, dtype_name_an
 from graph.ops.common import unmodeled
 from graph.records import OtherLayer, UnmodeledNode
 
-__all__ = ["FREE_OPS", "KNOWN_CUSTOM_OPS", "handle_other"]
+__all__ = ["FREE_OPS", "KNOWN_CUSTOM_OPS", "handle_other", "other_unmodeled"]
 
 # Constant-like and shape-only ops: counted, cost nothing (runtimes alias or fold them).
 FREE_OPS = frozenset({
@@ -25,19 +25,23 @@ _SHAPE_TENSOR_ELEMENTS = 64
 _INTEGER_TYPES = frozenset({onnx.TensorProto.INT64, onnx.TensorProto.INT32})
 
 
-def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
+def other_unmodeled(ctx: GraphContext, node: NodeView) -> UnmodeledNode | None:
+    """Why handle_other would leave `node` unmodeled (None: it would not), without building its record."""
     if not node.is_default_domain and (node.domain, node.op_type) not in KNOWN_CUSTOM_OPS:
         return unmodeled(node, f"op of custom domain {node.domain!r} is not modeled")
     if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.proto.attribute):
         return unmodeled(node, "control flow with subgraphs is not modeled")
-    output_shapes = []
-    for name in node.outputs:
-        if not name:
-            continue
-        shape = ctx.shape(name)
-        if shape is None:
-            return unmodeled(node, f"shape of output {name!r} unknown after shape inference")
-        output_shapes.append(shape)
+    unknown = next((name for name in node.outputs if name and ctx.shape(name) is None), None)
+    if unknown is not None:
+        return unmodeled(node, f"shape of output {unknown!r} unknown after shape inference")
+    return None
+
+
+def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
+    reason = other_unmodeled(ctx, node)
+    if reason is not None:
+        return reason
+    output_shapes = [ctx.shape(name) for name in node.outputs if name]
     input_shapes = tuple(ctx.shape(name) for name in node.inputs)
     constant_inputs = []
     for position, name in enumerate(node.inputs):
