@@ -12,7 +12,8 @@ from estimator.predict.features import categorical, featurize
 from estimator.predict.models import LayerModels, baseline_log_ms
 from graph.schema import LAYER_TYPES
 
-__all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "fit_baseline", "fit_layer_models"]
+__all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "catboost_params", "fit_baseline",
+           "fit_layer_models"]
 
 MIN_ROWS = 5
 # Kernel profiles fit a regressor on top of a linear baseline: deeper trees, fewer of them.
@@ -33,7 +34,7 @@ CATBOOST_PARAMS: dict[str, object] = {
 def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None,
                      unit: str = "layers") -> LayerModels:
     """Fit every (layer type, target) that has at least MIN_ROWS measured rows (rows of `unit`)."""
-    params = {**CATBOOST_PARAMS, **(KERNEL_PARAMS if unit == "kernels" else {}), **(params or {})}
+    params = catboost_params(unit, params)
     models = LayerModels(unit=unit)
     for layer_type in LAYER_TYPES:
         frame = frames.get(layer_type)
@@ -65,6 +66,11 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
     if not models.runtime and not models.constant_runtime_ms:
         raise TrainingDataError(f"no layer type has {MIN_ROWS} or more measured rows to train on")
     return models
+
+
+def catboost_params(unit: str, params: dict[str, object] | None = None) -> dict[str, object]:
+    """The CatBoost parameters a fit of rows of `unit` uses: the defaults, the kernel ones, then `params`."""
+    return {**CATBOOST_PARAMS, **(KERNEL_PARAMS if unit == "kernels" else {}), **(params or {})}
 
 
 def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params,

@@ -20,7 +20,7 @@ from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
 from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
-from estimator.train.fitting import CATBOOST_PARAMS, KERNEL_PARAMS, fit_layer_models
+from estimator.train.fitting import catboost_params, fit_layer_models
 from estimator.train.graphs import Fit, graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 
@@ -90,8 +90,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
             "rows": rows,
             "zoo_models": data.model_names(),
         },
-        "catboost_params": {**CATBOOST_PARAMS, **(KERNEL_PARAMS if data.unit == "kernels" else {}),
-                            **(params or {})},
+        "catboost_params": catboost_params(data.unit, params),
         "versions": package_versions(),
         "feature_ranges": feature_ranges(data.frames, data.unit),
         "intervals": intervals,

@@ -27,21 +27,30 @@ _INTEGER_TYPES = frozenset({onnx.TensorProto.INT64, onnx.TensorProto.INT32})
 
 def other_unmodeled(ctx: GraphContext, node: NodeView) -> UnmodeledNode | None:
     """Why handle_other would leave `node` unmodeled (None: it would not), without building its record."""
+    return _unmodeled(node, _output_shapes(ctx, node))
+
+
+def _output_shapes(ctx: GraphContext, node: NodeView) -> list[tuple[str, tuple[int, ...] | None]]:
+    return [(name, ctx.shape(name)) for name in node.outputs if name]
+
+
+def _unmodeled(node: NodeView, outputs: list[tuple[str, tuple[int, ...] | None]]) -> UnmodeledNode | None:
     if not node.is_default_domain and (node.domain, node.op_type) not in KNOWN_CUSTOM_OPS:
         return unmodeled(node, f"op of custom domain {node.domain!r} is not modeled")
     if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.proto.attribute):
         return unmodeled(node, "control flow with subgraphs is not modeled")
-    unknown = next((name for name in node.outputs if name and ctx.shape(name) is None), None)
+    unknown = next((name for name, shape in outputs if shape is None), None)
     if unknown is not None:
         return unmodeled(node, f"shape of output {unknown!r} unknown after shape inference")
     return None
 
 
 def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNode:
-    reason = other_unmodeled(ctx, node)
+    outputs = _output_shapes(ctx, node)
+    reason = _unmodeled(node, outputs)
     if reason is not None:
         return reason
-    output_shapes = [ctx.shape(name) for name in node.outputs if name]
+    output_shapes = [shape for _, shape in outputs]
     input_shapes = tuple(ctx.shape(name) for name in node.inputs)
     constant_inputs = []
     for position, name in enumerate(node.inputs):
