@@ -6,13 +6,19 @@ Heavy imports (onnx, pandas, catboost) happen after argument parsing, so `--help
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-__all__ = ["build_parser", "entrypoint", "main"]
+__all__ = ["AUTO_CALIBRATE_VARIABLE", "build_parser", "entrypoint", "main"]
+
+AUTO_CALIBRATE_VARIABLE = "ONNX_COST_ESTIMATOR_AUTO_CALIBRATE"
+FIRST_RUN_BUDGET_S = 60.0  # estimator.calibrate.FIRST_RUN_BUDGET_S, kept here so that --help imports nothing heavy
+BUSY_RETRY_S = 3600.0  # after a first-use calibration found the machine busy, the next automatic try waits this long
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--require-modeled", type=float, metavar="SHARE",
                         help="exit 3 when less than SHARE (0-1) of a model's MACs is modeled by the profile, "
                              "e.g. 0.95; the report says which compute is missing")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="ONNX Runtime intra-op threads the estimate is for (default: ONNX Runtime's default here); "
+                             "picks the nearest profile for them")
+    calibration = parser.add_mutually_exclusive_group()
+    calibration.add_argument("--calibrate", type=float, nargs="?", const=FIRST_RUN_BUDGET_S, metavar="SECONDS",
+                             help=f"first measure a profile of this machine (default {FIRST_RUN_BUDGET_S:.0f} s), then "
+                                  "estimate with it; done by itself on the first call in a terminal when no profile "
+                                  "of this machine exists")
+    calibration.add_argument("--no-calibrate", action="store_true",
+                             help=f"never measure: use the nearest profile as it is (also {AUTO_CALIBRATE_VARIABLE}=0)")
     return parser
 
 
@@ -64,10 +80,11 @@ def _fingerprint_text(fingerprint: dict | None) -> str:
                      for key in keys if (value := fingerprint.get(key)) is not None)
 
 
-def _estimate_one(model: str, profile: str | None, batch_size: int | None, shapes: dict[str, tuple[int, ...]]):
+def _estimate_one(model: str, profile: str | None, batch_size: int | None, shapes: dict[str, tuple[int, ...]],
+                  threads: int | None = None):
     from estimator.predict.estimation import estimate
 
-    return estimate(model, profile=profile, batch_size=batch_size, input_shapes=shapes or None)
+    return estimate(model, profile=profile, batch_size=batch_size, input_shapes=shapes or None, threads=threads)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -107,10 +124,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.list_profiles:
         from estimator.errors import printable
         from estimator.predict.profiles import list_profiles
+        from estimator.predict.selection import rank_profiles
 
-        lines = ["\t".join(printable(field) for field in (p.id, p.origin, "runtime+power" if p.has_power else "runtime only",
-                                                           p.description, _fingerprint_text(p.fingerprint)))
-                 for p in list_profiles()]
+        infos = {info.path: info for info in list_profiles()}
+        lines = ["\t".join(printable(field) for field in (
+            p.id, p.origin, "runtime+power" if p.has_power else "runtime only", f"distance {choice.distance:g}",
+            p.description, _fingerprint_text(p.fingerprint)))
+            for choice in rank_profiles(args.threads) if (p := infos.get(choice.path)) is not None]
         _write("\n".join(lines) + "\n", args.output)
         return EXIT_OK
     if not args.models:
@@ -119,6 +139,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size {args.batch_size}: must be positive")
     if args.require_modeled is not None and not 0 <= args.require_modeled <= 1:
         raise UsageError(f"--require-modeled {args.require_modeled}: must be a share from 0 to 1, e.g. 0.95")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: must be at least 1")
     shapes = _parse_shapes(args.input_shape)
     if args.layers:
         from estimator.predict.render.layers import render_layers
@@ -133,13 +155,70 @@ def _run(args: argparse.Namespace) -> int:
         if texts:
             _write("".join(texts), args.output)
         return _exit_code(failed)
+    if args.profile is None:
+        _calibrate_on_first_use(args)
     if len(args.models) == 1:
         from estimator.predict.render import render
 
-        report = _estimate_one(args.models[0], args.profile, args.batch_size, shapes)
+        report = _estimate_one(args.models[0], args.profile, args.batch_size, shapes, args.threads)
         _write(render(report, args.format, args.top), args.output)
         return _check_modeled([report], args.require_modeled)
     return _estimate_many(args, shapes)
+
+
+def _calibrate_on_first_use(args: argparse.Namespace) -> None:
+    """Measure a profile of this machine when asked (--calibrate), or on a first call in a terminal when no profile
+    of this machine exists. A busy machine stores nothing: the estimate then uses the nearest profile, as it says."""
+    from estimator.commands import report_note
+    from estimator.predict.fingerprint import ort_default_threads
+    from estimator.predict.selection import choose_profile
+
+    threads = args.threads or ort_default_threads()
+    budget_s = args.calibrate
+    if budget_s is None:
+        choice = choose_profile(threads)
+        if choice.of_this_machine or not _may_calibrate_by_itself(args, threads):
+            return
+        budget_s = FIRST_RUN_BUDGET_S
+        report_note("estimate", f"no profile of this machine at {threads} thread(s) yet (nearest: {choice.profile_id}, "
+                                 f"distance {choice.distance:g}); measuring one now, once: {budget_s:.0f} s "
+                                 f"(--no-calibrate or {AUTO_CALIBRATE_VARIABLE}=0 skips it)")
+    from estimator.calibrate import calibrate_machine
+    from estimator.commands import configure_logging
+    from estimator.errors import MachineBusyError
+
+    configure_logging(budget_s)
+    try:
+        calibrated = calibrate_machine(budget_s, threads, command=f"estimate --calibrate {budget_s:g}",
+                                       busy_guard=True, curve_strategies=("continue",))
+    except MachineBusyError as error:
+        _first_use_state().write_text(json.dumps({"busy_at": time.time(), "threads": threads}))
+        report_note("estimate", f"{error}; estimating with the nearest profile")
+        return
+    report_note("estimate", f"profile of this machine written to {calibrated.profile_dir} in "
+                            f"{calibrated.duration_s:.0f} s")
+
+
+def _may_calibrate_by_itself(args: argparse.Namespace, threads: int) -> bool:
+    """Only a person at a terminal gets a first-use calibration: pipelines, CI and libraries never measure unasked
+    (a profile of a shared CI runner is a profile of its neighbours); nor again within an hour of a busy try."""
+    if args.no_calibrate or os.environ.get(AUTO_CALIBRATE_VARIABLE, "").lower() in ("0", "no", "false", "off"):
+        return False
+    if os.environ.get("CI") or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    try:
+        state = json.loads(_first_use_state().read_text())
+        return not (state.get("threads") == threads and time.time() - float(state["busy_at"]) < BUSY_RETRY_S)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+
+
+def _first_use_state() -> Path:
+    from estimator.predict.userdata import user_data_dir
+
+    folder = user_data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "first-use.json"
 
 
 def _check_modeled(reports: list, required: float | None) -> int:
@@ -164,7 +243,8 @@ def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]])
     workers = max(1, min(len(args.models), os.cpu_count() or 1))
     reports, failed = [], False
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_estimate_one, m, args.profile, args.batch_size, shapes) for m in args.models]
+        futures = [pool.submit(_estimate_one, m, args.profile, args.batch_size, shapes, args.threads)
+                   for m in args.models]
         for model, future in zip(args.models, futures, strict=True):
             try:
                 reports.append(future.result())

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from estimator.errors import PROJECT_ERRORS, printable_line
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INCOMPLETE", "EXIT_INTERRUPTED", "EXIT_OK", "configure_logging", "report_error",
-           "run_command"]
+           "report_note", "run_command"]
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -26,6 +26,11 @@ EXIT_INTERRUPTED = 130
 def report_error(prog: str, error: BaseException) -> None:
     """The message of a project error on standard error, as one printable line (see printable_line)."""
     print(f"{prog}: error: {printable_line(error)}", file=sys.stderr)
+
+
+def report_note(prog: str, text: str) -> None:
+    """A line for the person at the terminal (what the command is doing for them), on standard error."""
+    print(f"{prog}: {printable_line(text)}", file=sys.stderr)
 
 
 def run_command(prog: str, body: Callable[[], int], interrupted: str = "") -> int:

@@ -17,6 +17,7 @@ __all__ = [
     "CONTROLS",
     "PROJECT_ERRORS",
     "EstimatorError",
+    "MachineBusyError",
     "MeasureError",
     "ProfileError",
     "SensorError",
@@ -45,6 +46,10 @@ class TrainingDataError(EstimatorError):
 
 class MeasureError(EstimatorError):
     """A layer or model could not be measured on the device."""
+
+
+class MachineBusyError(MeasureError):
+    """Other work ran beside a short calibration, so its timings would be too slow: nothing was stored."""
 
 
 class SensorError(MeasureError):

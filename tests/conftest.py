@@ -86,3 +86,14 @@ def weights():
         return rng.standard_normal(shape).astype(dtype)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _own_user_folder(tmp_path_factory, monkeypatch):
+    """Every test sees an empty user data folder (no profile calibrated on the developer's machine) and never
+    triggers a first-use calibration."""
+    from estimator.cli import AUTO_CALIBRATE_VARIABLE
+    from estimator.predict.userdata import HOME_VARIABLE
+
+    monkeypatch.setenv(HOME_VARIABLE, str(tmp_path_factory.mktemp("user-data")))
+    monkeypatch.setenv(AUTO_CALIBRATE_VARIABLE, "0")

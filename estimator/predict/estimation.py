@@ -18,7 +18,7 @@ from estimator.predict.composition import Composition, KernelComposition, compos
 from estimator.predict.coverage import Coverage, coverage
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
-from estimator.predict.selection import default_profile, device_note
+from estimator.predict.selection import choose_profile, device_note
 from graph.extract import extract_layers
 from graph.frames import layer_row, shape_text
 from graph.kernels import Kernel, extract_kernels
@@ -35,20 +35,25 @@ def estimate(
     profile: Profile | str | None = None,
     batch_size: int | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    threads: int | None = None,
 ) -> Report:
     """Per-layer and whole-graph runtime (ms), power (W) and energy (mJ) of `model` on a profile's device.
 
-    `model` is a path, bytes or onnx.ModelProto; `profile` an id, a folder or a loaded Profile
-    (default: the newest profile calibrated on this machine, else the shipped CPU profile).
+    `model` is a path, bytes or onnx.ModelProto; `profile` an id, a folder or a loaded Profile (default: the
+    profile nearest to this machine at `threads`, ONNX Runtime's default thread count here unless given; the
+    report's device_note says which, why and how far). Nothing is ever measured here.
     """
     if profile is None:
-        profile = default_profile()
-    loaded = profile if isinstance(profile, Profile) else load_profile(profile)
+        choice = choose_profile(threads)
+        loaded, note = load_profile(choice.path), choice.note()
+    else:
+        loaded = profile if isinstance(profile, Profile) else load_profile(profile)
+        note = device_note(loaded.manifest.get("fingerprint"), threads)
     if loaded.unit == "kernels":
         report = _estimate_kernels(model, loaded, batch_size, input_shapes)
     else:
         report = _estimate_layers(model, loaded, batch_size, input_shapes)
-    return dataclasses.replace(report, device_note=device_note(loaded.manifest.get("fingerprint")))
+    return dataclasses.replace(report, device_note=note)
 
 
 def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Report:

@@ -1,7 +1,7 @@
 """A device fingerprint: what makes a profile true for a machine (CPU, ISA, runtime and its settings).
 
-Every profile records the fingerprint of the machine it was measured on; `estimate` compares it
-with this machine's, so a report can say when its numbers come from another machine.
+Every profile records the fingerprint of the machine it was measured on; `estimate` ranks profiles
+by how near theirs is to this machine's (estimator.predict.selection) and says how far the one it uses is.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["ISA_FLAGS", "MATCH_KEYS", "machine_fingerprint", "mismatches", "ort_default_threads"]
+__all__ = ["ISA_FLAGS", "machine_fingerprint", "ort_default_threads"]
 
 # Instruction-set features that change which kernels a runtime picks (and how fast they run).
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
              "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
-# A profile is this machine's when these agree; the rest of the fingerprint is informative.
-MATCH_KEYS = ("cpu_model", "isa", "onnxruntime", "provider", "optimization_level", "intra_op_threads")
 
 
 def machine_fingerprint(intra_op_threads: int, provider: str = "CPUExecutionProvider",
@@ -39,13 +37,6 @@ def machine_fingerprint(intra_op_threads: int, provider: str = "CPUExecutionProv
         "optimization_level": optimization_level,
         "intra_op_threads": int(intra_op_threads),
     }
-
-
-def mismatches(recorded: dict[str, object] | None, current: dict[str, object]) -> list[str]:
-    """The MATCH_KEYS on which a profile's recorded fingerprint and this machine differ ("unknown" when unrecorded)."""
-    if not recorded:
-        return ["unknown"]
-    return [key for key in MATCH_KEYS if recorded.get(key) != current.get(key)]
 
 
 def ort_default_threads() -> int:

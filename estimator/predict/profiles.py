@@ -48,6 +48,8 @@ class ProfileInfo:
     has_power: bool
     origin: str = "shipped"  # or "local": made on this machine by estimate-calibrate
     fingerprint: dict | None = None
+    created_at: str = ""
+    unit: str = "layers"  # what it scores: "layers" (each timed alone) or "kernels" (timed inside whole graphs)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def list_profiles(directory: Path = PROFILE_DIR, local: Path | None = None) -> l
             fingerprint = manifest.get("fingerprint")
             infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent,
                                      description if isinstance(description, str) else "", has_power, origin,
-                                     dict(fingerprint) if isinstance(fingerprint, dict) else None))
+                                     dict(fingerprint) if isinstance(fingerprint, dict) else None,
+                                     str(manifest.get("created_at", "")), str(manifest.get("unit", "layers"))))
     return infos
 
 

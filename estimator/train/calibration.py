@@ -63,10 +63,11 @@ def base_composition(base: Profile, graphs: pd.DataFrame):
     return fitted or KernelComposition.from_dict(base.manifest["composition"])
 
 
-def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base: Profile, strategy: str) -> Path:
-    """evaluation.md / .json of a calibrated profile: the budget curve and the strategy chosen."""
+def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base: Profile, strategy: str,
+                                 strategies: tuple[str, ...] = STRATEGIES) -> Path:
+    """evaluation.md / .json of a calibrated profile: the budget curve (for `strategies`) and the strategy chosen."""
     data = load_training_data(data_path)
-    curve = budget_curve(data, base)
+    curve = budget_curve(data, base, strategies=strategies)
     document = {"data": str(data_path), "base_profile": base.id, "strategy": strategy,
                 "curve": curve.to_dict("records")}
     text = [f"# Evaluation: {profile_dir.name} (calibrated on this machine)", "",

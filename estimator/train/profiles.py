@@ -41,11 +41,13 @@ def package_versions() -> dict[str, str]:
 
 def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, description: str | None = None,
                   test_models: list[str] | tuple[str, ...] = (), params: dict | None = None,
-                  fit: Fit | None = None, origin: dict[str, object] | None = None) -> dict:
+                  fit: Fit | None = None, origin: dict[str, object] | None = None, base_manifest: dict | None = None
+                  ) -> dict:
     """Validate on `test_models`, fit on everything, and write the profile folder; returns the manifest.
 
     Kernel data only: `fit` replaces the fit from scratch (estimate-calibrate's transfer from a base
-    profile), and `origin` says where the profile came from."""
+    profile, whose manifest is `base_manifest`: the profile then also covers the layer kinds and feature
+    ranges its base was trained on, since its trees carry them), and `origin` says where it came from."""
     data = load_training_data(data_path)
     rows = {t: len(f) for t, f in data.frames.items()}
     logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, data.unit,
@@ -79,7 +81,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "fingerprint": _fingerprint(data),
         "origin": origin or {"kind": "trained", "from": "scripts/train.py"},
         "unit": data.unit,
-        "layer_kinds": _layer_kinds(data),
+        "layer_kinds": _merged_kinds(_layer_kinds(data), base_manifest),
         "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit == "kernels" else None,
         "features": {t: list(feature_names(t, data.unit)) for t in models.runtime},
         "categorical_features": {t: list(categorical(t, data.unit)) for t in models.runtime},
@@ -92,7 +94,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         },
         "catboost_params": catboost_params(data.unit, params),
         "versions": package_versions(),
-        "feature_ranges": feature_ranges(data.frames, data.unit),
+        "feature_ranges": _merged_ranges(feature_ranges(data.frames, data.unit), base_manifest),
         "intervals": intervals,
         "composition": composition.to_dict() if composition else None,
         "models_skipped": models.skipped,
@@ -193,6 +195,26 @@ def _relative(path: Path) -> str:
         return os.path.relpath(path.resolve(), Path(__file__).resolve().parents[2])
     except ValueError:
         return str(path)
+
+
+def _merged_kinds(kinds: list[str] | None, base_manifest: dict | None) -> list[str] | None:
+    """This data's layer kinds and its base profile's."""
+    inherited = (base_manifest or {}).get("layer_kinds") or []
+    return sorted(set(kinds or []) | set(inherited)) or None
+
+
+def _merged_ranges(ranges: dict[str, dict[str, object]], base_manifest: dict | None) -> dict[str, dict[str, object]]:
+    """Per layer type, the union of this data's feature ranges and its base profile's."""
+    merged = {layer_type: {"numeric": dict(entry["numeric"]), "categories": dict(entry["categories"])}
+              for layer_type, entry in ranges.items()}
+    for layer_type, entry in ((base_manifest or {}).get("feature_ranges") or {}).items():
+        target = merged.setdefault(layer_type, {"numeric": {}, "categories": {}})
+        for column, (low, high) in entry.get("numeric", {}).items():
+            mine = target["numeric"].get(column)
+            target["numeric"][column] = [min(low, mine[0]), max(high, mine[1])] if mine else [low, high]
+        for column, values in entry.get("categories", {}).items():
+            target["categories"][column] = sorted(set(target["categories"].get(column, [])) | set(values), key=str)
+    return merged
 
 
 def feature_ranges(frames: dict[str, pd.DataFrame], unit: str = "layers") -> dict[str, dict[str, object]]:

@@ -125,3 +125,35 @@ def test_help_runs_as_a_console_script():
     result = subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], capture_output=True, text=True,
                             cwd=ROOT, check=False)
     assert result.returncode == 0 and "usage: estimate" in result.stdout
+
+
+def test_calibrate_measures_this_machine_then_estimates_with_it(model_path, capsys, monkeypatch):
+    from estimator.predict.userdata import user_profile_dir
+
+    assert main([str(model_path), "--calibrate", "15", "--threads", "1", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "estimate: profile of this machine written to" in captured.err and "Traceback" not in captured.err
+    written = [path.parent for path in user_profile_dir().glob("*/profile.json")]
+    assert len(written) == 1 and json.loads((written[0] / "profile.json").read_text())["fingerprint"]["intra_op_threads"] == 1
+    document = json.loads(captured.out)
+    assert document["profile"] == written[0].name
+    assert document["device_note"] == f"profile {written[0].name} (local): measured on this machine at 1 thread(s)"
+
+
+def test_no_first_use_calibration_outside_a_terminal(model_path, capsys, monkeypatch):
+    from estimator.cli import AUTO_CALIBRATE_VARIABLE
+    from estimator.predict.userdata import user_data_dir
+
+    monkeypatch.delenv(AUTO_CALIBRATE_VARIABLE)
+    monkeypatch.delenv("CI", raising=False)
+    assert main([str(model_path), "--threads", "1", "--format", "json"]) == 0  # pytest's stdin is no terminal
+    captured = capsys.readouterr()
+    assert captured.err == "" and not (user_data_dir() / "training_data").exists()
+    assert "nearest to this machine" in json.loads(captured.out)["device_note"] or \
+        "measured on this machine" in json.loads(captured.out)["device_note"]
+
+
+@pytest.mark.parametrize("argv", [["--calibrate", "60", "--no-calibrate"], ["--threads", "0"], ["--calibrate", "5"]])
+def test_calibration_options_are_checked(model_path, capsys, argv):
+    assert main([str(model_path), *argv]) == 2
+    assert "Traceback" not in capsys.readouterr().err

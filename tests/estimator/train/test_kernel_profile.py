@@ -68,25 +68,31 @@ def test_device_json_records_the_probed_rules_and_the_fingerprint(collected):
     assert "allow_spinning=0" in device["method"]["thread_pools"]
 
 
-def test_sessions_that_take_turns_do_not_spin(monkeypatch):
-    # Alternating with a spinning idle pool made resnet18 2.5x slower at 2 threads (SPINNING_NOTE).
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sessions_that_take_turns_do_not_spin_and_the_truth_is_the_users_session(monkeypatch, threads):
+    # Alternating with a spinning idle pool made resnet18 2.5x slower at 2 threads (SPINNING_NOTE); a user's session
+    # spins, so with a pool the truth is timed once more in a session with ONNX Runtime's defaults.
     from estimator.measure.backends.ort import OrtSettings
     from estimator.measure.incontext import time_graph
     from graph.build import runnable_model
 
-    backend = OrtBackend(OrtSettings(intra_op_threads=2))
+    backend = OrtBackend(OrtSettings(intra_op_threads=threads))
     opened = []
     real = backend.session
 
     def recording(model, profile_prefix=None, spinning=True):
-        opened.append(real(model, profile_prefix, spinning))
-        return opened[-1]
+        opened.append((real(model, profile_prefix, spinning), spinning, profile_prefix is not None))
+        return opened[-1][0]
 
     monkeypatch.setattr(backend, "session", recording)
     timing = time_graph(backend, runnable_model(ZOO / "lenet.onnx", {"input": (1, 1, 32, 32)}), QUICK)
-    assert timing.end_to_end_ms > 0 and len(opened) == 2
-    assert [s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") for s in opened] == [
-        "0", "0"]
+    assert timing.end_to_end_ms > 0 and timing.alternating_end_to_end_ms > 0
+    taking_turns = [(False, False), (False, True)]  # plain and profiled, neither spinning
+    assert [(spinning, profiled) for _, spinning, profiled in opened] == taking_turns + [(True, False)] * (threads > 1)
+    assert [s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+            for s, spinning, _ in opened if not spinning] == ["0", "0"]
+    if threads == 1:  # no pool: the plain runs are the users' session
+        assert timing.end_to_end_ms == timing.alternating_end_to_end_ms
 
 
 def test_a_rerun_resumes_without_measuring_again(collected):
@@ -148,9 +154,15 @@ def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_pa
     manifest = json.loads((path / "profile.json").read_text())
     assert manifest["origin"]["kind"] == "calibrated" and manifest["origin"]["base_profile"] == "cpu-test"
     assert manifest["fingerprint"]["intra_op_threads"] == 1 and manifest["unit"] == "kernels"
+    base = json.loads((profile / "profile.json").read_text())
+    assert set(base["layer_kinds"]) <= set(manifest["layer_kinds"])  # it carries every family of its base
+    for layer_type, entry in base["feature_ranges"].items():
+        for column, (low, high) in entry["numeric"].items():
+            mine = manifest["feature_ranges"][layer_type]["numeric"][column]
+            assert mine[0] <= low and mine[1] >= high
     assert "budget_s" in (path / "evaluation.md").read_text()
-    report = estimate(generate("depthwise_separable", 3).model)  # no profile named: this machine's own
-    assert report.profile_id == "here" and report.device_note is None
+    report = estimate(generate("depthwise_separable", 3).model, threads=1)  # no profile named: this machine's own
+    assert report.profile_id == "here" and report.device_note == "profile here (local): measured on this machine at 1 thread(s)"
     # A rerun resumes: nothing already in the journal is measured again, and a profile is written again.
     journal = (tmp_path / "home" / "training_data" / "here" / "journal.jsonl").read_text().splitlines()
     assert main(["--budget", "15", "--base", str(profile), "--id", "here", "--threads", "1"]) == 0

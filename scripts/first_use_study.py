@@ -1,0 +1,120 @@
+"""The first `estimate` call on a machine with no profile of its own, judged where users run.
+
+For each thread count: a fresh user folder, the first `estimate` call at a terminal (a pseudo-terminal,
+so it does what it does for a person: measure a profile of this machine first) and its duration; then
+every unseen model estimated with what that call left, with the nearest shipped profile as it is
+(`--no-calibrate`), and timed as users run it (a default `onnxruntime.InferenceSession`, in the same
+window). Run it from a checkout whose package does not ship this machine's own profile, on a quiet
+machine. Writes a Markdown table and a JSON file.
+
+    python scripts/first_use_study.py --threads 1 2 --out first_use.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from estimator.commands import run_command
+from estimator.files import write_atomic
+from estimator.measure.truth import time_default_session
+from estimator.predict.estimation import estimate
+from estimator.predict.fingerprint import machine_fingerprint
+from estimator.predict.selection import choose_profile
+from estimator.predict.userdata import HOME_VARIABLE
+from estimator.train.kernel_evaluation import error_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def first_call(model: Path, threads: int, home: Path) -> tuple[float, str]:
+    """Seconds the first `estimate` call takes at a terminal, and what it printed on standard error."""
+    command = shlex.join([sys.executable, "-m", "estimator.cli", str(model), "--threads", str(threads),
+                          "--format", "json", "--output", str(home / "first.json")])
+    started = time.monotonic()
+    done = subprocess.run(["script", "-qec", command, "/dev/null"], env={**os.environ, HOME_VARIABLE: str(home)},
+                          capture_output=True, text=True, errors="replace", check=False)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"first call failed ({done.returncode}): {done.stdout[-2000:]}")
+    return seconds, done.stdout
+
+
+def study(models: list[Path], threads: int) -> tuple[pd.DataFrame, dict]:
+    home = Path(tempfile.mkdtemp(prefix=f"first-use-t{threads}-"))
+    os.environ[HOME_VARIABLE] = str(home)
+    nearest = choose_profile(threads)
+    seconds, printed = first_call(models[0], threads, home)
+    chosen = choose_profile(threads)
+    rows = []
+    for path in models:
+        calibrated = estimate(path, threads=threads)
+        shipped = estimate(path, profile=nearest.path, threads=threads)
+        truth_ms = time_default_session(path, calibrated.input_shapes, threads)
+        rows.append({"model": path.stem, "threads": threads, "measured_ms": truth_ms,
+                     "first_call_ms": calibrated.totals.runtime_ms,
+                     "first_call_error_pct": (calibrated.totals.runtime_ms / truth_ms - 1) * 100,
+                     "nearest_shipped_ms": shipped.totals.runtime_ms,
+                     "nearest_shipped_error_pct": (shipped.totals.runtime_ms / truth_ms - 1) * 100})
+    facts = {"threads": threads, "first_call_s": round(seconds, 1), "profile_used": chosen.profile_id,
+             "profile_used_note": chosen.note(), "nearest_shipped": nearest.profile_id,
+             "nearest_shipped_note": nearest.note(), "first_call_stderr_tail": printed[-600:]}
+    return pd.DataFrame(rows), facts
+
+
+def summary(frame: pd.DataFrame, column: str) -> dict:
+    errors = frame[column]
+    return {**error_summary(errors), "within_20": float((errors.abs() <= 20).mean() * 100)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--models", type=Path, nargs="+", default=sorted((ROOT / "training_data/unseen").glob("*.onnx")))
+    parser.add_argument("--out", type=Path, required=True, help="Markdown file; the JSON goes beside it")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        frames, documents = [], []
+        for threads in args.threads:
+            frame, facts = study(list(args.models), threads)
+            facts["first_call"] = summary(frame, "first_call_error_pct")
+            facts["nearest_shipped"] = {"profile": facts["nearest_shipped"], **summary(frame, "nearest_shipped_error_pct")}
+            frames.append(frame)
+            documents.append(facts)
+        table = pd.concat(frames, ignore_index=True)
+        lines = [f"# The first `estimate` call on {machine_fingerprint(1)['cpu_model']} "
+                 f"({machine_fingerprint(1)['cpu_family_model_stepping']}), without its own profile", "",
+                 "Truth: a default `onnxruntime.InferenceSession` (spinning as ONNX Runtime defaults it), 20th "
+                 "percentile of >= 1 s of runs, timed right after the estimates in the same window. Error = "
+                 "estimated / measured - 1, in %.", ""]
+        for facts in documents:
+            first, shipped = facts["first_call"], facts["nearest_shipped"]
+            lines += [f"## {facts['threads']} thread(s)", "",
+                      f"- first call: {facts['first_call_s']} s, then `{facts['profile_used']}`: "
+                      f"{first['within_10_pct']:.0f}% within ±10%, {first['within_20']:.0f}% within ±20%, median "
+                      f"|error| {first['median_abs_pct']:.1f}% (n={first['n']})",
+                      f"- nearest shipped profile as it is (`{shipped['profile']}`, `--no-calibrate`): "
+                      f"{shipped['within_10_pct']:.0f}% within ±10%, {shipped['within_20']:.0f}% within ±20%, median "
+                      f"|error| {shipped['median_abs_pct']:.1f}%", ""]
+        lines += [table.to_markdown(index=False, floatfmt=".1f"), ""]
+        write_atomic(args.out, "\n".join(lines))
+        write_atomic(args.out.with_suffix(".json"), json.dumps({"runs": documents, "models": table.to_dict("records")},
+                                                               indent=2, default=float) + "\n")
+        print(args.out)
+        return 0
+
+    return run_command("first_use_study", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
