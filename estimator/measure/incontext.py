@@ -1,25 +1,24 @@
-"""Kernels timed in context: a whole graph runs in two ONNX Runtime sessions, one plain and one with
-the runtime's profiler, alternating run by run.
+"""Kernels timed in context: a whole graph runs in a plain ONNX Runtime session and in one with the
+runtime's profiler.
 
 The profiled runs give every kernel's time inside the graph (after the kernels before it, with the
-layout and fusions the runtime chose); the plain runs beside them give the end-to-end latency of the
-same machine state. Because the two take turns, neither may spin while idle; a user's session
-spins. So with an intra-op pool (2 threads or more) the end-to-end truth is then timed once more in
-a session as users make it (ONNX Runtime's defaults, spinning on), after the two are gone; with 1
-thread there is no pool and the plain runs are that session. The profiler adds a little to each
-kernel it times, and spinning saves a little at each; the composition fitted at training time
-measures both against the truth (see estimator.train.composition).
+layout and fusions the runtime chose); the plain runs give the end-to-end latency. With 1 thread the
+two take turns run by run, so both see the same machine state and a drift of the host shows in both.
+With a thread pool (2 threads or more) they cannot: an idle pool that spins takes a core from the
+other session, and a pool that does not spin is not what users run (it made small-kernel graphs up
+to 1.9x slower on a 2-core VM). So each runs alone, spinning as ONNX Runtime defaults it, the
+profiled one first. The profiler adds a little to each kernel it times; the composition fitted at
+training time measures that against the plain runs (see estimator.train.composition).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,18 +34,18 @@ __all__ = ["SPINNING_NOTE", "GraphTiming", "KernelTiming", "RunPolicy", "kernel_
 
 QUANTILE = 20  # the statistic of every time: a low percentile, which a busy neighbour barely moves
 SPINNING_NOTE = (
-    "idle intra-op threads do not spin (session.intra_op.allow_spinning=0) in the plain and the profiled session: "
-    "they take turns, and a spinning idle pool takes a core from the other (resnet18 at batch 1, 2 threads, 2-core "
-    "VM: 50.9 ms alternating with spinning pools, 21.1 ms without; a single spinning session alone: 20.7 ms); with "
-    "2 threads or more, end_to_end_ms is then timed alone in a session with ONNX Runtime's defaults (spinning on), "
-    "as users run it, and the alternating plain runs' time is kept as alternating_end_to_end_ms")
+    "1 thread: the plain and the profiled session take turns run by run (no intra-op pool, nothing spins); 2 threads "
+    "or more: each session runs alone, the profiled one first, with ONNX Runtime's default spinning, as users run it "
+    "(taking turns needs allow_spinning=0, since a spinning idle pool takes a core from the other session: resnet18 "
+    "at 2 threads 50.9 ms alternating with spinning pools, 21.1 ms without; but without spinning, small-kernel graphs "
+    "ran up to 1.9x slower than in a user's session on a 2-core Zen 4 VM)")
 
 Signature = tuple[str, tuple[int, ...] | None, tuple[int, ...] | None]
 
 
 @dataclass(frozen=True)
 class RunPolicy:
-    """How many alternating (plain, profiled) run pairs a graph gets."""
+    """How many runs a graph gets (pairs of plain and profiled runs, or each session's runs)."""
 
     warmup_runs: int = 2
     min_runs: int = 10
@@ -68,70 +67,84 @@ class KernelTiming:
 
 @dataclass(frozen=True)
 class GraphTiming:
-    """End-to-end and per-kernel times of one graph, from the same alternating loop."""
+    """End-to-end and per-kernel times of one graph."""
 
     runs: int
-    end_to_end_ms: float  # QUANTILE of the runs of a session as users make it (the plain runs at 1 thread)
+    end_to_end_ms: float  # QUANTILE of the plain runs
     end_to_end_median_ms: float
     profiled_end_to_end_ms: float  # QUANTILE of the profiled runs (profiler overhead included)
     kernel_sum_ms: float  # sum of every kernel's QUANTILE
     kernels: tuple[KernelTiming, ...]  # in execution order
-    alternating_end_to_end_ms: float  # QUANTILE of the plain runs that took turns with the profiled ones
 
 
 def time_graph(backend: OrtBackend, model: RunnableModel, policy: RunPolicy | None = None) -> GraphTiming:
     """Time one graph (weights filled, input shapes fixed) end to end and per kernel."""
     policy = policy or RunPolicy()
     with tempfile.TemporaryDirectory(prefix="incontext-") as folder:
-        # The two sessions take turns, so neither may spin while idle (SPINNING_NOTE).
-        plain = backend.session(model, spinning=False)
-        profiled = backend.session(model, profile_prefix=str(Path(folder) / "profile"), spinning=False)
-        outputs = [output.name for output in plain.get_outputs()]
-        feeds = model.feeds
-        try:
-            for _ in range(policy.warmup_runs):
-                plain.run(outputs, feeds)
-                profiled.run(outputs, feeds)
-        except Exception as error:  # ORT raises its own types; e.g. a detector whose random input finds nothing
-            raise MeasureError(f"{model.name}: ONNX Runtime failed running it: {str(error).splitlines()[0]}") from None
-        plain_s: list[float] = []
-        started = time.perf_counter()
-        while len(plain_s) < policy.max_runs:
-            before = time.perf_counter()
-            plain.run(outputs, feeds)
-            plain_s.append(time.perf_counter() - before)
-            profiled.run(outputs, feeds)
-            enough = policy.slow_min_runs if plain_s[0] > policy.slow_run_s else policy.min_runs
-            if len(plain_s) >= enough and time.perf_counter() - started >= policy.min_time_s:
-                break
-        profile_path = profiled.end_profiling()
+        prefix = str(Path(folder) / "profile")
+        if backend.settings.intra_op_threads > 1:
+            profile_path, plain_s = _one_after_the_other(backend, model, policy, prefix)
+        else:
+            profile_path, plain_s = _taking_turns(backend, model, policy, prefix)
         try:
             events = json.loads(Path(profile_path).read_text())
         finally:
             os.remove(profile_path)
-        del plain, profiled  # their thread pools go before the users' session starts its own
-    timing = _summarize(events, np.asarray(plain_s) * 1e3, policy.warmup_runs)
-    if backend.settings.intra_op_threads <= 1:
-        return timing
-    users_ms = _time_users_session(backend, model, policy, plain_s[0])
-    return dataclasses.replace(timing, end_to_end_ms=float(np.percentile(users_ms, QUANTILE)),
-                               end_to_end_median_ms=float(np.median(users_ms)))
+    return _summarize(events, np.asarray(plain_s) * 1e3, policy.warmup_runs)
 
 
-def _time_users_session(backend: OrtBackend, model: RunnableModel, policy: RunPolicy, first_run_s: float) -> np.ndarray:
-    """Milliseconds per run of the model alone in a session with ONNX Runtime's defaults (spinning on)."""
-    session = backend.session(model, spinning=True)
+def _taking_turns(backend: OrtBackend, model: RunnableModel, policy: RunPolicy, prefix: str) -> tuple[str, list[float]]:
+    """No thread pool: plain and profiled runs alternate (neither may spin, see SPINNING_NOTE)."""
+    plain = _runner(model, backend.session(model, spinning=False))
+    profiled_session = backend.session(model, profile_prefix=prefix, spinning=False)
+    profiled = _runner(model, profiled_session)
+    _warm_up(model, policy, plain, profiled)
+    plain_s = _timed_runs(policy, plain, profiled)
+    return profiled_session.end_profiling(), plain_s
+
+
+def _one_after_the_other(backend: OrtBackend, model: RunnableModel, policy: RunPolicy, prefix: str
+                         ) -> tuple[str, list[float]]:
+    """A thread pool: the profiled session alone, then the plain one, both spinning as users run them."""
+    profiled_session = backend.session(model, profile_prefix=prefix)
+    profiled = _runner(model, profiled_session)
+    _warm_up(model, policy, profiled)
+    _timed_runs(policy, profiled)
+    profile_path = profiled_session.end_profiling()
+    del profiled_session, profiled  # its pool goes before the plain session starts its own
+    plain = _runner(model, backend.session(model))
+    _warm_up(model, policy, plain)
+    return profile_path, _timed_runs(policy, plain)
+
+
+def _runner(model: RunnableModel, session) -> Callable[[], object]:
     outputs = [output.name for output in session.get_outputs()]
-    for _ in range(policy.warmup_runs):
-        session.run(outputs, model.feeds)
+    return lambda: session.run(outputs, model.feeds)
+
+
+def _warm_up(model: RunnableModel, policy: RunPolicy, *runs: Callable[[], object]) -> None:
+    try:
+        for _ in range(policy.warmup_runs):
+            for run in runs:
+                run()
+    except Exception as error:  # ORT raises its own types; e.g. a detector whose random input finds nothing
+        raise MeasureError(f"{model.name}: ONNX Runtime failed running it: {str(error).splitlines()[0]}") from None
+
+
+def _timed_runs(policy: RunPolicy, timed: Callable[[], object], *beside: Callable[[], object]) -> list[float]:
+    """Seconds per call of `timed` (each followed by the `beside` runs, untimed) until the policy has enough."""
     times_s: list[float] = []
-    enough = policy.slow_min_runs if first_run_s > policy.slow_run_s else policy.min_runs
     started = time.perf_counter()
-    while len(times_s) < policy.max_runs and (len(times_s) < enough or time.perf_counter() - started < policy.min_time_s):
+    while len(times_s) < policy.max_runs:
         before = time.perf_counter()
-        session.run(outputs, model.feeds)
+        timed()
         times_s.append(time.perf_counter() - before)
-    return np.asarray(times_s) * 1e3
+        for run in beside:
+            run()
+        enough = policy.slow_min_runs if times_s[0] > policy.slow_run_s else policy.min_runs
+        if len(times_s) >= enough and time.perf_counter() - started >= policy.min_time_s:
+            break
+    return times_s
 
 
 def _summarize(events: list[dict], plain_ms: np.ndarray, warmup_runs: int) -> GraphTiming:
@@ -157,7 +170,6 @@ def _summarize(events: list[dict], plain_ms: np.ndarray, warmup_runs: int) -> Gr
         profiled_end_to_end_ms=float(np.percentile(run_ms, QUANTILE)),
         kernel_sum_ms=float(quantiles.sum()),
         kernels=timings,
-        alternating_end_to_end_ms=float(np.percentile(plain_ms, QUANTILE)),
     )
 
 

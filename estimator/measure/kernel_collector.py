@@ -1,7 +1,7 @@
 """The in-context collector: whole graphs timed end to end and per kernel, into training CSVs.
 
 Each (graph, batch size) is one task: its kernels are extracted with the device's fusion rules,
-the graph is timed with the profiler alternating with plain runs (estimator.measure.incontext),
+the graph is timed with the profiler and in plain runs (estimator.measure.incontext),
 and the profiled kernels are paired with ours. Every finished task is appended to journal.jsonl,
 so an interrupted run resumes; the CSVs and models.csv are regenerated from the journal.
 
@@ -131,7 +131,6 @@ class KernelCollector:
             "key": graph_key(job), "kind": "graph", "model": job.name, "source": job.source, "family": job.family,
             "path": job.path, "batch_size": job.batch_size, "end_to_end_ms": timing.end_to_end_ms,
             "end_to_end_median_ms": timing.end_to_end_median_ms, "profiled_end_to_end_ms": timing.profiled_end_to_end_ms,
-            "alternating_end_to_end_ms": timing.alternating_end_to_end_ms,
             "kernel_sum_ms": timing.kernel_sum_ms, "runs": timing.runs, "kernels": len(kernels.kernels),
             "runtime_kernels": len(timing.kernels), "paired": sum(timed is not None for timed in paired),
             "unpaired_runtime_kernels": unpaired, "unmodeled": len(kernels.unmodeled), "measured_at": _now(),
@@ -180,9 +179,8 @@ class KernelCollector:
         if entries:
             columns = ["model", "source", "family", "path", "batch_size", "end_to_end_ms", "end_to_end_median_ms",
                        "profiled_end_to_end_ms", "kernel_sum_ms", "runs", "kernels", "runtime_kernels", "paired",
-                       "unpaired_runtime_kernels", "unmodeled", "measured_at", "alternating_end_to_end_ms"]
-            frame = pd.DataFrame(entries).reindex(columns=columns)  # journals before the column leave it empty
-            frame = frame.sort_values(["source", "model", "batch_size"], ignore_index=True)
+                       "unpaired_runtime_kernels", "unmodeled", "measured_at"]
+            frame = pd.DataFrame(entries)[columns].sort_values(["source", "model", "batch_size"], ignore_index=True)
             write_csv_atomic(self.out_dir / "models.csv", frame)
 
     def skipped(self) -> list[dict[str, object]]:

@@ -104,9 +104,8 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
         "method": {
             "unit": "kernels",
             "runtime": f"every kernel's time inside its whole graph from ONNX Runtime's profiler, {QUANTILE}th "
-                       "percentile over runs alternating with plain runs; end to end: with 1 thread the plain runs' "
-                       f"{QUANTILE}th percentile, with more the {QUANTILE}th percentile of a session with ONNX "
-                       "Runtime's defaults timed alone right after them (thread_pools)",
+                       "percentile over its runs; end to end: the plain session's runs' "
+                       f"{QUANTILE}th percentile (thread_pools: how the two sessions run)",
             "thread_pools": SPINNING_NOTE,
             "policy": dataclasses.asdict(collector.policy),
             "drift_guard": None if guard is None else {"every_s": guard.every_s, "max_drift": guard.max_drift,

@@ -128,8 +128,10 @@ def test_help_runs_as_a_console_script():
 
 
 def test_calibrate_measures_this_machine_then_estimates_with_it(model_path, capsys, monkeypatch):
+    import estimator.calibrate
     from estimator.predict.userdata import user_profile_dir
 
+    monkeypatch.setattr(estimator.calibrate, "MAX_OTHER_CORES", 1e9)  # the suite may run beside other work
     assert main([str(model_path), "--calibrate", "15", "--threads", "1", "--format", "json"]) == 0
     captured = capsys.readouterr()
     assert "estimate: profile of this machine written to" in captured.err and "Traceback" not in captured.err
@@ -157,3 +159,39 @@ def test_no_first_use_calibration_outside_a_terminal(model_path, capsys, monkeyp
 def test_calibration_options_are_checked(model_path, capsys, argv):
     assert main([str(model_path), *argv]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_busy_machine_stores_nothing_and_the_estimate_uses_the_nearest_profile(model_path, capsys, monkeypatch):
+    import estimator.calibrate
+    from estimator.errors import MachineBusyError
+    from estimator.predict.userdata import user_data_dir
+
+    def busy(*args, **kwargs):
+        raise MachineBusyError("the machine was busy while measuring at 1 thread(s) (other processes used 0.90 CPU "
+                               "cores on average): no profile stored; run it again when the machine is quiet")
+
+    monkeypatch.setattr(estimator.calibrate, "calibrate_machine", busy)
+    assert main([str(model_path), "--calibrate", "--threads", "1", "--format", "json"]) == 0
+    err = capsys.readouterr()
+    assert err.err.count("\n") == 1 and "busy" in err.err and "estimating with the nearest profile" in err.err
+    assert json.loads(err.out)["device_note"].startswith("profile ")  # which profile it took instead, and why
+    assert json.loads((user_data_dir() / "first-use.json").read_text())["threads"] == 1  # no automatic retry for an hour
+
+
+@pytest.mark.parametrize(("terminal", "environment", "flag", "expected"), [
+    (True, {}, [], True),
+    (False, {}, [], False),  # a pipeline or a script
+    (True, {"CI": "true"}, [], False),
+    (True, {"ONNX_COST_ESTIMATOR_AUTO_CALIBRATE": "0"}, [], False),
+    (True, {}, ["--no-calibrate"], False),
+])
+def test_who_gets_a_first_use_calibration(monkeypatch, terminal, environment, flag, expected):
+    from estimator.cli import AUTO_CALIBRATE_VARIABLE, _may_calibrate_by_itself, build_parser
+
+    monkeypatch.delenv(AUTO_CALIBRATE_VARIABLE)
+    monkeypatch.delenv("CI", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: terminal, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
+    assert _may_calibrate_by_itself(build_parser().parse_args(["m.onnx", *flag]), threads=2) is expected
