@@ -192,7 +192,9 @@ def _calibrate_on_first_use(args: argparse.Namespace) -> None:
         calibrated = calibrate_machine(budget_s, threads, command=f"estimate --calibrate {budget_s:g}",
                                        busy_guard=True, curve_strategies=("continue",))
     except MachineBusyError as error:
-        _first_use_state().write_text(json.dumps({"busy_at": time.time(), "threads": threads}))
+        from estimator.files import write_atomic
+
+        write_atomic(_first_use_state(), json.dumps({"busy_at": time.time(), "threads": threads}))
         report_note("estimate", f"{error}; estimating with the nearest profile")
         return
     report_note("estimate", f"profile of this machine written to {calibrated.profile_dir} in "
@@ -216,9 +218,7 @@ def _may_calibrate_by_itself(args: argparse.Namespace, threads: int) -> bool:
 def _first_use_state() -> Path:
     from estimator.predict.userdata import user_data_dir
 
-    folder = user_data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / "first-use.json"
+    return user_data_dir() / "first-use.json"
 
 
 def _check_modeled(reports: list, required: float | None) -> int:
