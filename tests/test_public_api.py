@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import estimator
+import estimator.pytest_plugin
 import estimator.testing
 import graph
 
 
 def test_every_exported_name_resolves():
-    for package in (graph, estimator, estimator.testing):
+    for package in (graph, estimator, estimator.testing, estimator.pytest_plugin):
         for name in package.__all__:
             assert getattr(package, name) is not None, f"{package.__name__}.{name}"
             assert not name.startswith("_")
