@@ -119,7 +119,7 @@ class _Run:
             pairs.append(("energy", "mJ", estimate.energy_mj, stored["energy_mj"]))
         for quantity, unit, now, before in pairs:
             delta = now / before - 1
-            deltas.append(f"{quantity} {delta:+.1%}" if quantity != "runtime" else f"{delta:+.1%}")
+            deltas.append(f"{delta:+.1%}" if quantity == "runtime" else f"{quantity} {delta:+.1%}")
             if delta > self.threshold:
                 failures.append(f"estimated {quantity} {now:.4g} {unit} is {delta:+.1%} over the baseline's {before:.4g} "
                                 f"{unit} (threshold +{self.threshold * 100:g}%, {self.baseline_path})")
