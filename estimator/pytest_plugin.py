@@ -7,8 +7,7 @@
 - `--onnx-cost-baseline FILE`: each estimate is compared with FILE's estimate of the same test, model and options;
   runtime (and energy, where both have it) more than `--onnx-cost-threshold` (default 0.10: +10%) above it fails
   the test. An estimate FILE does not hold is reported in the summary, not failed (a new test is not a
-  regression); one FILE made with another profile, or another build of the profile, is not compared: a pytest
-  warning (OnnxCostWarning) says so;
+  regression); one FILE made with another profile is not compared: a pytest warning (OnnxCostWarning) says so;
 - `--onnx-cost-save-baseline FILE`: writes this run's estimates into FILE at the end of the run (its other
   estimates are kept), atomically;
 - a table of the run's estimates in the terminal summary, when a test used the fixture.
@@ -32,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from estimator.predict.profiles import Profile
     from estimator.predict.report import Report
 
 __all__ = ["BASELINE_FORMAT", "DEFAULT_THRESHOLD", "MARKER", "Estimate", "OnnxCost", "OnnxCostWarning"]
@@ -54,7 +52,6 @@ class Estimate:
     model: str  # a path's file name, else the label estimate() gives the model (the graph's name)
     options: dict[str, Any]  # estimate()'s options other than the profile
     profile_id: str
-    profile_created_at: str  # tells two builds of one profile id apart
     runtime_ms: float
     energy_mj: float | None  # None: the profile has no power models
     lower_bound: bool
@@ -69,12 +66,11 @@ class Estimate:
 
     def stored(self) -> dict[str, Any]:
         return {"test": self.test, "model": self.model, "options": json.loads(json.dumps(self.options, default=str)),
-                "profile_id": self.profile_id, "profile_created_at": self.profile_created_at,
-                "runtime_ms": self.runtime_ms, "energy_mj": self.energy_mj}
+                "profile_id": self.profile_id, "runtime_ms": self.runtime_ms, "energy_mj": self.energy_mj}
 
 
 class _Run:
-    """The plugin's state for one pytest run: options, the baseline read, profiles loaded, estimates made."""
+    """The plugin's state for one pytest run: options, the baseline read, estimates made."""
 
     def __init__(self, baseline_path: Path | None, save_path: Path | None, threshold: float) -> None:
         self.baseline_path, self.save_path, self.threshold = baseline_path, save_path, threshold
@@ -83,19 +79,6 @@ class _Run:
         self.kept = _read_baseline(save_path, "--onnx-cost-save-baseline") if exists else {}
         self.estimates: list[Estimate] = []
         self.saved = 0
-        self._profiles: dict[str | None, Profile] = {}
-
-    def profile(self, reference: Profile | str | os.PathLike | None) -> Profile:
-        """A profile loaded once per run (loading reads every CatBoost model of the profile)."""
-        from estimator.predict.profiles import Profile, load_profile
-        from estimator.predict.selection import default_profile
-
-        if isinstance(reference, Profile):
-            return reference
-        key = None if reference is None else str(reference)
-        if key not in self._profiles:
-            self._profiles[key] = load_profile(default_profile() if reference is None else reference)
-        return self._profiles[key]
 
     def compare(self, estimate: Estimate) -> list[str]:
         """Regressions beyond the threshold against the baseline, one phrase each; sets estimate.baseline."""
@@ -105,13 +88,12 @@ class _Run:
         if stored is None:
             estimate.baseline = "not in baseline"
             return []
-        recorded = (stored["profile_id"], stored.get("profile_created_at"))
-        if recorded != (estimate.profile_id, estimate.profile_created_at):
+        if stored["profile_id"] != estimate.profile_id:
             estimate.baseline = "other profile"
             warnings.warn(OnnxCostWarning(
-                f"{estimate.key}: the baseline {self.baseline_path} was made with profile {recorded[0]} "
-                f"(created {recorded[1]}), this run uses {estimate.profile_id} (created {estimate.profile_created_at}): "
-                "not compared; save the baseline again with --onnx-cost-save-baseline"), stacklevel=3)
+                f"{estimate.key}: the baseline {self.baseline_path} was made with profile {stored['profile_id']}, this "
+                f"run uses {estimate.profile_id}: not compared; name the profile in the test (profile=...) or save the "
+                "baseline again with --onnx-cost-save-baseline"), stacklevel=3)
             return []
         failures, deltas = [], []
         pairs = [("runtime", "ms", estimate.runtime_ms, stored["runtime_ms"])]
@@ -146,14 +128,14 @@ class OnnxCost:
     def __call__(self, model: Any, **options: Any) -> Report:
         """estimate(model, **options)'s Report, recorded, held to the test's budget marker and to the baseline."""
         __tracebackhide__ = True
-        from estimator.predict.estimation import estimate
+        from estimator import estimate
 
-        profile = self._run.profile(options.pop("profile", None))
-        report = estimate(model, profile=profile, **options)
+        report = estimate(model, **options)
         totals = report.totals
         label = Path(model).name if isinstance(model, (str, os.PathLike)) else report.model
-        made = Estimate(self._item.nodeid, label, options, profile.id, str(profile.manifest.get("created_at", "")),
-                        totals.runtime_ms, totals.energy_mj, totals.lower_bound)
+        keyed = {name: value for name, value in options.items() if name != "profile"}  # the profile: report.profile_id
+        made = Estimate(self._item.nodeid, label, keyed, report.profile_id, totals.runtime_ms, totals.energy_mj,
+                        totals.lower_bound)
         self._run.estimates.append(made)
         self._made.append((report, made))
         failures = self._run.compare(made)
@@ -202,7 +184,7 @@ _RUN = pytest.StashKey[_Run]()
 
 @pytest.fixture
 def onnx_cost(request: pytest.FixtureRequest) -> OnnxCost:
-    """Estimate a model: `onnx_cost(model, profile=..., batch_size=..., input_shapes=...)` returns estimate()'s Report.
+    """Estimate a model: `onnx_cost(model, **options)` returns estimate(model, **options)'s Report (profile=..., ...).
 
     Each estimate is held to the test's onnx_cost_budget marker and to --onnx-cost-baseline, and shown in the
     summary; `onnx_cost.assert_budget(report, runtime_ms=..., energy_mj=...)` holds one report to a budget.
