@@ -1,6 +1,8 @@
 """Build ONNX models: one-node layer models, runnable models for backends, and small test graphs.
 
-Backends get a RunnableModel (serialized bytes and random feeds), never a protobuf object.
+The small test graphs (small_model, one_node_model, linear_model, small_cnn) are public for users'
+own tests through estimator.testing. Backends get a RunnableModel (serialized bytes and random feeds),
+never a protobuf object.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ __all__ = [
     "conv_chain",
     "has_payload",
     "layer_model",
+    "linear_model",
+    "one_node_model",
     "overhead_model",
     "random_inputs",
     "runnable_layer",
     "runnable_model",
     "save_shape_only",
+    "small_cnn",
     "small_model",
     "with_random_weights",
 ]
@@ -311,12 +316,12 @@ class NodeSpec:
     name: str = ""
 
 
-def small_model(nodes: Sequence[NodeSpec], inputs: Mapping[str, Sequence[int]],
+def small_model(nodes: Sequence[NodeSpec], inputs: Mapping[str, Sequence[int | str]],
                 weights: Mapping[str, Sequence[int]] | None = None, scalars: Mapping[str, float] | None = None,
                 opset: int = 17, name: str = "sweep") -> onnx.ModelProto:
     """A float32 graph: `inputs` by shape, `weights` as payload-less initializers, `scalars` as one-value ones.
 
-    Its output is the last node's first output, with no declared shape.
+    A str in an input's shape is a symbolic dim. Its output is the last node's first output, with no declared shape.
     """
     protos = [helper.make_node(n.op_type, list(n.inputs), list(n.outputs), name=n.name or None, **dict(n.attributes))
               for n in nodes]
@@ -337,6 +342,60 @@ def conv_chain(length: int) -> onnx.ModelProto:
                       {"pads": [1, 1, 1, 1], "kernel_shape": [3, 3]}, name=f"conv{index}") for index in range(length)]
     return small_model(nodes, {"x": (1, 16, 32, 32)}, {f"w{index}": (16, 16, 3, 3) for index in range(length)},
                        name="chain")
+
+
+def one_node_model(op_type: str, inputs: Mapping[str, Sequence[int | str]],
+                   weights: Mapping[str, Sequence[int]] | None = None, attributes: Mapping[str, object] | None = None,
+                   opset: int = 17, name: str | None = None) -> onnx.ModelProto:
+    """A float32 model of one node: its data `inputs` by shape, then its `weights` (shape-only initializers).
+
+    The node's operands are the inputs then the weights, in the order given; its one output is `y`.
+    E.g. one_node_model("Conv", {"x": (1, 3, 32, 32)}, {"w": (8, 3, 3, 3)}, {"kernel_shape": [3, 3]}).
+    """
+    node = NodeSpec(op_type, (*inputs, *(weights or {})), ("y",), dict(attributes or {}), name=name or op_type.lower())
+    return small_model([node], inputs, weights, opset=opset, name=name or op_type.lower())
+
+
+def linear_model(in_features: int = 64, out_features: int = 10, batch_size: int | str = 1) -> onnx.ModelProto:
+    """One Linear layer (Gemm, weight transposed, with bias) on batch_size x in_features; weights shape-only."""
+    return one_node_model("Gemm", {"x": (batch_size, in_features)}, {"w": (out_features, in_features), "b": (out_features,)},
+                          {"transB": 1}, name="linear")
+
+
+def small_cnn(channels: int = 8, batch: int | str = "N", with_unmodeled: bool = False) -> onnx.ModelProto:
+    """Conv -> Relu -> MaxPool -> GlobalAveragePool -> Flatten -> Gemm on batch x 3 x 32 x 32, random weights.
+
+    `batch` "N" is symbolic (estimate assumes 1 unless told). `with_unmodeled` adds an LpPool, an op no
+    profile models (the totals are then a lower bound), and a second MaxPool.
+    """
+    rng = np.random.default_rng(0)
+    weights = {
+        "w1": rng.standard_normal((channels, 3, 3, 3)).astype(np.float32),
+        "b1": np.zeros(channels, np.float32),
+        "fc_w": rng.standard_normal((10, channels)).astype(np.float32),
+        "fc_b": np.zeros(10, np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+    ]
+    last = "p1"
+    if with_unmodeled:
+        nodes.append(helper.make_node("LpPool", ["p1"], ["up"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="lp_pool"))
+        nodes.append(helper.make_node("MaxPool", ["up"], ["p2"], kernel_shape=[2, 2], strides=[2, 2], name="pool2"))
+        last = "p2"
+    nodes += [
+        helper.make_node("GlobalAveragePool", [last], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes, "small_cnn", [helper.make_tensor_value_info("x", FLOAT, [batch, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from estimator.cli import main
-from tests.estimator_fixtures import small_cnn
+from estimator.testing import small_cnn
 from tests.paths import ROOT
 
 

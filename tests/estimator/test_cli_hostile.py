@@ -14,7 +14,7 @@ from onnx import helper
 from estimator import cli, estimate
 from estimator.cli import main
 from estimator.predict.profiles import PROFILE_DIR
-from tests.estimator_fixtures import small_cnn
+from estimator.testing import small_cnn
 from tests.fuzz.mutate_models import hostile_names
 from tests.fuzz.seeds import model_seeds
 from tests.fuzz.worker import check_text
@@ -40,7 +40,7 @@ def model_path(tmp_path) -> Path:
 @pytest.fixture
 def hostile_model(tmp_path) -> Path:
     """small_cnn whose node names and op types try every injection (formulas, Markdown, HTML, escapes)."""
-    model = small_cnn(with_transpose_conv=True)
+    model = small_cnn(with_unmodeled=True)
     names = [name for name in hostile_names() if name]
     for node, name in zip(model.graph.node, names, strict=False):
         node.name = name

@@ -11,9 +11,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from estimator.testing import small_cnn
 from graph.generate import FAMILIES, generate
 from graph.stress import PAYLOAD_PLACES, long_chain, payload_model
-from tests.estimator_fixtures import huge_conv, small_cnn
+from tests.estimator_fixtures import huge_conv
 from tests.paths import TEST_DATA, ZOO
 
 __all__ = ["SMALL_SEEDS", "model_seeds"]
@@ -30,7 +31,7 @@ def model_seeds() -> dict[str, bytes]:
     """Seed name -> serialized model."""
     seeds: dict[str, onnx.ModelProto | bytes] = {
         "small_cnn": small_cnn(),
-        "small_cnn_transpose": small_cnn(with_transpose_conv=True),
+        "small_cnn_transpose": small_cnn(with_unmodeled=True),
         "huge_conv": huge_conv(),
         "matmul_bias": _matmul_bias(),
         "reduce_axes_input": _reduce_axes_input(),

@@ -9,7 +9,17 @@ import pytest
 from onnx import helper
 
 from graph import extract_layers
-from graph.build import NodeSpec, conv_chain, overhead_model, runnable_layer, runnable_model, small_model
+from graph.build import (
+    NodeSpec,
+    conv_chain,
+    linear_model,
+    one_node_model,
+    overhead_model,
+    runnable_layer,
+    runnable_model,
+    small_cnn,
+    small_model,
+)
 from graph.nodes import read_graph
 from graph.ops.window import window_geometry
 from tests.paths import ZOO
@@ -50,6 +60,25 @@ def test_small_models_are_read_back_as_layer_records():
     assert dict(other.constant_inputs) == {1: (0.0,), 2: (6.0,)}
     chain = extract_layers(conv_chain(3))
     assert [layer.name for layer in chain.layers] == ["conv0", "conv1", "conv2"]
+
+
+def test_one_node_and_linear_models_are_the_layer_they_name():
+    pool = one_node_model("MaxPool", {"x": (2, 8, 16, 16)}, attributes={"kernel_shape": [2, 2], "strides": [2, 2]})
+    (layer,) = extract_layers(pool).layers
+    assert (layer.name, layer.op_type, layer.batch_size, layer.input_chw, layer.output_chw) == (
+        "maxpool", "MaxPool", 2, (8, 16, 16), (8, 8, 8))
+    (dense,) = extract_layers(linear_model(in_features=32, out_features=5, batch_size=3)).layers
+    assert (dense.name, dense.rows, dense.in_features, dense.out_features, dense.has_bias) == ("linear", 3, 32, 5, True)
+
+
+def test_the_small_cnn_runs_with_its_random_weights():
+    model = small_cnn(channels=4, batch=2, with_unmodeled=True)
+    assert [node.op_type for node in model.graph.node] == [
+        "Conv", "Relu", "MaxPool", "LpPool", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm"]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.ones((2, 3, 32, 32), np.float32)})[0].shape == (2, 10)
 
 
 def test_read_graph_gives_typed_records(make_model, weights):

@@ -11,7 +11,7 @@ from onnx import helper, numpy_helper
 
 from estimator import estimate
 from estimator.cli import main
-from tests.estimator_fixtures import small_cnn
+from estimator.testing import small_cnn
 
 # A shipped profile trained without transposed convolutions (the default one has them).
 NO_TRANSPOSED = "cpu-epyc-1thread"

@@ -9,7 +9,8 @@ import pytest
 from estimator import estimate, list_profiles, load_profile
 from estimator.errors import ProfileError
 from estimator.predict.profiles import DEFAULT_PROFILE
-from tests.estimator_fixtures import huge_conv, small_cnn
+from estimator.testing import small_cnn
+from tests.estimator_fixtures import huge_conv
 
 
 def test_kernel_totals_are_the_run_overhead_plus_the_kernels():

@@ -9,7 +9,8 @@ import importlib.util
 import pytest
 
 from estimator import compare, estimate
-from tests.estimator_fixtures import hand_report, small_cnn
+from estimator.testing import small_cnn
+from tests.estimator_fixtures import hand_report
 from tests.paths import ROOT, ZOO
 
 _spec = importlib.util.spec_from_file_location("check_html", ROOT / "scripts" / "check_html.py")

@@ -14,7 +14,7 @@ from estimator import estimate, load_profile
 from estimator.errors import ProfileError
 from estimator.predict.profile_files import MAX_MANIFEST_BYTES
 from estimator.predict.profiles import PROFILE_DIR
-from tests.estimator_fixtures import small_cnn
+from estimator.testing import small_cnn
 
 SHIPPED = PROFILE_DIR / "cpu-epyc-1thread"
 # One bit of this file that makes CatBoost itself crash (SIGSEGV) when it loads the model.

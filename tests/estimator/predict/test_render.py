@@ -11,7 +11,7 @@ import pytest
 from estimator import estimate
 from estimator.predict.render import FORMATS, render, render_summary
 from estimator.predict.render.common import NOT_MEASURED
-from tests.estimator_fixtures import small_cnn
+from estimator.testing import small_cnn
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 from estimator import compare, estimate
 from estimator.predict.render import render_summary
 from estimator.predict.render.common import NOT_MEASURED
-from tests.estimator_fixtures import hand_report, small_cnn
+from estimator.testing import small_cnn
+from tests.estimator_fixtures import hand_report
 
 FORMATS = ("table", "csv", "json", "markdown", "html")
 
