@@ -106,10 +106,10 @@ def layer_chart(layers: pd.DataFrame) -> str:
     return _svg(width, height, f"runtime of {len(layers)} layers in graph order", axis + "".join(rows))
 
 
-def line_chart(labels: Sequence[str], values: Sequence[float], title: str, unit: str,
+def line_chart(labels: Sequence[str], values: Sequence[float], title: str, unit: str, along: str,
                lows: Sequence[float] | None = None, highs: Sequence[float] | None = None) -> str:
-    """One point per label, evenly spaced in the given order and joined by a line, on an axis from 0, with
-    optional interval whiskers; each point's <title> gives its figures (a curve's chart)."""
+    """One point per label (a value of `along`), evenly spaced in the given order and joined by a line, on an
+    axis from 0, with optional interval whiskers; each point's <title> gives its figures (a curve's chart)."""
     height_px, top_px, bottom_px = 160, 14, 34
     tops = [*values, *(highs or []), 0.0]
     longest = max(v for v in tops if not math.isnan(v)) or 1.0
@@ -138,7 +138,7 @@ def line_chart(labels: Sequence[str], values: Sequence[float], title: str, unit:
                      f"{html_text(label)}</text>")
         if math.isnan(value):
             continue
-        tip = f"{title} at {label}: {ms_text(value)} {unit}"
+        tip = f"{title} at {along} {label}: {ms_text(value)} {unit}"
         whisker = ""
         if lows is not None and highs is not None:
             tip += f" (80% interval {interval_text(lows[index], highs[index])})"

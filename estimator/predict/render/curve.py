@@ -172,7 +172,7 @@ def _charts(curve: Curve) -> str:
         charts.append(("Energy per sample", "mJ", [p.energy_per_sample_mj for p in curve.points], None, None))
     return '<div class="grid">' + "".join(
         f'<div><h3>{html_text(title)} ({html_text(unit)}) by {html_text(_swept_label(curve))}</h3>'
-        f'<div class="chart">{line_chart(labels, values, title, unit, lows, highs)}</div></div>'
+        f'<div class="chart">{line_chart(labels, values, title, unit, _swept_label(curve), lows, highs)}</div></div>'
         for title, unit, values, lows, highs in charts) + "</div>"
 
 
