@@ -15,29 +15,24 @@ __all__ = ["WorkingGraph", "WorkingNode"]
 Shape = tuple[int, ...]
 
 # WorkingGraph keeps its consumer and producer maps across edits: the passes ask for them once per candidate,
-# and rebuilding them after every fusion made large graphs quadratic. A change to a node's inputs or outputs
-# goes to the journal of the graph that indexed the node; removing a node goes there too. The next query
-# patches the maps from the journal when every change only takes edges away or renames outputs (the maps stay
-# exactly what a rebuild would give, readers in graph order); anything else (a node inserted, an input added,
-# the node list replaced) makes the graph rebuild them.
-
-
-def _changed(owner: WorkingNode | WorkingGraph) -> None:
-    owner._note_change()
+# and rebuilding them after every fusion made large graphs quadratic. Before a node's inputs or outputs first
+# change, the node notes what they were and joins the journal of the graph that indexed it; a removal and a
+# change of the node list are journal entries too. The next query patches the maps from the journal, keeping
+# each tensor's readers in graph order (every indexed node has a place number that grows along the list; a node
+# inserted gets one between its neighbours'); only a reordered node list makes the graph rebuild them.
 
 
 def _tracking(method):
-    """`method` of list, telling the list's owner after it ran."""
-    def changed(self, *args, **kwargs):
-        result = method(self, *args, **kwargs)
-        _changed(self.owner)
-        return result
-    changed.__name__ = method.__name__
-    return changed
+    """`method` of list, telling the list's owner before it runs."""
+    def changing(self, *args, **kwargs):
+        self.owner._before_change()
+        return method(self, *args, **kwargs)
+    changing.__name__ = method.__name__
+    return changing
 
 
 class _TrackedList(list):
-    """A list that tells its owner (a node, or the graph for its node list) when it changes."""
+    """A list that tells its owner (a node, or the graph for its node list) before it changes."""
 
     __slots__ = ("owner",)
 
@@ -67,12 +62,13 @@ class WorkingNode:
     `inputs` and `outputs` are change-tracked lists (see WorkingGraph.consumers).
     """
 
-    __slots__ = ("_inputs", "_journal", "_outputs", "activation", "attributes", "input_layout", "layout", "op_type",
-                 "origin", "removed", "sources", "summand")
+    __slots__ = ("_before", "_inputs", "_journal", "_outputs", "activation", "attributes", "input_layout", "layout",
+                 "op_type", "origin", "removed", "sources", "summand")
 
     def __init__(self, op_type: str, inputs: list[str], outputs: list[str], attributes: dict[str, object] | None = None,
                  origin: NodeView | None = None, sources: list[str] | None = None) -> None:
         self._journal: list | None = None  # the journal of the graph whose maps index this node
+        self._before: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # inputs, outputs as the maps have them
         self.op_type = op_type
         self.inputs = inputs
         self.outputs = outputs
@@ -85,8 +81,9 @@ class WorkingNode:
         self.input_layout = "nchw"
         self.removed = False  # set by WorkingGraph.remove (a cheap "still in the graph?" test)
 
-    def _note_change(self) -> None:
-        if self._journal is not None:
+    def _before_change(self) -> None:
+        if self._journal is not None and self._before is None:
+            self._before = (tuple(self._inputs), tuple(self._outputs))
             self._journal.append(self)
 
     @property
@@ -95,8 +92,8 @@ class WorkingNode:
 
     @inputs.setter
     def inputs(self, value: list[str]) -> None:
+        self._before_change()
         self._inputs = _TrackedList(value, self)
-        self._note_change()
 
     @property
     def outputs(self) -> list[str]:
@@ -104,8 +101,8 @@ class WorkingNode:
 
     @outputs.setter
     def outputs(self, value: list[str]) -> None:
+        self._before_change()
         self._outputs = _TrackedList(value, self)
-        self._note_change()
 
     @property
     def name(self) -> str:
@@ -116,6 +113,10 @@ class WorkingNode:
         self.outputs = list(other.outputs)
         self.sources.extend(other.sources)
 
+    def _indexed(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The inputs and outputs that the maps of its graph hold for this node."""
+        return self._before if self._before is not None else (tuple(self._inputs), tuple(self._outputs))
+
 
 _REMOVED = object()  # a journal entry: the node that follows it left the graph
 _MEMBERS = object()  # a journal entry: the node list changed (nodes inserted, replaced, reordered)
@@ -125,10 +126,8 @@ class WorkingGraph:
     """Nodes in topological order, with shapes, constants and graph outputs."""
 
     def __init__(self, ctx: GraphContext, graph_outputs: set[str]) -> None:
-        # (consumers, producers, and per indexed node what it read and wrote when the maps last saw it and its
-        # place in the node list: a number that only grows along the list, so readers can be kept in graph order)
-        self._maps: tuple[dict[str, list[WorkingNode]], dict[str, WorkingNode],
-                          dict[WorkingNode, tuple[tuple[str, ...], tuple[str, ...], float]]] | None = None
+        # (consumers, producers, the place of each indexed node: a number that grows along the node list)
+        self._maps: tuple[dict[str, list[WorkingNode]], dict[str, WorkingNode], dict[WorkingNode, float]] | None = None
         self._journal: list = []
         self.ctx = ctx
         self.shapes: dict[str, Shape | None] = dict(ctx.shapes)
@@ -149,11 +148,11 @@ class WorkingGraph:
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "nodes":
+            self._before_change()
             value = _TrackedList(value, self)
-            self._note_change()
         object.__setattr__(self, name, value)
 
-    def _note_change(self) -> None:
+    def _before_change(self) -> None:
         if getattr(self, "_maps", None) is not None and (not self._journal or self._journal[-1] is not _MEMBERS):
             self._journal.append(_MEMBERS)
 
@@ -178,30 +177,30 @@ class WorkingGraph:
     def _built(self):
         consumers: dict[str, list[WorkingNode]] = defaultdict(list)
         producers: dict[str, WorkingNode] = {}
-        seen: dict[WorkingNode, tuple[tuple[str, ...], tuple[str, ...], float]] = {}
-        for position, node in enumerate(self.nodes):
+        places: dict[WorkingNode, float] = {}
+        for place, node in enumerate(self.nodes):
             for name in node.inputs:
                 if name:
                     consumers[name].append(node)
             for name in node.outputs:
                 if name:
                     producers[name] = node
-            seen[node] = (tuple(node.inputs), tuple(node.outputs), float(position))
-            node._journal = self._journal
-        return consumers, producers, seen
+            places[node] = float(place)
+            node._journal, node._before = self._journal, None
+        return consumers, producers, places
 
-    def _patched(self, consumers, producers, seen):
+    def _patched(self, consumers, producers, places):
         """The maps after the journal's changes, or None when only a rebuild gives them (the node list was
         reordered). The dicts and the changed lists are new ones: maps handed out earlier stay as they were."""
         consumers, producers = defaultdict(list, consumers), dict(producers)
 
-        def reindex(node: WorkingNode, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> None:
-            """Move `node`'s entries from what `seen` has to `inputs` and `outputs` (both empty: it left)."""
-            old_inputs, old_outputs, position = seen[node]
-            old_reads, new_reads = Counter(n for n in old_inputs if n), Counter(n for n in inputs if n)
+        def reindex(node: WorkingNode, old: tuple[tuple[str, ...], ...], new: tuple[tuple[str, ...], ...]) -> None:
+            """Move `node`'s entries from its `old` (inputs, outputs) to its `new` ones (both empty: it left)."""
+            (old_inputs, old_outputs), (new_inputs, new_outputs) = old, new
+            old_reads, new_reads = Counter(n for n in old_inputs if n), Counter(n for n in new_inputs if n)
             for name, count in (new_reads - old_reads).items():
                 readers = consumers.get(name, [])
-                at = bisect.bisect_right([seen[reader][2] for reader in readers], position)
+                at = bisect.bisect_right([places[reader] for reader in readers], places[node])
                 consumers[name] = [*readers[:at], *[node] * count, *readers[at:]]
             for name, count in (old_reads - new_reads).items():
                 readers = list(consumers[name])
@@ -212,58 +211,63 @@ class WorkingGraph:
                 else:
                     del consumers[name]
             for name in old_outputs:
-                if name and name not in outputs and producers.get(name) is node:
+                if name and name not in new_outputs and producers.get(name) is node:
                     del producers[name]
-            for name in outputs:
+            for name in new_outputs:
                 if name:
                     producers[name] = node
-            seen[node] = (inputs, outputs, position)
 
-        leaving = members_changed = False
+        def leave(node: WorkingNode) -> None:
+            reindex(node, node._indexed(), ((), ()))
+            del places[node]
+            node._journal, node._before = None, None
+
+        removing = members_changed = False
         for entry in self._journal:
             if entry is _REMOVED or entry is _MEMBERS:
-                leaving, members_changed = entry is _REMOVED, members_changed or entry is _MEMBERS
+                removing, members_changed = entry is _REMOVED, members_changed or entry is _MEMBERS
                 continue
-            if entry in seen:
-                reindex(entry, (), ()) if leaving else reindex(entry, tuple(entry.inputs), tuple(entry.outputs))
-                if leaving:
-                    del seen[entry]
-                    entry._journal = None
-            leaving = False
-        if members_changed and not self._patch_members(seen, reindex):
+            if entry in places:
+                if removing:
+                    leave(entry)
+                elif entry._before is not None:
+                    reindex(entry, entry._before, (tuple(entry.inputs), tuple(entry.outputs)))
+                    entry._before = None
+            else:
+                entry._before = None
+            removing = False
+        if members_changed and not self._patch_members(places, reindex, leave):
             return None
-        return consumers, producers, seen
+        return consumers, producers, places
 
-    def _patch_members(self, seen, reindex) -> bool:
+    def _patch_members(self, places, reindex, leave) -> bool:
         """Index the nodes that joined the list (placed between their neighbours) and drop those that left;
         False when the nodes that stayed changed order."""
         current = set(self.nodes)
-        for node in [node for node in seen if node not in current]:
-            reindex(node, (), ())
-            del seen[node]
-            node._journal = None
-        places = [seen[node][2] if node in seen else None for node in self.nodes]
-        known = [place for place in places if place is not None]
+        for node in [node for node in places if node not in current]:
+            leave(node)
+        numbers = [places.get(node) for node in self.nodes]
+        known = [number for number in numbers if number is not None]
         if any(later <= earlier for earlier, later in itertools.pairwise(known)):
             return False
         start = 0
-        while start < len(places):
-            if places[start] is not None:
+        while start < len(numbers):
+            if numbers[start] is not None:
                 start += 1
                 continue
             end = start
-            while end < len(places) and places[end] is None:
+            while end < len(numbers) and numbers[end] is None:
                 end += 1
-            low = places[start - 1] if start > 0 else (places[end] - (end - start) - 1 if end < len(places) else 0.0)
-            high = places[end] if end < len(places) else low + (end - start) + 1
+            low = numbers[start - 1] if start > 0 else (numbers[end] - (end - start) - 1 if end < len(numbers) else 0.0)
+            high = numbers[end] if end < len(numbers) else low + (end - start) + 1
             step = (high - low) / (end - start + 1)
             for offset, node in enumerate(self.nodes[start:end], 1):
                 place = low + step * offset
                 if not low < place < high:
                     return False  # out of float precision between the neighbours
-                seen[node] = ((), (), place)
-                node._journal = self._journal
-                reindex(node, tuple(node.inputs), tuple(node.outputs))
+                places[node] = place
+                node._journal, node._before = self._journal, None
+                reindex(node, ((), ()), (tuple(node.inputs), tuple(node.outputs)))
             start = end
         return True
 
