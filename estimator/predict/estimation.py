@@ -196,6 +196,8 @@ def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> l
         if not owners:
             continue
         frame = pd.DataFrame(_concatenated([model.features[layer_type] for _, model in owners]))
+        if len(models) == 1:  # the frame holds them now; a large model's lists would double its memory
+            models[0].features.pop(layer_type)
         predicted = profile.predict(frame, layer_type)
         columns = {**in_graph(predicted, frame, layer_type), "power_w": predicted["power_w"].to_numpy(),
                    "out_of_distribution": predicted["out_of_distribution"].to_numpy(dtype=bool)}
@@ -216,6 +218,8 @@ def _empty_scores(count: int) -> dict[str, np.ndarray]:
 
 def _concatenated(parts: list[dict[str, list]]) -> dict[str, list]:
     """Column dicts of several models as one (None where a model's rows lack a column)."""
+    if len(parts) == 1:
+        return parts[0]
     keys = dict.fromkeys(key for part in parts for key in part)
     absent = [[None] * len(next(iter(part.values()))) for part in parts]
     return {key: [value for part, none in zip(parts, absent, strict=True) for value in part.get(key, none)]

@@ -7,10 +7,11 @@ data that pickles cheaply (PreparedModel), so that a process pool or a Dask clus
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from estimator.predict.coverage import Coverage, coverage
+from estimator.predict.features import input_columns
 from graph.extract import extract_layers
 from graph.frames import layer_row, shape_text
 from graph.kernels import FusionRules, Kernel, ModelKernels, extract_kernels
@@ -70,7 +71,7 @@ def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
         kernels = extract_kernels(job.model, settings.rules, batch_size=job.batch_size,
                                   input_shapes=job.input_shapes, dimensions=job.dimensions)
         records: Sequence[Layer] = [kernel.layer for kernel in kernels.kernels]
-        rows = [kernel_row(kernel) for kernel in kernels.kernels]
+        rows: Iterable[dict[str, object]] = (kernel_row(kernel) for kernel in kernels.kernels)
         extra = {"kernel": [_kernel_label(kernel) for kernel in kernels.kernels],
                  "layout": [kernel.layout for kernel in kernels.kernels],
                  "fused_nodes": [len(kernel.sources) for kernel in kernels.kernels]}
@@ -81,7 +82,7 @@ def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
         layers = extract_layers(job.model, batch_size=job.batch_size, input_shapes=job.input_shapes,
                                 dimensions=job.dimensions)
         records = [layer for layer in layers.layers if is_costed(layer)]
-        rows = [layer_row(layer) for layer in records]
+        rows = (layer_row(layer) for layer in records)
         extra = {}
         extracted = layers
         modeled = len(records) + layers.absorbed_count
@@ -89,6 +90,14 @@ def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
     positions: dict[str, list[int]] = {}
     for position, record in enumerate(records):
         positions.setdefault(record.layer_type, []).append(position)
+    # Only what scoring reads: names, shapes as text and the like would double a large model's memory.
+    features: dict[str, dict[str, list]] = {layer_type: {} for layer_type in positions}
+    read = {layer_type: input_columns(layer_type, settings.unit) for layer_type in positions}
+    at = dict.fromkeys(positions, 0)
+    for record, row in zip(records, rows, strict=True):
+        layer_type = record.layer_type
+        _put(features[layer_type], len(positions[layer_type]), at[layer_type], row, read[layer_type])
+        at[layer_type] += 1
     return PreparedModel(
         source=extracted.source,
         layer_types=[record.layer_type for record in records],
@@ -97,7 +106,7 @@ def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
         shapes=[_shape_summary(record) for record in records],
         extra=extra,
         positions=positions,
-        features={layer_type: _columns([rows[i] for i in chosen]) for layer_type, chosen in positions.items()},
+        features=features,
         nodes_total=extracted.node_count,
         nodes_modeled=modeled,
         nodes_free=free,
@@ -120,10 +129,16 @@ def prepare_chunk(jobs: Sequence[ModelJob], settings: ExtractionSettings) -> lis
     return prepared
 
 
-def _columns(rows: list[dict[str, object]]) -> dict[str, list]:
-    """Rows as columns (every key any row has; None where a row lacks it, as a DataFrame of the rows has NaN)."""
-    keys = dict.fromkeys(key for row in rows for key in row)
-    return {key: [row.get(key) for row in rows] for key in keys}
+def _put(columns: dict[str, list], rows: int, index: int, row: dict[str, object], read: frozenset[str]) -> None:
+    """Row `index` of `rows` into columns of the final size (one row at a time: a large model's rows would not
+    fit beside its records): each key in `read` that any row has, None where a row lacks it (as in a DataFrame)."""
+    for key, value in row.items():
+        if key not in read:
+            continue
+        column = columns.get(key)
+        if column is None:
+            columns[key] = column = [None] * rows
+        column[index] = value
 
 
 def _kernel_label(kernel: Kernel) -> str:

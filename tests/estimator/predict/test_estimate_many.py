@@ -13,8 +13,13 @@ import pytest
 from estimator import estimate, estimate_many, load_profile
 from estimator.errors import EstimatorError
 from estimator.predict import extraction
-from graph import ModelLoadError
+from estimator.predict.composition import composition_groups
+from estimator.predict.features import featurize, input_columns
+from graph import LAYER_TYPES, ModelLoadError, extract_layers, is_costed, layer_row
+from graph.kernels import extract_kernels
+from graph.kernels.frames import kernel_row
 from tests.estimator_fixtures import huge_conv, small_cnn
+from tests.paths import FAMILIES, ZOO
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +99,25 @@ def test_a_worker_that_dies_is_its_models_error(models, monkeypatch):
     assert isinstance(lost, EstimatorError)
     assert str(lost) == (f"{models[1]}: the process estimating it died (out of memory or a crash); "
                          "estimate it alone to see why")
+
+
+@pytest.mark.parametrize("unit", ["kernels", "layers"])
+def test_models_are_read_with_only_the_columns_scoring_reads(unit):
+    """A frame of input_columns() featurises as the full rows do (a column featurize() starts to read must be added)."""
+    rules = load_profile().rules
+    for path in (ZOO / "mobilenet_v3_small.onnx", ZOO / "lenet.onnx", FAMILIES / "resnet18_int8_qdq.onnx",
+                 FAMILIES / "lstm.onnx", FAMILIES / "transformer_encoder.onnx", FAMILIES / "r3d_18.onnx"):
+        if unit == "kernels":
+            kernels = extract_kernels(path, rules).kernels
+            records, rows = [k.layer for k in kernels], [kernel_row(k) for k in kernels]
+        else:
+            records = [layer for layer in extract_layers(path).layers if is_costed(layer)]
+            rows = [layer_row(layer) for layer in records]
+        for layer_type in LAYER_TYPES:
+            frame = pd.DataFrame([row for row, record in zip(rows, records, strict=True)
+                                  if record.layer_type == layer_type])
+            if frame.empty:
+                continue
+            read = sorted(input_columns(layer_type, unit) & set(frame.columns))
+            pd.testing.assert_frame_equal(featurize(frame[read], layer_type, unit), featurize(frame, layer_type, unit))
+            assert (composition_groups(frame[read], layer_type) == composition_groups(frame, layer_type)).all()
