@@ -9,6 +9,8 @@ import importlib
 
 __all__ = [
     "Comparison",
+    "Curve",
+    "CurvePoint",
     "EstimatorError",
     "Profile",
     "ProfileError",
@@ -16,12 +18,18 @@ __all__ = [
     "Totals",
     "compare",
     "estimate",
+    "estimate_curve",
+    "estimate_many",
     "list_profiles",
     "load_profile",
 ]
 
 _SOURCES = {
     "estimate": "estimator.predict.estimation",
+    "estimate_many": "estimator.predict.estimation",
+    "estimate_curve": "estimator.predict.curve",
+    "Curve": "estimator.predict.curve",
+    "CurvePoint": "estimator.predict.curve",
     "Report": "estimator.predict.report",
     "Totals": "estimator.predict.report",
     "Comparison": "estimator.predict.comparison",

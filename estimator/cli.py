@@ -10,8 +10,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 __all__ = ["AUTO_CALIBRATE_VARIABLE", "build_parser", "entrypoint", "main"]
@@ -27,11 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate per-layer and whole-graph runtime (ms), power (W) and energy (mJ) of ONNX models "
                     "on a profiled device.",
         epilog="Exit codes: 0 ok, 2 bad input or unknown profile, 3 a model below --require-modeled (its report is "
-               "still written). Example: estimate model.onnx --batch-size 8",
+               "still written). Examples: estimate model.onnx --batch-size 8; a curve over batch sizes: "
+               "estimate model.onnx --batch-size 1,8,32; over a sequence length: estimate model.onnx --dim seq=16,64,256",
     )
     parser.add_argument("models", nargs="*", metavar="MODEL", help="ONNX model file(s)")
     parser.add_argument("--profile", metavar="ID|PATH", help="profile id or folder (default: the shipped CPU profile)")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="value of a symbolic batch dimension (default 1)")
+    parser.add_argument("--batch-size", metavar="N[,N...]",
+                        help="value of a symbolic batch dimension (default 1); several, e.g. 1,8,32, give a curve: "
+                             "runtime and energy per sample and throughput at each")
+    parser.add_argument("--dim", action="append", default=[], metavar="NAME=N[,N...]",
+                        help="size of a named symbolic input dimension, e.g. seq=128 (repeatable); several sizes, "
+                             "e.g. seq=16,64,256, give a curve over it")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
                         help="full shape of an input with symbolic dimensions (repeatable)")
     parser.add_argument("--format", choices=("table", "csv", "json", "markdown", "html"), default="table")
@@ -72,19 +76,39 @@ def _parse_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _parse_sizes(text: str, given: str) -> list[int]:
+    """`8` or `1,8,32` as positive ints; anything else is a UsageError that starts with `given` (option and value)."""
+    from estimator.errors import UsageError
+
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"{given}: expected a whole number or comma-separated ones, e.g. 8 or 1,8,32") from None
+    if any(size <= 0 for size in sizes):
+        raise UsageError(f"{given}: must be positive")
+    return sizes
+
+
+def _parse_dims(values: list[str]) -> dict[str, list[int]]:
+    from estimator.errors import UsageError
+
+    dims: dict[str, list[int]] = {}
+    for value in values:
+        name, sep, sizes = value.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--dim {value!r}: expected NAME=N or NAME=N,N,... e.g. seq=128 or seq=16,64,256")
+        if name in dims:
+            raise UsageError(f"--dim {name}: given twice; give it once")
+        dims[name] = _parse_sizes(sizes, f"--dim {value}")
+    return dims
+
+
 def _fingerprint_text(fingerprint: dict | None) -> str:
     if not fingerprint:
         return "machine not recorded"
     keys = ("cpu_model", "logical_cpus", "isa", "onnxruntime", "provider", "optimization_level", "intra_op_threads")
     return "; ".join(f"{key}={','.join(value) if isinstance(value, list) else value}"
                      for key in keys if (value := fingerprint.get(key)) is not None)
-
-
-def _estimate_one(model: str, profile: str | None, batch_size: int | None, shapes: dict[str, tuple[int, ...]],
-                  threads: int | None = None):
-    from estimator.predict.estimation import estimate
-
-    return estimate(model, profile=profile, batch_size=batch_size, input_shapes=shapes or None, threads=threads)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -135,20 +159,28 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.models:
         raise UsageError("no MODEL given; usage: estimate MODEL [MODEL ...] (see --help)")
-    if args.batch_size is not None and args.batch_size <= 0:
-        raise UsageError(f"--batch-size {args.batch_size}: must be positive")
+    batch_sizes = _parse_sizes(args.batch_size, f"--batch-size {args.batch_size}") if args.batch_size is not None else [None]
+    dims = _parse_dims(args.dim)
     if args.require_modeled is not None and not 0 <= args.require_modeled <= 1:
         raise UsageError(f"--require-modeled {args.require_modeled}: must be a share from 0 to 1, e.g. 0.95")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads}: must be at least 1")
     shapes = _parse_shapes(args.input_shape)
+    swept = [f"--dim {name}" for name, sizes in dims.items() if len(sizes) > 1]
+    swept = (["--batch-size"] if len(batch_sizes) > 1 else []) + swept
+    if swept and not args.layers and args.profile is None:
+        _calibrate_on_first_use(args)
+    if swept:
+        return _curve(args, swept, batch_sizes, dims, shapes)
+    batch_size = batch_sizes[0]
+    dimensions = {name: sizes[0] for name, sizes in dims.items()} or None
     if args.layers:
         from estimator.predict.render.layers import render_layers
 
         texts, failed = [], False
         for model in args.models:  # each model's failure is its own line; the others are still listed
             try:
-                texts.append(render_layers(model, args.batch_size, shapes, args.format))
+                texts.append(render_layers(model, batch_size, shapes, args.format, dimensions))
             except _project_errors() as error:
                 _report_model_error(error)
                 failed = True
@@ -158,12 +190,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.profile is None:
         _calibrate_on_first_use(args)
     if len(args.models) == 1:
+        from estimator.predict.estimation import estimate
         from estimator.predict.render import render
 
-        report = _estimate_one(args.models[0], args.profile, args.batch_size, shapes, args.threads)
+        report = estimate(args.models[0], args.profile, batch_size, shapes or None, dimensions, args.threads)
         _write(render(report, args.format, args.top), args.output)
         return _check_modeled([report], args.require_modeled)
-    return _estimate_many(args, shapes)
+    return _estimate_many(args, batch_size, shapes, dimensions)
 
 
 def _calibrate_on_first_use(args: argparse.Namespace) -> None:
@@ -221,7 +254,29 @@ def _first_use_state() -> Path:
     return user_data_dir() / "first-use.json"
 
 
-def _check_modeled(reports: list, required: float | None) -> int:
+def _curve(args: argparse.Namespace, swept: list[str], batch_sizes: list, dims: dict[str, list[int]],
+           shapes: dict[str, tuple[int, ...]]) -> int:
+    """One model over several sizes of one dimension: one report with a point per size."""
+    from estimator.errors import UsageError
+    from estimator.predict.curve import estimate_curve
+    from estimator.predict.render import render_curve
+
+    if len(swept) > 1:
+        raise UsageError(f"a curve sweeps one dimension; several sizes were given to {' and '.join(swept)}: "
+                         "give several to one of them")
+    if len(args.models) > 1:
+        raise UsageError(f"a curve ({swept[0]} with several sizes) takes one MODEL, got {len(args.models)}")
+    if args.layers:
+        raise UsageError(f"--layers lists one model's layers: give {swept[0]} one size")
+    batch_size = batch_sizes if len(batch_sizes) > 1 else batch_sizes[0]
+    dimensions = {name: sizes if len(sizes) > 1 else sizes[0] for name, sizes in dims.items()} or None
+    curve = estimate_curve(args.models[0], args.profile, batch_size, shapes or None, dimensions, threads=args.threads)
+    _write(render_curve(curve, args.format), args.output)
+    least = min(curve.reports, key=lambda report: report.totals.macs_modeled_share)  # one line, not one per point
+    return _check_modeled([least], args.require_modeled)
+
+
+def _check_modeled(reports, required: float | None) -> int:
     """EXIT_INCOMPLETE (with one line per model) when a report's share of MACs modeled is below `required`."""
     from estimator.commands import EXIT_INCOMPLETE, EXIT_OK, report_error
 
@@ -233,32 +288,30 @@ def _check_modeled(reports: list, required: float | None) -> int:
     return EXIT_INCOMPLETE if short else EXIT_OK
 
 
-def _estimate_many(args: argparse.Namespace, shapes: dict[str, tuple[int, ...]]) -> int:
-    """Several models: estimated in parallel and compared (cheapest first); each failure is that model's one line."""
+def _estimate_many(args: argparse.Namespace, batch_size: int | None, shapes: dict[str, tuple[int, ...]],
+                   dimensions: dict[str, int] | None) -> int:
+    """Several models: read in parallel, scored together and compared (cheapest first); each failure is that
+    model's one line."""
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
+
     from estimator.errors import EstimatorError
-    from estimator.predict.profiles import load_profile
+    from estimator.predict.estimation import estimate_many
     from estimator.predict.render import render_summary
 
-    load_profile(args.profile)  # an unknown profile fails once, before any work
-    workers = max(1, min(len(args.models), os.cpu_count() or 1))
+    workers = min(len(args.models), os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        results = estimate_many(args.models, args.profile, batch_size, shapes or None, dimensions, executor=pool,
+                                return_errors=True, threads=args.threads)
     reports, failed = [], False
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_estimate_one, m, args.profile, args.batch_size, shapes, args.threads)
-                   for m in args.models]
-        for model, future in zip(args.models, futures, strict=True):
-            try:
-                reports.append(future.result())
-            except _project_errors() as error:
-                _report_model_error(error)
-                failed = True
-            except BrokenProcessPool:
-                _report_model_error(EstimatorError(f"{model}: the process estimating it died (out of memory or "
-                                                   "a crash); estimate it alone to see why"))
-                failed = True
-            except Exception as error:  # a bug, but only this model's: the others still report
-                _report_model_error(EstimatorError(f"{model}: internal error ({type(error).__name__}: {error}); "
-                                                   "please report it"))
-                failed = True
+    for model, result in zip(args.models, results, strict=True):
+        if not isinstance(result, Exception):
+            reports.append(result)
+            continue
+        failed = True
+        if not isinstance(result, _project_errors()):  # a bug, but only this model's: the others still report
+            result = EstimatorError(f"{model}: internal error ({type(result).__name__}: {result}); please report it")
+        _report_model_error(result)
     if reports:
         _write(render_summary(reports, args.format), args.output)
     if failed:

@@ -80,6 +80,9 @@ class GraphContext:
     producers: dict[str, int] = field(default_factory=dict)
     absorbed: set[int] = field(default_factory=set)
     data_dependent: frozenset[str] = frozenset()  # tensors whose size was set to its upper bound
+    # Small constants' values as read (None: unreadable), and values computed from shapes: the passes ask for
+    # the same few constants again and again, and converting each time cost more than the rest of a lookup.
+    _arrays: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:
@@ -89,7 +92,8 @@ class GraphContext:
         for raw_name, array in shaped.values.items():
             name = text(raw_name)
             if name not in ctx.constants and name not in ctx.data_dependent:
-                ctx.constants[name] = numpy_helper.from_array(array, name)
+                ctx.constants[name] = _described(name, array)
+                ctx._arrays[name] = array
         ctx.fold_constants()
         return ctx
 
@@ -172,18 +176,14 @@ class GraphContext:
         return name in self.constants
 
     def constant_values(self, name: str) -> np.ndarray | None:
-        """A small constant's values, or None when it is not constant, too large or stripped."""
-        tensor = self.constants.get(name)
-        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
-            return None  # never open a file the model names
+        """A small constant's values (a copy), or None when it is not constant, too large or stripped."""
         shape = self.shapes.get(name)
-        if shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
+        if name not in self.constants or shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
             return None
-        try:
-            values = numpy_helper.to_array(tensor)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
-            return None
-        return values if values.size == math.prod(shape) else None
+        if name not in self._arrays:
+            self._arrays[name] = _tensor_values(self.constants[name])
+        values = self._arrays[name]
+        return values.copy() if values is not None and values.size == math.prod(shape) else None
 
     def operands(self, node: NodeView, required: int, optional: int = 0) -> tuple[str, ...]:
         """The node's inputs, padded with '' for absent optional ones; a wrong count is the node's error."""
@@ -337,3 +337,21 @@ def _unique_names(op_types: list[str], own_names: list[str]) -> list[str]:
         taken.add(candidate)
         names.append(candidate)
     return names
+
+
+def _tensor_values(tensor: onnx.TensorProto) -> np.ndarray | None:
+    """A constant tensor's values; None when they are stored in a file (never opened) or cannot be read."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return None
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return None
+
+
+def _described(name: str, array: np.ndarray) -> onnx.TensorProto:
+    """A tensor of the array's name, dims and type whose values are kept apart (GraphContext._arrays)."""
+    try:
+        return onnx.TensorProto(name=name, dims=array.shape, data_type=onnx.helper.np_dtype_to_tensor_dtype(array.dtype))
+    except (KeyError, TypeError, ValueError):
+        return numpy_helper.from_array(array, name)

@@ -16,15 +16,16 @@ def extract_layers(
     model: ModelSource,
     batch_size: int | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    dimensions: dict[str, int] | None = None,
 ) -> ModelLayers:
     """Read a model (path, bytes or ModelProto) and return its layers as typed records.
 
     A symbolic batch dimension takes `batch_size` (1 when not given, and reported as assumed);
-    any other symbolic input dimension must be given in `input_shapes`.
+    any other symbolic input dimension must be sized by name in `dimensions` or given in `input_shapes`.
     """
     loaded = load_model(model)
     label = loaded.label
-    shaped = fix_input_shapes(loaded, batch_size, input_shapes)
+    shaped = fix_input_shapes(loaded, batch_size, input_shapes, dimensions)
     del loaded  # the inferred copy is all that is needed from here on (a large graph's proto is costly)
     opset = default_opset(shaped.model) or 0
     ctx = GraphContext.from_shaped(shaped, label, opset)

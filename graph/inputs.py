@@ -18,7 +18,6 @@ from graph.context import text
 from graph.errors import BatchSizeError, ShapeError
 from graph.inference import infer_shapes
 from graph.loading import LoadedModel
-from graph.shapes import resolve_shapes
 
 __all__ = ["MAX_DIM", "MAX_INPUT_ELEMENTS", "MAX_RANK", "ShapedModel", "check_batch_size", "fix_input_shapes"]
 
@@ -51,15 +50,18 @@ def fix_input_shapes(
     loaded: LoadedModel,
     batch_size: int | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    dimensions: dict[str, int] | None = None,
 ) -> ShapedModel:
     """Give every graph input concrete dims and infer every other shape (graph/shapes.py where ONNX stops).
 
     A symbolic batch dimension takes `batch_size` (1 when not given, and then reported as
-    assumed); which axis is the batch follows graph/batch.py.
+    assumed); which axis is the batch follows graph/batch.py. `dimensions` sizes symbolic
+    dimensions by name (e.g. {"sequence": 128}) in every input that declares them.
     """
     label = loaded.label
     batch_size = check_batch_size(label, batch_size)
     given = _checked_given_shapes(label, input_shapes)
+    named = _checked_dimensions(label, dimensions)
     model = onnx.ModelProto()
     model.CopyFrom(loaded.proto)
     initializer_names = {text(tensor.name) for tensor in model.graph.initializer}
@@ -71,13 +73,14 @@ def fix_input_shapes(
     declared = {text(value.name): _declared_dims(value) for value in real_inputs}
     symbolic_axes = symbolic_batch_axes({name: dims for name, dims in declared.items()
                                          if dims is not None and name not in given})
+    _check_dimensions_used(label, named, {name: dims for name, dims in declared.items() if name not in given})
 
     fixed: dict[str, tuple[int, ...]] = {}
     assumed = False
     for value in real_inputs:
         name = text(value.name)
         shape, batch_assumed = _input_shape(label, name, declared[name], given.get(name), batch_size,
-                                            symbolic_axes.get(name))
+                                            symbolic_axes.get(name), named)
         fixed[name] = shape
         assumed = assumed or batch_assumed
         _set_dims(value, shape)
@@ -91,6 +94,8 @@ def fix_input_shapes(
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
     if unknown:
+        from graph.shapes import resolve_shapes  # ONNX's reference ops load only for graphs that need them
+
         inferred, resolution = resolve_shapes(model, inferred)
         values, data_dependent = resolution.values, resolution.data_dependent
     axes = {name: symbolic_axes.get(name) if name in symbolic_axes else _given_axis(declared[name], given, name)
@@ -134,6 +139,32 @@ def check_batch_size(label: str, batch_size: int | None) -> int | None:
     return batch_size
 
 
+def _checked_dimensions(label: str, dimensions) -> dict[str, int]:
+    """Named symbolic dimensions with sizes the arithmetic represents; anything else is a ShapeError."""
+    named: dict[str, int] = {}
+    try:
+        items = dict(dimensions or {}).items()
+    except (TypeError, ValueError):
+        raise ShapeError(f"{label}: dimensions must map names to sizes, e.g. {{'sequence': 128}}") from None
+    for name, size in items:
+        if not isinstance(name, str) or not name or isinstance(size, bool) or not isinstance(size, int):
+            raise ShapeError(f"{label}: dimension {name!r}: expected a name and an int size, got {size!r}")
+        if not 0 < size <= MAX_DIM:
+            raise ShapeError(f"{label}: dimension {name!r} = {size}: must be positive and at most 2**40")
+        named[name] = size
+    return named
+
+
+def _check_dimensions_used(label: str, named: dict[str, int], declared: dict[str, list[int | str] | None]) -> None:
+    """Every named dimension must size some input (a misspelt name would otherwise change nothing)."""
+    symbolic = {dim for dims in declared.values() if dims for dim in dims if isinstance(dim, str)}
+    for name in named:
+        if name not in symbolic:
+            known = ", ".join(repr(dim) for dim in sorted(symbolic)) or "none"
+            raise ShapeError(f"{label}: no input has a symbolic dimension named {name!r} (its symbolic dimensions: "
+                             f"{known}); name one of those")
+
+
 def _checked_given_shapes(label: str, input_shapes) -> dict[str, tuple[int, ...]]:
     given: dict[str, tuple[int, ...]] = {}
     for name, dims in dict(input_shapes or {}).items():
@@ -164,10 +195,12 @@ def _short(shape: tuple[int, ...]) -> str:
 
 
 def _input_shape(label: str, name: str, dims: list[int | str] | None, given: tuple[int, ...] | None,
-                 batch_size: int | None, batch_axis: int | None) -> tuple[tuple[int, ...], bool]:
+                 batch_size: int | None, batch_axis: int | None,
+                 named: dict[str, int]) -> tuple[tuple[int, ...], bool]:
     """One input's concrete shape, and whether its batch dimension was assumed.
 
-    Declared dims are ints (positive: fixed; zero or negative: not a size) or strings (symbolic).
+    Declared dims are ints (positive: fixed; zero or negative: not a size) or strings (symbolic);
+    a symbolic dim whose name is in `named` takes that size, the batch axis among them.
     """
     if given is not None:
         _check_given_shape(label, name, dims, given)
@@ -187,6 +220,11 @@ def _input_shape(label: str, name: str, dims: list[int | str] | None, given: tup
     for axis, dim in enumerate(dims):
         if isinstance(dim, int) and dim > 0:
             shape.append(dim)
+        elif isinstance(dim, str) and dim in named:
+            if axis == batch_axis and batch_size is not None and batch_size != named[dim]:
+                raise ShapeError(f"{label}: input {name!r}: its batch dimension {dim!r} is given as {named[dim]} and "
+                                 f"the batch size as {batch_size}; drop one or make them agree")
+            shape.append(named[dim])
         elif axis == batch_axis or (isinstance(dim, int) and axis == 0 and batch_size is not None):
             shape.append(batch_size if batch_size is not None else 1)
         elif isinstance(dim, int):
@@ -194,14 +232,20 @@ def _input_shape(label: str, name: str, dims: list[int | str] | None, given: tup
                 f"{label}: input {name!r} dimension {axis} is declared as {dim}, which is not a size; "
                 f"pass the real one, e.g. --input-shape {name}={example}" + (" or --batch-size N" if axis == 0 else "")
             )
-        else:
+        elif dim == "?":  # unnamed: only a full shape can size it
             raise ShapeError(
-                f"{label}: input {name!r} dimension {axis} is symbolic ({dim!r}); "
+                f"{label}: input {name!r} dimension {axis} is symbolic and unnamed; "
                 f"pass the full shape, e.g. --input-shape {name}={example} "
                 f"(input_shapes={{'{name}': (...)}} from Python)"
             )
+        else:
+            raise ShapeError(
+                f"{label}: input {name!r} dimension {axis} is symbolic ({dim!r}); "
+                f"pass its size, e.g. --dim {dim}=N, or the full shape, e.g. --input-shape {name}={example} "
+                f"(dimensions={{{dim!r}: N}} or input_shapes={{'{name}': (...)}} from Python)"
+            )
     _check_dims(label, name, tuple(shape), "declared shape")
-    assumed = batch_axis is not None and batch_size is None
+    assumed = batch_axis is not None and batch_size is None and dims[batch_axis] not in named
     return tuple(shape), assumed
 
 

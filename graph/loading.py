@@ -21,7 +21,7 @@ from graph.errors import ModelLoadError
 from graph.schemas import check_schemas
 from graph.wire import PROTOBUF_DEPTH_LIMIT, FileWindow, NestingError, WireError, nesting_depth, strip_payloads
 
-__all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "default_opset", "load_model"]
+__all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "default_opset", "load_model", "source_label"]
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
@@ -36,17 +36,23 @@ class LoadedModel:
     label: str
 
 
+def source_label(source: ModelSource) -> str:
+    """How messages and reports name a model: its path, its graph's name, or <bytes>."""
+    if isinstance(source, onnx.ModelProto):
+        return text(source.graph.name) or "<ModelProto>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return str(Path(source))
+
+
 def load_model(source: ModelSource) -> LoadedModel:
     """Read a model from a path, bytes or ModelProto, keeping weights' dims but not their data."""
+    label = source_label(source)
     if isinstance(source, onnx.ModelProto):
-        label = text(source.graph.name) or "<ModelProto>"
         return LoadedModel(_check_model(_strip_proto(source, label), label), label)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        label = "<bytes>"
         return LoadedModel(_check_model(_parse_stripped(memoryview(source), label), label), label)
-    path = Path(source)
-    label = str(path)
-    return LoadedModel(_check_model(_read_file(path, label), label), label)
+    return LoadedModel(_check_model(_read_file(Path(source), label), label), label)
 
 
 def _read_file(path: Path, label: str) -> onnx.ModelProto:

@@ -122,7 +122,10 @@ def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -
         if any(attribute.type in _SUBGRAPH_TYPES for attribute in node.attribute):
             _control_flow(node, scope, fallback)
         else:
-            _infer(node, scope)
+            if _known_everywhere(node, outputs, scope, fallback):
+                scope.tensors.update((name, fallback[name]) for name in outputs)
+            else:
+                _infer(node, scope)
             if all(_small(scope.tensors.get(name)) for name in outputs):
                 _evaluate(node, scope)
         tainted = any(scope.is_tainted(name) for name in node.input if name)
@@ -134,6 +137,18 @@ def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -
                 scope.tensors[name] = fallback[name]
             if tainted:
                 scope.tainted.add(name)
+
+
+def _known_everywhere(node: onnx.NodeProto, outputs: list[str], scope: _Scope, fallback: dict[str, _Tensor]) -> bool:
+    """Whether ONNX's whole-graph inference already gave every output a full shape that this node's own inference
+    would only repeat: its inputs are as ONNX saw them (none sized by an upper bound here) and its sizes do not
+    depend on data. Most nodes of a graph that needs this pass are such; skipping their inference halves it."""
+    if node.op_type in DATA_DEPENDENT_OPS or node.domain not in ("", "ai.onnx"):
+        return False
+    if not all(name in fallback and _complete(fallback[name]) for name in outputs):
+        return False
+    return not any(name and (scope.is_tainted(name) or scope.tensor(name) != fallback.get(name, scope.tensor(name)))
+                   for name in node.input)
 
 
 def _small(tensor: _Tensor | None) -> bool:
@@ -166,6 +181,12 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
             result = dims[start:end]
         _store(node.output[0], result, scope)
         return True
+    value = _constant_tensor(node)
+    if value is not None:  # a Constant's tensor needs no reference op (exports have hundreds of them)
+        array = _small_array(value)
+        if array is not None:
+            _store(node.output[0], array, scope)
+        return array is not None
     inputs = []
     for name in node.input:
         if not name:
@@ -342,6 +363,14 @@ def _small_array(tensor: onnx.TensorProto) -> np.ndarray | None:
     except (ValueError, TypeError, KeyError):
         return None
     return array if array.size == math.prod(tensor.dims) else None
+
+
+def _constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
+    """A Constant node's `value` tensor (None for other nodes and other forms of Constant)."""
+    if node.op_type != "Constant":
+        return None
+    return next((attribute.t for attribute in node.attribute
+                 if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR), None)
 
 
 def _attribute(node: onnx.NodeProto, name: str, default):

@@ -9,8 +9,13 @@ graph/ (extraction):
 estimator:
   (d) estimate() end to end on (a) vs onnx.load of the file;
   (e) scoring throughput of the shipped profile, in layers per second (batch prediction);
+scale (issue 21; --scale-only runs just these):
   (f) `estimate --help` wall time, and `estimate training_data/zoo/resnet18.onnx` in a fresh process (the CLI's
-      start-up: imports, the default profile, one estimate).
+      start-up: imports, the default profile, one estimate), and the difference;
+  (i) estimate_many() over the zoo, and over every graph of training_data/zoo, families and unseen, vs onnx.load +
+      shape inference of the same files, in this process, run in turns (wall-time ratio per turn, median, and
+      the ratio of CPU times: the machine may be shared); and the same models estimated one estimate() call each;
+  (j) `estimate` on (a) in a fresh process vs a fresh process that only imports onnx and onnx.loads (a).
 hostile input (budgets in BUDGETS; the run exits 1 when one is exceeded; --hostile-only runs just these):
   (g) `estimate` on a graph of 200,000 tiny nodes (7 MB): wall time and peak RSS of a fresh process; the same
       for chains of 50,000 Mul and 50,000 MatMul nodes (each read one by one by the kernel passes);
@@ -42,6 +47,7 @@ from graph.build import conv_chain, save_model, with_random_weights
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "training_data" / "zoo"
 CHAIN_NODES = 200_000
+SETS = ("zoo", "families", "unseen")  # every committed graph; a modern set (issue 21) does not exist yet
 BINARY_CHAIN_NODES = 50_000
 PAYLOAD_BYTES = 256 << 20
 CLAIMED_BYTES = 2_200_000_000
@@ -82,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--hostile-only", action="store_true", help="only the hostile-input budgets (g, h)")
+    parser.add_argument("--scale-only", action="store_true", help="only start-up and many models (f, i, j)")
     args = parser.parse_args(argv)
     return run_command("bench", lambda: _bench(args))
 
@@ -89,12 +96,19 @@ def main(argv: list[str] | None = None) -> int:
 def _bench(args: argparse.Namespace) -> int:
     results: dict[str, float] = {}
     if not args.hostile_only:
-        _speed(args, results)
-    _hostile(results)
-    over = [key for key, limit in BUDGETS.items() if results[key] > limit]
+        with tempfile.TemporaryDirectory() as tmp:
+            full = Path(tmp) / "resnet152_weights.onnx"
+            save_model(with_random_weights(load_model(ZOO / "resnet152.onnx").proto), full)
+            if not args.scale_only:
+                _speed(args, results, full)
+            _scale(args, results, full)
+    if not args.scale_only:
+        _hostile(results)
+    over = [key for key, limit in BUDGETS.items() if key in results and results[key] > limit]
     for key, value in results.items():
         print(f"{key:32} {value:12.4f}" + (f"   budget {BUDGETS[key]:g}" if key in BUDGETS else ""))
-    print("over budget: " + ", ".join(over) if over else "every hostile-input budget is met")
+    if not args.scale_only:
+        print("over budget: " + ", ".join(over) if over else "every hostile-input budget is met")
     if args.json:
         args.json.write_text(json.dumps({**results, "budgets": BUDGETS, "over_budget": over}, indent=2) + "\n")
     return 1 if over else 0
@@ -136,12 +150,10 @@ def _hostile(results: dict[str, float]) -> None:
         results["h_payload_max_s"], results["h_payload_max_peak_rss_mb"] = slowest, largest
 
 
-def _speed(args: argparse.Namespace, results: dict[str, float]) -> None:
+def _speed(args: argparse.Namespace, results: dict[str, float], full: Path) -> None:
+    shape_only = ZOO / "resnet152.onnx"
+    size_mb = full.stat().st_size / 1e6
     with tempfile.TemporaryDirectory() as tmp:
-        shape_only = ZOO / "resnet152.onnx"
-        full = Path(tmp) / "resnet152_weights.onnx"
-        save_model(with_random_weights(load_model(shape_only).proto), full)
-        size_mb = full.stat().st_size / 1e6
         chain = Path(tmp) / "chain.onnx"
         save_model(conv_chain(5000), chain)
 
@@ -157,18 +169,18 @@ def _speed(args: argparse.Namespace, results: dict[str, float]) -> None:
         extract_c = _median_seconds(lambda: extract_layers(chain), max(1, args.repeat // 2))
         results.update(c_floor_s=floor_c, c_extract_s=extract_c, c_ratio=extract_c / floor_c)
 
-        baseline_rss = _peak_rss_mb("import graph, onnx")
-        extract_rss = _peak_rss_mb(f"import graph, onnx; graph.extract_layers({str(full)!r})")
-        load_rss = _peak_rss_mb(f"import graph, onnx; onnx.load({str(full)!r})")
-        results.update(rss_imports_mb=baseline_rss, a_extract_peak_rss_mb=extract_rss,
-                       a_extract_rss_ratio_to_file=extract_rss / size_mb, a_onnx_load_peak_rss_mb=load_rss)
+    baseline_rss = _peak_rss_mb("import graph, onnx")
+    extract_rss = _peak_rss_mb(f"import graph, onnx; graph.extract_layers({str(full)!r})")
+    load_rss = _peak_rss_mb(f"import graph, onnx; onnx.load({str(full)!r})")
+    results.update(rss_imports_mb=baseline_rss, a_extract_peak_rss_mb=extract_rss,
+                   a_extract_rss_ratio_to_file=extract_rss / size_mb, a_onnx_load_peak_rss_mb=load_rss)
 
-        from estimator import estimate, load_profile
+    from estimator import estimate, load_profile
 
-        profile = load_profile()
-        estimate(full, profile=profile)  # warm: CatBoost's first predict allocates
-        estimate_s = _median_seconds(lambda: estimate(full, profile=profile), args.repeat)
-        results.update(d_estimate_s=estimate_s, d_ratio=estimate_s / load_s)
+    profile = load_profile()
+    estimate(full, profile=profile)  # warm: CatBoost's first predict allocates
+    estimate_s = _median_seconds(lambda: estimate(full, profile=profile), args.repeat)
+    results.update(d_estimate_s=estimate_s, d_ratio=estimate_s / load_s)
 
     import pandas as pd
 
@@ -179,12 +191,56 @@ def _speed(args: argparse.Namespace, results: dict[str, float]) -> None:
     score_s = _median_seconds(lambda: profile.predict(big, "convolutional"), 3)
     results.update(e_layers=len(big), e_layers_per_s=len(big) / score_s)
 
-    help_s = _median_seconds(lambda: subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], cwd=ROOT,
-                                                    capture_output=True, check=True), 3)
-    results["f_help_s"] = help_s
-    cli_s = _median_seconds(lambda: subprocess.run([sys.executable, "-m", "estimator.cli", str(ZOO / "resnet18.onnx")],
-                                                   cwd=ROOT, capture_output=True, check=True), 3)
-    results["f_cli_estimate_resnet18_s"] = cli_s
+
+def _paired_seconds(floor, function, repeat: int) -> tuple[float, float, float, float]:
+    """Median wall seconds of `floor` and of `function` run in turns (so that a shared machine's load falls on
+    both alike), the median of the wall-time ratios of each turn, and the ratio of their summed CPU times."""
+    floors, times, ratios, cpu = [], [], [], [0.0, 0.0]
+    for _ in range(repeat):
+        pair = []
+        for index, work in enumerate((floor, function)):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            work()
+            pair.append(time.perf_counter() - started)
+            cpu[index] += time.process_time() - started_cpu
+        floors.append(pair[0])
+        times.append(pair[1])
+        ratios.append(pair[1] / pair[0])
+    return statistics.median(floors), statistics.median(times), statistics.median(ratios), cpu[1] / cpu[0]
+
+
+def _fresh_process(arguments: list[str]):
+    """A function that runs a fresh interpreter with `arguments` (its wall time includes the start-up)."""
+    return lambda: subprocess.run([sys.executable, *arguments], cwd=ROOT, capture_output=True, check=True)
+
+
+def _scale(args: argparse.Namespace, results: dict[str, float], full: Path) -> None:
+    help_s, cli_s, _, _ = _paired_seconds(_fresh_process(["-m", "estimator.cli", "--help"]),
+                                          _fresh_process(["-m", "estimator.cli", str(ZOO / "resnet18.onnx")]), 5)
+    results.update(f_help_s=help_s, f_cli_estimate_resnet18_s=cli_s, f_startup_over_help_s=cli_s - help_s)
+
+    from estimator import estimate, estimate_many, load_profile
+
+    profile = load_profile()
+    for name in ("zoo", "all"):
+        files = sorted(path for folder in (SETS if name == "all" else (name,))
+                       for path in (ROOT / "training_data" / folder).glob("*.onnx"))
+        outcomes = estimate_many(files, profile, return_errors=True)  # also warms CatBoost up
+        usable = [path for path, outcome in zip(files, outcomes, strict=True) if not isinstance(outcome, Exception)]
+        many = _paired_seconds(lambda paths=usable: [_load_and_infer(path) for path in paths],
+                               lambda paths=usable: estimate_many(paths, profile), args.repeat)
+        one_by_one = _paired_seconds(lambda paths=usable: [_load_and_infer(path) for path in paths],
+                                     lambda paths=usable: [estimate(path, profile) for path in paths],
+                                     max(1, args.repeat // 2))
+        results.update({f"i_{name}_models": len(usable), f"i_{name}_models_failed": len(files) - len(usable),
+                        f"i_{name}_floor_s": many[0], f"i_{name}_estimate_many_s": many[1],
+                        f"i_{name}_ratio": many[2], f"i_{name}_cpu_ratio": many[3],
+                        f"i_{name}_one_by_one_s": one_by_one[1], f"i_{name}_one_by_one_ratio": one_by_one[2],
+                        f"i_{name}_one_by_one_cpu_ratio": one_by_one[3]})
+
+    load_process_s, cli_full_s, ratio, _ = _paired_seconds(_fresh_process(["-c", f"import onnx; onnx.load({str(full)!r})"]),
+                                                           _fresh_process(["-m", "estimator.cli", str(full)]), 5)
+    results.update(j_onnx_load_process_s=load_process_s, j_cli_s=cli_full_s, j_ratio=ratio)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,56 @@
-"""Estimate a model's per-layer and whole-graph runtime, power and energy with a profile.
+"""Estimate models' per-layer and whole-graph runtime, power and energy with a profile.
 
 A kernel profile (timed in context) scores the kernels its device's runtime executes, as the
 device's fusion rules give them, and adds the per-run overhead; a layer profile (each layer timed
 alone) scores the model's compute nodes and composes them with fitted group scales.
+
+Every estimate runs in two steps. Reading a model (graph work, estimator.predict.extraction) comes
+first, for each model on its own, on an executor when one is given; scoring comes second, in the
+caller, for the records of many models together: one featurisation and one CatBoost call per layer
+type, whose predictions are split back into one Report per model. estimate() is the one-model case,
+so estimate_many() gives each model the Report that estimate() gives it (to the last bits of CatBoost's
+vectorised arithmetic, which may round a row differently among other rows).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor, Executor
+from contextlib import closing
+from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
 
+from estimator.errors import EstimatorError
 from estimator.predict.composition import Composition, KernelComposition, composition_groups
-from estimator.predict.coverage import Coverage, coverage
+from estimator.predict.extraction import ExtractionSettings, ModelJob, PreparedModel, prepare_chunk
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from estimator.predict.selection import choose_profile, device_note
-from graph.extract import extract_layers
-from graph.frames import layer_row, shape_text
-from graph.kernels import Kernel, extract_kernels
-from graph.kernels.frames import kernel_row
-from graph.loading import ModelSource
-from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer, UnmodeledNode, is_costed
+from graph.loading import ModelSource, source_label
 from graph.schema import LAYER_TYPES
 
-__all__ = ["estimate"]
+__all__ = ["MAX_CHUNK_MODELS", "SCORE_BATCH_RECORDS", "estimate", "estimate_jobs", "estimate_many"]
+
+# Records (kernels or layers) scored together at most: many models' records share one CatBoost call per
+# layer type, and this bounds the memory a search over thousands of models holds at once.
+SCORE_BATCH_RECORDS = 50_000
+# Models per task sent to an executor at most (fewer when there are few models, so that every worker gets some).
+MAX_CHUNK_MODELS = 16
+
+ProfileSource = Profile | str | Path | None
+_RUNTIME_COLUMNS = ("runtime_ms", "runtime_low_ms", "runtime_high_ms")
 
 
 def estimate(
     model: ModelSource,
-    profile: Profile | str | None = None,
+    profile: ProfileSource = None,
     batch_size: int | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    dimensions: dict[str, int] | None = None,
     threads: int | None = None,
 ) -> Report:
     """Per-layer and whole-graph runtime (ms), power (W) and energy (mJ) of `model` on a profile's device.
@@ -42,99 +58,206 @@ def estimate(
     `model` is a path, bytes or onnx.ModelProto; `profile` an id, a folder or a loaded Profile (default: the
     profile nearest to this machine at `threads`, ONNX Runtime's default thread count here unless given; the
     report's device_note says which, why and how far). Nothing is ever measured here.
+    `dimensions` sizes symbolic input dimensions by name, e.g. {"sequence": 128}.
     """
+    (report,) = estimate_jobs([ModelJob(model, batch_size, input_shapes, dimensions)], profile, threads=threads)
+    return report
+
+
+@overload
+def estimate_many(models: Iterable[ModelSource], profile: ProfileSource = None, batch_size: int | None = None,
+                  input_shapes: dict[str, tuple[int, ...]] | None = None, dimensions: dict[str, int] | None = None, *,
+                  executor: Executor | None = None, return_errors: Literal[False] = False,
+                  chunk_size: int | None = None, threads: int | None = None) -> list[Report]: ...
+
+
+@overload
+def estimate_many(models: Iterable[ModelSource], profile: ProfileSource = None, batch_size: int | None = None,
+                  input_shapes: dict[str, tuple[int, ...]] | None = None, dimensions: dict[str, int] | None = None, *,
+                  executor: Executor | None = None, return_errors: Literal[True],
+                  chunk_size: int | None = None, threads: int | None = None) -> list[Report | Exception]: ...
+
+
+def estimate_many(models, profile=None, batch_size=None, input_shapes=None, dimensions=None, *, executor=None,
+                  return_errors=False, chunk_size=None, threads=None):
+    """estimate() of many models at once, in their order: each gets the Report estimate() would give it.
+
+    Models are read one by one (on `executor` when given: any concurrent.futures.Executor, e.g. a
+    ProcessPoolExecutor or `dask.distributed.Client(...).get_executor()`, in tasks of `chunk_size`
+    models) and scored together in this process. A model that fails raises its error, or, with
+    `return_errors`, takes the error's place in the list (the others are still estimated). `threads` picks the
+    default profile as in estimate().
+    """
+    jobs = [ModelJob(model, batch_size, input_shapes, dimensions) for model in models]
+    return estimate_jobs(jobs, profile, executor=executor, return_errors=return_errors, chunk_size=chunk_size,
+                         threads=threads)
+
+
+def estimate_jobs(jobs: Sequence[ModelJob], profile: ProfileSource = None, *, executor: Executor | None = None,
+                  return_errors: bool = False, chunk_size: int | None = None, threads: int | None = None) -> list:
+    """estimate_many() for jobs that each size their model (estimator.predict.curve's points)."""
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    loaded, note = _chosen_profile(profile, threads)
+    settings = ExtractionSettings(loaded.unit, loaded.rules, _layer_kinds(loaded))
+    results: list = []  # Reports and errors; a PreparedModel until it is scored
+    waiting: list[int] = []  # positions of models read and not yet scored
+    records = 0
+    with closing(_prepared(jobs, settings, executor, chunk_size)) as prepared:  # closing cancels what is left
+        for item in prepared:
+            if isinstance(item, Exception) and not return_errors:
+                raise item
+            results.append(item)
+            if isinstance(item, PreparedModel):
+                waiting.append(len(results) - 1)
+                records += len(item.names)
+                if records >= SCORE_BATCH_RECORDS:
+                    _score_waiting(results, waiting, loaded, note, return_errors)
+                    records = 0
+    _score_waiting(results, waiting, loaded, note, return_errors)
+    return results
+
+
+def _chosen_profile(profile: ProfileSource, threads: int | None) -> tuple[Profile, str | None]:
+    """The profile to score with, and the report's line on it: the nearest to this machine when none is named."""
     if profile is None:
         choice = choose_profile(threads)
-        loaded, note = load_profile(choice.path), choice.note()
+        return load_profile(choice.path), choice.note()
+    loaded = profile if isinstance(profile, Profile) else load_profile(profile)
+    return loaded, device_note(loaded.manifest.get("fingerprint"), threads)
+
+
+def _layer_kinds(profile: Profile) -> tuple[str, ...] | None:
+    kinds = profile.manifest.get("layer_kinds")
+    return None if kinds is None else tuple(kinds)
+
+
+def _prepared(jobs: Sequence[ModelJob], settings: ExtractionSettings, executor: Executor | None,
+              chunk_size: int | None) -> Iterator[PreparedModel | Exception]:
+    """Each job's PreparedModel (or its error), in the jobs' order; on `executor` in chunks when one is given."""
+    if executor is None:
+        for job in jobs:
+            yield from prepare_chunk([job], settings)
+        return
+    size = chunk_size or min(MAX_CHUNK_MODELS, max(1, len(jobs) // 32))
+    chunks = [jobs[start:start + size] for start in range(0, len(jobs), size)]
+    futures = [executor.submit(prepare_chunk, chunk, settings) for chunk in chunks]
+    try:
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                items = future.result()
+            except Exception as error:  # the executor could not run the task: a worker died, a value did not pickle
+                items = [_lost(job, error) for job in chunk]
+            yield from items
+    finally:
+        for future in futures:  # when an error ends the walk early
+            future.cancel()
+
+
+def _lost(job: ModelJob, error: Exception) -> EstimatorError:
+    """The error of a model whose task the executor lost."""
+    try:
+        label = source_label(job.model)
+    except TypeError:
+        label = f"<{type(job.model).__name__}>"
+    what = "died (out of memory or a crash)" if isinstance(error, BrokenExecutor) else \
+        f"failed ({type(error).__name__}: {error})"
+    return EstimatorError(f"{label}: the process estimating it {what}; estimate it alone to see why")
+
+
+def _score_waiting(results: list, waiting: list[int], profile: Profile, note: str | None, return_errors: bool) -> None:
+    """Score the models at the `waiting` positions of `results` together and put their Reports in their places."""
+    reports = _score_together(profile, [results[position] for position in waiting], note)
+    for position, report in zip(waiting, reports, strict=True):
+        if isinstance(report, Exception) and not return_errors:
+            raise report
+        results[position] = report
+    waiting.clear()
+
+
+def _score_together(profile: Profile, models: list[PreparedModel], note: str | None) -> list[Report | Exception]:
+    """Reports of models scored together; when that fails, each model is scored alone, so a failure is its own."""
+    if not models:
+        return []
+    try:
+        return list(_score(profile, models, note))
+    except Exception as error:  # a bug: pinned on the model that causes it, the others still report
+        if len(models) == 1:
+            return [error]
+        return [report for model in models for report in _score_together(profile, [model], note)]
+
+
+def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> list[Report]:
+    """One Report per model: each layer type's records of all models featurised and predicted at once."""
+    if profile.unit == "kernels":
+        kernel_composition = KernelComposition.from_dict(profile.manifest["composition"])
+        run_overhead_ms, power_scale, summary = kernel_composition.run_overhead_ms, 1.0, kernel_composition.summary
+
+        def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
+            return {column: kernel_composition.in_graph(predicted[column].to_numpy()) for column in _RUNTIME_COLUMNS}
     else:
-        loaded = profile if isinstance(profile, Profile) else load_profile(profile)
-        note = device_note(loaded.manifest.get("fingerprint"), threads)
-    if loaded.unit == "kernels":
-        report = _estimate_kernels(model, loaded, batch_size, input_shapes)
-    else:
-        report = _estimate_layers(model, loaded, batch_size, input_shapes)
-    return dataclasses.replace(report, device_note=note)
+        composition = Composition.from_dict(profile.manifest.get("composition"))
+        run_overhead_ms, power_scale, summary = 0.0, composition.power_scale, composition.summary
 
+        def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
+            groups = composition_groups(frame, layer_type)
+            return {column: composition.apply(predicted[column].to_numpy(), groups) for column in _RUNTIME_COLUMNS}
 
-def _estimate_layers(model, profile: Profile, batch_size, input_shapes) -> Report:
-    extracted = extract_layers(model, batch_size=batch_size, input_shapes=input_shapes)
-    costed = [layer for layer in extracted.layers if is_costed(layer)]
-    composition = Composition.from_dict(profile.manifest.get("composition"))
-
-    def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
-        groups = composition_groups(frame, layer_type)
-        return {column: composition.apply(predicted[column].to_numpy(), groups)
-                for column in ("runtime_ms", "runtime_low_ms", "runtime_high_ms")}
-
-    layers = _score(profile, costed, [layer_row(layer) for layer in costed], in_graph, {})
-    layers["power_w"] = layers["power_w"] * composition.power_scale
-    covered = coverage(costed, extracted.unmodeled, len(extracted.data_dependent), profile.manifest.get("layer_kinds"))
-    counts = _Counts(extracted.node_count, len(costed) + extracted.absorbed_count, len(extracted.layers) - len(costed),
-                     extracted.unmodeled, covered)
-    return _report(profile, extracted.source, layers, counts, 0.0, extracted.batch_size,
-                   extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
-
-
-def _estimate_kernels(model, profile: Profile, batch_size, input_shapes) -> Report:
-    extracted = extract_kernels(model, profile.rules, batch_size=batch_size, input_shapes=input_shapes)
-    kernels = extracted.kernels
-    composition = KernelComposition.from_dict(profile.manifest["composition"])
-
-    def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
-        return {column: composition.in_graph(predicted[column].to_numpy())
-                for column in ("runtime_ms", "runtime_low_ms", "runtime_high_ms")}
-
-    extra = {"kernel": [_kernel_label(kernel) for kernel in kernels], "layout": [kernel.layout for kernel in kernels],
-             "fused_nodes": [len(kernel.sources) for kernel in kernels]}
-    layers = _score(profile, [kernel.layer for kernel in kernels], [kernel_row(kernel) for kernel in kernels],
-                    in_graph, extra)
-    modeled = sum(len(kernel.sources) for kernel in kernels)
-    covered = coverage([kernel.layer for kernel in kernels], extracted.unmodeled, len(extracted.data_dependent),
-                       profile.manifest.get("layer_kinds"))
-    counts = _Counts(extracted.node_count, modeled, len(extracted.free), extracted.unmodeled, covered)
-    return _report(profile, extracted.source, layers, counts, composition.run_overhead_ms, extracted.batch_size,
-                   extracted.batch_size_assumed, dict(extracted.input_shapes), composition.summary)
-
-
-def _score(profile: Profile, records: Sequence[Layer], rows: Sequence[dict], in_graph, extra: dict[str, list]
-           ) -> pd.DataFrame:
-    """One report row per record, in graph order, scored per layer type and composed in graph."""
-    parts = []
-    positions = np.arange(len(records))
+    scores = [_empty_scores(len(model.names)) for model in models]
     for layer_type in LAYER_TYPES:
-        chosen = [i for i, record in enumerate(records) if record.layer_type == layer_type]
-        if not chosen:
+        owners = [(score, model) for score, model in zip(scores, models, strict=True) if layer_type in model.positions]
+        if not owners:
             continue
-        frame = pd.DataFrame([rows[i] for i in chosen])
+        frame = pd.DataFrame(_concatenated([model.features[layer_type] for _, model in owners]))
+        if len(models) == 1:  # the frame holds them now; a large model's lists would double its memory
+            models[0].features.pop(layer_type)
         predicted = profile.predict(frame, layer_type)
-        part = pd.DataFrame({
-            "position": positions[chosen],
-            "name": [records[i].name for i in chosen],
-            "op_type": [records[i].op_type for i in chosen],
-            "layer_type": layer_type,
-            "shape": [_shape_summary(records[i]) for i in chosen],
-            **in_graph(predicted, frame, layer_type),
-            "power_w": predicted["power_w"].to_numpy(),
-            "out_of_distribution": predicted["out_of_distribution"].to_numpy(dtype=bool),
-        })
-        for column, values in extra.items():
-            part[column] = [values[i] for i in chosen]
-        parts.append(part)
-    if not parts:
+        columns = {**in_graph(predicted, frame, layer_type), "power_w": predicted["power_w"].to_numpy(),
+                   "out_of_distribution": predicted["out_of_distribution"].to_numpy(dtype=bool)}
+        start = 0
+        for score, model in owners:
+            positions = model.positions[layer_type]
+            for column, values in columns.items():
+                score[column][positions] = values[start:start + len(positions)]
+            start += len(positions)
+    return [_report(profile, model, _layers(model, score, power_scale), run_overhead_ms, summary, note)
+            for score, model in zip(scores, models, strict=True)]
+
+
+def _empty_scores(count: int) -> dict[str, np.ndarray]:
+    return {**{column: np.full(count, np.nan) for column in (*_RUNTIME_COLUMNS, "power_w")},
+            "out_of_distribution": np.zeros(count, dtype=bool)}
+
+
+def _concatenated(parts: list[dict[str, list]]) -> dict[str, list]:
+    """Column dicts of several models as one (None where a model's rows lack a column)."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = dict.fromkeys(key for part in parts for key in part)
+    absent = [[None] * len(next(iter(part.values()))) for part in parts]
+    return {key: [value for part, none in zip(parts, absent, strict=True) for value in part.get(key, none)]
+            for key in keys}
+
+
+def _layers(model: PreparedModel, score: dict[str, np.ndarray], power_scale: float) -> pd.DataFrame:
+    """The report's layer rows of one model, in graph order (energy and shares are added by _report)."""
+    if not model.names:
         columns = [c for c in LAYER_COLUMNS if c not in ("energy_mj", "runtime_share")]
-        return pd.DataFrame(columns=[*columns, *extra])
-    return pd.concat(parts, ignore_index=True).sort_values("position", ignore_index=True).drop(columns="position")
+        return pd.DataFrame(columns=[*columns, *model.extra])
+    return pd.DataFrame({
+        "name": model.names,
+        "op_type": model.op_types,
+        "layer_type": model.layer_types,
+        "shape": model.shapes,
+        **{column: score[column] for column in _RUNTIME_COLUMNS},
+        "power_w": score["power_w"] * power_scale,
+        "out_of_distribution": score["out_of_distribution"],
+        **model.extra,
+    })
 
 
-class _Counts:
-    def __init__(self, total: int, modeled: int, free: int, unmodeled: tuple[UnmodeledNode, ...],
-                 coverage: Coverage) -> None:
-        self.total, self.modeled, self.free, self.unmodeled = total, modeled, free, unmodeled
-        self.coverage = coverage
-
-
-def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts, run_overhead_ms: float,
-            batch_size: int, batch_size_assumed: bool, input_shapes: dict, composition: str) -> Report:
+def _report(profile: Profile, model: PreparedModel, layers: pd.DataFrame, run_overhead_ms: float, composition: str,
+            note: str | None) -> Report:
     layers["energy_mj"] = layers["power_w"] * layers["runtime_ms"]
     total_runtime = float(layers["runtime_ms"].sum()) + run_overhead_ms
     layers["runtime_share"] = layers["runtime_ms"] / total_runtime if total_runtime > 0 else 0.0
@@ -143,22 +266,22 @@ def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts
     # Totals need every layer's power; a layer type without a power model makes the totals "not measured".
     power_measured = profile.has_power and len(layers) > 0 and bool(layers["power_w"].notna().all())
     energy = float(layers["energy_mj"].sum()) if power_measured else None
-    covered = counts.coverage
+    covered = model.coverage
     totals = Totals(
         runtime_ms=total_runtime,
         runtime_low_ms=float(layers["runtime_low_ms"].sum()) + run_overhead_ms,
         runtime_high_ms=float(layers["runtime_high_ms"].sum()) + run_overhead_ms,
         power_w=energy / total_runtime if energy is not None and total_runtime > 0 else None,
         energy_mj=energy,
-        nodes_total=counts.total,
-        nodes_modeled=counts.modeled,
-        nodes_free=counts.free,
-        nodes_unmodeled=len(counts.unmodeled),
-        unmodeled_by_op=dict(sorted(Counter(node.op_type for node in counts.unmodeled).items())),
+        nodes_total=model.nodes_total,
+        nodes_modeled=model.nodes_modeled,
+        nodes_free=model.nodes_free,
+        nodes_unmodeled=len(model.unmodeled),
+        unmodeled_by_op=dict(sorted(Counter(node.op_type for node in model.unmodeled).items())),
         layers_out_of_distribution=int(layers["out_of_distribution"].sum()),
         runtime_share_out_of_distribution=_share(layers, layers["out_of_distribution"].astype(bool), total_runtime),
-        batch_size=batch_size,
-        batch_size_assumed=batch_size_assumed,
+        batch_size=model.batch_size,
+        batch_size_assumed=model.batch_size_assumed,
         run_overhead_ms=run_overhead_ms,
         macs_total=covered.macs_total,
         macs_modeled=covered.macs_modeled,
@@ -167,39 +290,19 @@ def _report(profile: Profile, source: str, layers: pd.DataFrame, counts: _Counts
         data_dependent_layers=covered.data_dependent_layers,
     )
     return Report(
-        model=source,
+        model=model.source,
         profile_id=profile.id,
         device=profile.description,
         power_measured=power_measured,
         layers=layers,
         totals=totals,
-        unmodeled=counts.unmodeled,
-        input_shapes=input_shapes,
+        unmodeled=model.unmodeled,
+        input_shapes=model.input_shapes,
         composition=composition,
+        device_note=note,
     )
-
-
-def _kernel_label(kernel: Kernel) -> str:
-    """The runtime's op with what it absorbed, e.g. 'Conv+Relu+Sum (NCHWc)'."""
-    label = kernel.op_type + (f"+{kernel.activation}" if kernel.activation else "") + ("+Sum" if kernel.has_summand else "")
-    return label + (" (NCHWc)" if kernel.layout == "nchwc" and not kernel.op_type.startswith("Reorder") else "")
 
 
 def _share(layers: pd.DataFrame, chosen: pd.Series, total_runtime: float) -> float:
     """The share of the total runtime that the chosen layers take."""
     return float(layers.loc[chosen, "runtime_ms"].sum()) / total_runtime if total_runtime > 0 else 0.0
-
-
-def _shape_summary(layer: Layer) -> str:
-    if isinstance(layer, ConvLayer):
-        text = f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} k{shape_text(layer.kernel)} s{layer.stride[0]}"
-        return text + (f" g{layer.groups}" if layer.groups > 1 else "")
-    if isinstance(layer, PoolLayer):
-        if layer.is_global:
-            return f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} global"
-        return f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} k{shape_text(layer.kernel)} s{layer.stride[0]}"
-    if isinstance(layer, DenseLayer):
-        return f"{layer.rows}x{layer.in_features}->{layer.out_features}"
-    if isinstance(layer, OtherLayer):
-        return shape_text(layer.output_shapes[0]) if layer.output_shapes else ""
-    return ""

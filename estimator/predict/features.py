@@ -12,7 +12,7 @@ import pandas as pd
 from graph.schema import FEATURE_COLUMNS
 
 __all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "categorical", "feature_names",
-           "featurize"]
+           "featurize", "input_columns"]
 
 _CONV_EXTRA = ("groups", "dilation_0", "dilation_1", "input_elements", "output_elements", "weight_elements", "macs",
                "arithmetic_intensity", "channels_per_group")
@@ -64,6 +64,19 @@ def feature_names(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
 
 def categorical(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
     return (KERNEL_CATEGORICAL if unit == "kernels" else CATEGORICAL)[layer_type]
+
+
+# The columns of a layer frame that the derivations below read beyond the seed's (any layer type; absent ones
+# take defaults), and that composition groups read (estimator.predict.composition).
+_READ_EXTRA = ("groups", "dilation_0", "dilation_1", "pool_kind", "is_global", "padding_0", "padding_1", "rows",
+               "in_features", "out_features", "dtype", "producer_op")
+
+
+def input_columns(layer_type: str, unit: str = "layers") -> frozenset[str]:
+    """Every column of a layer or kernel frame that featurize() and composition groups read: a frame of only these
+    scores the same (tests/estimator/predict/test_estimate_many.py checks it on every committed graph)."""
+    kernel = (*_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type]) if unit == "kernels" else ()
+    return frozenset((*FEATURE_COLUMNS[layer_type], *_READ_EXTRA, *kernel))
 
 
 def featurize(frame: pd.DataFrame, layer_type: str, unit: str = "layers") -> pd.DataFrame:

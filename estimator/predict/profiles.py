@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor
 
@@ -94,13 +95,15 @@ class Profile:
         ranges = self.manifest.get("feature_ranges", {}).get(layer_type)
         if features.empty or not ranges:
             return pd.Series(layer_type not in self.models.runtime, index=features.index)
-        flags = pd.Series(False, index=features.index)
-        for column, bounds in ranges.get("numeric", {}).items():
-            values = features[column]
-            flags |= (values < bounds[0]) | (values > bounds[1])
+        flags = np.zeros(len(features), dtype=bool)
+        numeric = ranges.get("numeric", {})
+        if numeric:  # every numeric column at once: one comparison of the matrix with the bounds
+            values = features[list(numeric)].to_numpy(dtype="float64")
+            bounds = np.array(list(numeric.values()), dtype="float64")
+            flags |= ((values < bounds[:, 0]) | (values > bounds[:, 1])).any(axis=1)
         for column, categories in ranges.get("categories", {}).items():
-            flags |= ~features[column].isin(categories)
-        return flags
+            flags |= ~features[column].isin(categories).to_numpy(dtype=bool)
+        return pd.Series(flags, index=features.index)
 
 
 def list_profiles(directory: Path = PROFILE_DIR, local: Path | None = None) -> list[ProfileInfo]:

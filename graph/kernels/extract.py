@@ -38,10 +38,11 @@ def extract_kernels(
     rules: FusionRules,
     batch_size: int | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    dimensions: dict[str, int] | None = None,
 ) -> ModelKernels:
-    """Read a model and return the kernels that a runtime applying `rules` would run."""
+    """Read a model and return the kernels that a runtime applying `rules` would run (sizes as in extract_layers)."""
     loaded = load_model(model)
-    shaped = fix_input_shapes(loaded, batch_size, input_shapes)
+    shaped = fix_input_shapes(loaded, batch_size, input_shapes, dimensions)
     opset = default_opset(shaped.model) or 0
     ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
     graph = WorkingGraph(ctx, {text(output.name) for output in shaped.model.graph.output})

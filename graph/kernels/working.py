@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import bisect
+import itertools
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -13,46 +14,44 @@ __all__ = ["WorkingGraph", "WorkingNode"]
 
 Shape = tuple[int, ...]
 
-# Every change to a node's inputs or outputs, or to a graph's node list, moves this thread's clock on, so
-# that WorkingGraph can keep its consumer and producer maps until something changes: the passes ask for
-# them once per candidate, and rebuilding them each time made large graphs quadratic.
-_clock = threading.local()
+# WorkingGraph keeps its consumer and producer maps across edits: the passes ask for them once per candidate,
+# and rebuilding them after every fusion made large graphs quadratic. Before a node's inputs or outputs first
+# change, the node notes what they were and joins the journal of the graph that indexed it; a removal and a
+# change of the node list are journal entries too. The next query patches the maps from the journal, keeping
+# each tensor's readers in graph order (every indexed node has a place number that grows along the list; a node
+# inserted gets one between its neighbours'); only a reordered node list makes the graph rebuild them.
 
 
-def _tick() -> None:
-    _clock.now = getattr(_clock, "now", 0) + 1
-
-
-def _now() -> int:
-    return getattr(_clock, "now", 0)
-
-
-def _ticking(method):
-    """`method` of list, moving the clock on after it ran."""
-    def changed(self, *args, **kwargs):
-        result = method(self, *args, **kwargs)
-        _tick()
-        return result
-    changed.__name__ = method.__name__
-    return changed
+def _tracking(method):
+    """`method` of list, telling the list's owner before it runs."""
+    def changing(self, *args, **kwargs):
+        self.owner._before_change()
+        return method(self, *args, **kwargs)
+    changing.__name__ = method.__name__
+    return changing
 
 
 class _TrackedList(list):
-    """A list that moves the clock on when it changes."""
+    """A list that tells its owner (a node, or the graph for its node list) before it changes."""
 
-    __slots__ = ()
-    __setitem__ = _ticking(list.__setitem__)
-    __delitem__ = _ticking(list.__delitem__)
-    __iadd__ = _ticking(list.__iadd__)
-    __imul__ = _ticking(list.__imul__)
-    append = _ticking(list.append)
-    extend = _ticking(list.extend)
-    insert = _ticking(list.insert)
-    remove = _ticking(list.remove)
-    pop = _ticking(list.pop)
-    clear = _ticking(list.clear)
-    sort = _ticking(list.sort)
-    reverse = _ticking(list.reverse)
+    __slots__ = ("owner",)
+
+    def __init__(self, values, owner: WorkingNode | WorkingGraph) -> None:
+        super().__init__(values)
+        self.owner = owner
+
+    __setitem__ = _tracking(list.__setitem__)
+    __delitem__ = _tracking(list.__delitem__)
+    __iadd__ = _tracking(list.__iadd__)
+    __imul__ = _tracking(list.__imul__)
+    append = _tracking(list.append)
+    extend = _tracking(list.extend)
+    insert = _tracking(list.insert)
+    remove = _tracking(list.remove)
+    pop = _tracking(list.pop)
+    clear = _tracking(list.clear)
+    sort = _tracking(list.sort)
+    reverse = _tracking(list.reverse)
 
 
 class WorkingNode:
@@ -63,11 +62,13 @@ class WorkingNode:
     `inputs` and `outputs` are change-tracked lists (see WorkingGraph.consumers).
     """
 
-    __slots__ = ("_inputs", "_outputs", "activation", "attributes", "input_layout", "layout", "op_type", "origin",
-                 "removed", "sources", "summand")
+    __slots__ = ("_before", "_inputs", "_journal", "_outputs", "activation", "attributes", "input_layout", "layout",
+                 "op_type", "origin", "removed", "sources", "summand")
 
     def __init__(self, op_type: str, inputs: list[str], outputs: list[str], attributes: dict[str, object] | None = None,
                  origin: NodeView | None = None, sources: list[str] | None = None) -> None:
+        self._journal: list | None = None  # the journal of the graph whose maps index this node
+        self._before: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # inputs, outputs as the maps have them
         self.op_type = op_type
         self.inputs = inputs
         self.outputs = outputs
@@ -80,14 +81,19 @@ class WorkingNode:
         self.input_layout = "nchw"
         self.removed = False  # set by WorkingGraph.remove (a cheap "still in the graph?" test)
 
+    def _before_change(self) -> None:
+        if self._journal is not None and self._before is None:
+            self._before = (tuple(self._inputs), tuple(self._outputs))
+            self._journal.append(self)
+
     @property
     def inputs(self) -> list[str]:
         return self._inputs
 
     @inputs.setter
     def inputs(self, value: list[str]) -> None:
-        self._inputs = _TrackedList(value)
-        _tick()
+        self._before_change()
+        self._inputs = _TrackedList(value, self)
 
     @property
     def outputs(self) -> list[str]:
@@ -95,8 +101,8 @@ class WorkingNode:
 
     @outputs.setter
     def outputs(self, value: list[str]) -> None:
-        self._outputs = _TrackedList(value)
-        _tick()
+        self._before_change()
+        self._outputs = _TrackedList(value, self)
 
     @property
     def name(self) -> str:
@@ -107,12 +113,22 @@ class WorkingNode:
         self.outputs = list(other.outputs)
         self.sources.extend(other.sources)
 
+    def _indexed(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The inputs and outputs that the maps of its graph hold for this node."""
+        return self._before if self._before is not None else (tuple(self._inputs), tuple(self._outputs))
+
+
+_REMOVED = object()  # a journal entry: the node that follows it left the graph
+_MEMBERS = object()  # a journal entry: the node list changed (nodes inserted, replaced, reordered)
+
 
 class WorkingGraph:
     """Nodes in topological order, with shapes, constants and graph outputs."""
 
     def __init__(self, ctx: GraphContext, graph_outputs: set[str]) -> None:
-        self._maps: tuple[int, dict[str, list[WorkingNode]], dict[str, WorkingNode]] | None = None
+        # (consumers, producers, the place of each indexed node: a number that grows along the node list)
+        self._maps: tuple[dict[str, list[WorkingNode]], dict[str, WorkingNode], dict[WorkingNode, float]] | None = None
+        self._journal: list = []
         self.ctx = ctx
         self.shapes: dict[str, Shape | None] = dict(ctx.shapes)
         self.constants: set[str] = set(ctx.constants)
@@ -132,30 +148,128 @@ class WorkingGraph:
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "nodes":
-            value = _TrackedList(value)
-            _tick()
+            self._before_change()
+            value = _TrackedList(value, self)
         object.__setattr__(self, name, value)
+
+    def _before_change(self) -> None:
+        if getattr(self, "_maps", None) is not None and (not self._journal or self._journal[-1] is not _MEMBERS):
+            self._journal.append(_MEMBERS)
 
     # -- queries ------------------------------------------------------------------------------
 
     def consumers(self) -> dict[str, list[WorkingNode]]:
-        """Tensor -> the nodes reading it, as the graph is now (do not modify: it is shared until a change)."""
-        return self._current_maps()[1]
+        """Tensor -> the nodes reading it in graph order, as the graph is now (do not modify: it is shared)."""
+        return self._current_maps()[0]
 
     def producers(self) -> dict[str, WorkingNode]:
-        """Tensor -> the node writing it, as the graph is now (do not modify: it is shared until a change)."""
-        return self._current_maps()[2]
+        """Tensor -> the node writing it, as the graph is now (do not modify: it is shared)."""
+        return self._current_maps()[1]
 
-    def _current_maps(self) -> tuple[int, dict[str, list[WorkingNode]], dict[str, WorkingNode]]:
-        if self._maps is None or self._maps[0] != _now():
-            found: dict[str, list[WorkingNode]] = defaultdict(list)
-            for node in self.nodes:
-                for name in node.inputs:
-                    if name:
-                        found[name].append(node)
-            producers = {name: node for node in self.nodes for name in node.outputs if name}
-            self._maps = (_now(), found, producers)
+    def _current_maps(self):
+        if self._maps is not None and self._journal:
+            self._maps = self._patched(*self._maps)
+        if self._maps is None:
+            self._maps = self._built()
+        self._journal.clear()
         return self._maps
+
+    def _built(self):
+        consumers: dict[str, list[WorkingNode]] = defaultdict(list)
+        producers: dict[str, WorkingNode] = {}
+        places: dict[WorkingNode, float] = {}
+        for place, node in enumerate(self.nodes):
+            for name in node.inputs:
+                if name:
+                    consumers[name].append(node)
+            for name in node.outputs:
+                if name:
+                    producers[name] = node
+            places[node] = float(place)
+            node._journal, node._before = self._journal, None
+        return consumers, producers, places
+
+    def _patched(self, consumers, producers, places):
+        """The maps after the journal's changes, or None when only a rebuild gives them (the node list was
+        reordered). The dicts and the changed lists are new ones: maps handed out earlier stay as they were."""
+        consumers, producers = defaultdict(list, consumers), dict(producers)
+
+        def reindex(node: WorkingNode, old: tuple[tuple[str, ...], ...], new: tuple[tuple[str, ...], ...]) -> None:
+            """Move `node`'s entries from its `old` (inputs, outputs) to its `new` ones (both empty: it left)."""
+            (old_inputs, old_outputs), (new_inputs, new_outputs) = old, new
+            old_reads, new_reads = Counter(n for n in old_inputs if n), Counter(n for n in new_inputs if n)
+            for name, count in (new_reads - old_reads).items():
+                readers = consumers.get(name, [])
+                at = bisect.bisect_right([places[reader] for reader in readers], places[node])
+                consumers[name] = [*readers[:at], *[node] * count, *readers[at:]]
+            for name, count in (old_reads - new_reads).items():
+                readers = list(consumers[name])
+                for _ in range(count):
+                    readers.remove(node)
+                if readers:
+                    consumers[name] = readers
+                else:
+                    del consumers[name]
+            for name in old_outputs:
+                if name and name not in new_outputs and producers.get(name) is node:
+                    del producers[name]
+            for name in new_outputs:
+                if name:
+                    producers[name] = node
+
+        def leave(node: WorkingNode) -> None:
+            reindex(node, node._indexed(), ((), ()))
+            del places[node]
+            node._journal, node._before = None, None
+
+        removing = members_changed = False
+        for entry in self._journal:
+            if entry is _REMOVED or entry is _MEMBERS:
+                removing, members_changed = entry is _REMOVED, members_changed or entry is _MEMBERS
+                continue
+            if entry in places:
+                if removing:
+                    leave(entry)
+                elif entry._before is not None:
+                    reindex(entry, entry._before, (tuple(entry.inputs), tuple(entry.outputs)))
+                    entry._before = None
+            else:
+                entry._before = None
+            removing = False
+        if members_changed and not self._patch_members(places, reindex, leave):
+            return None
+        return consumers, producers, places
+
+    def _patch_members(self, places, reindex, leave) -> bool:
+        """Index the nodes that joined the list (placed between their neighbours) and drop those that left;
+        False when the nodes that stayed changed order."""
+        current = set(self.nodes)
+        for node in [node for node in places if node not in current]:
+            leave(node)
+        numbers = [places.get(node) for node in self.nodes]
+        known = [number for number in numbers if number is not None]
+        if any(later <= earlier for earlier, later in itertools.pairwise(known)):
+            return False
+        start = 0
+        while start < len(numbers):
+            if numbers[start] is not None:
+                start += 1
+                continue
+            end = start
+            while end < len(numbers) and numbers[end] is None:
+                end += 1
+            low = numbers[start - 1] if start > 0 else (numbers[end] - (end - start) - 1 if end < len(numbers) else 0.0)
+            high = numbers[end] if end < len(numbers) else low + (end - start) + 1
+            step = (high - low) / (end - start + 1)
+            for offset, node in enumerate(self.nodes[start:end], 1):
+                place = low + step * offset
+                if not low < place < high:
+                    return False  # out of float precision between the neighbours
+                places[node] = place
+                node._journal, node._before = self._journal, None
+                reindex(node, ((), ()), (tuple(node.inputs), tuple(node.outputs)))
+            start = end
+        return True
 
     def sole_consumer(self, consumers: dict[str, list[WorkingNode]], tensor: str) -> WorkingNode | None:
         """The only node reading `tensor`, when it is not also a graph output."""
@@ -179,4 +293,6 @@ class WorkingGraph:
 
     def remove(self, node: WorkingNode) -> None:
         node.removed = True
-        self.nodes.remove(node)
+        list.remove(self.nodes, node)  # untracked: the journal says which node left, so the maps can be patched
+        if self._maps is not None:
+            self._journal += [_REMOVED, node]

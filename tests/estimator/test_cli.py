@@ -195,3 +195,48 @@ def test_who_gets_a_first_use_calibration(monkeypatch, terminal, environment, fl
     monkeypatch.setattr(sys.stdin, "isatty", lambda: terminal, raising=False)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
     assert _may_calibrate_by_itself(build_parser().parse_args(["m.onnx", *flag]), threads=2) is expected
+
+
+def test_a_batch_size_list_gives_a_curve_in_every_format(model_path, tmp_path, capsys):
+    assert main([str(model_path), "--batch-size", "1,8,32", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [point["batch_size"] for point in document] == [1, 8, 32]
+    assert all(point["dimension"] == "batch_size" and point["runtime_per_sample_ms"] > 0 for point in document)
+    assert main([str(model_path), "--batch-size", "1,8", "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert main([str(model_path), "--batch-size", "1,8"]) == 0
+    assert "samples/s" in capsys.readouterr().out
+    target = tmp_path / "curve.html"
+    assert main([str(model_path), "--batch-size", "1,8", "--format", "html", "--output", str(target)]) == 0
+    assert "<title>Curve: small.onnx over batch size</title>" in target.read_text()
+
+
+def test_dim_sizes_a_named_dimension_and_several_sizes_give_a_curve(tmp_path, capsys):
+    path = tmp_path / "square.onnx"
+    model = small_cnn()
+    for axis in (2, 3):
+        model.graph.input[0].type.tensor_type.shape.dim[axis].dim_param = "side"
+    path.write_bytes(model.SerializeToString())
+    assert main([str(path), "--dim", "side=16", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input_shapes"] == {"x": [1, 3, 16, 16]}
+    assert main([str(path), "--dim", "side=16,32", "--batch-size", "2", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [(p["dimension"], p["value"], p["batch_size"]) for p in document] == [("side", 16, 2), ("side", 32, 2)]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["{model}", "--batch-size", "1,0,x"], "--batch-size 1,0,x: expected a whole number or comma-separated ones"),
+        (["{model}", "--batch-size", "1,-8"], "--batch-size 1,-8: must be positive"),
+        (["{model}", "--batch-size", "1,2", "--dim", "N=1,2"], "a curve sweeps one dimension"),
+        (["{model}", "{model}", "--batch-size", "1,2"], "a curve (--batch-size with several sizes) takes one MODEL, got 2"),
+        (["{model}", "--batch-size", "1,2", "--layers"], "--layers lists one model's layers"),
+        (["{model}", "--dim", "seq"], "--dim 'seq': expected NAME=N"),
+        (["{model}", "--dim", "seq=4", "--dim", "seq=8"], "--dim seq: given twice"),
+        (["{model}", "--dim", "seq=4"], "no input has a symbolic dimension named 'seq'"),
+    ],
+)
+def test_bad_curve_options_exit_2_with_one_line(arguments, expected, model_path, capsys):
+    assert main([a.format(model=model_path) for a in arguments]) == 2
+    assert expected in _one_line_error(capsys)

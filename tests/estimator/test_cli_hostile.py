@@ -11,8 +11,9 @@ import onnx
 import pytest
 from onnx import helper
 
-from estimator import cli, estimate
+from estimator import estimate
 from estimator.cli import main
+from estimator.predict import extraction
 from estimator.predict.profiles import PROFILE_DIR
 from estimator.testing import small_cnn
 from tests.fuzz.mutate_models import hostile_names
@@ -111,20 +112,20 @@ def test_absurd_sizes_are_one_line(model_path, options, fragment, capsys):
     assert fragment in _error_lines(capsys)[0]
 
 
-_ESTIMATE_ONE = cli._estimate_one
+_PREPARE = extraction.prepare
 
 
-def _boom(model, profile, batch_size, shapes):
-    """A worker that hits a bug (a non-project exception) on one model only."""
-    if "bad" in str(model):
+def _boom(job, settings):
+    """Reading that hits a bug (a non-project exception) on one model only."""
+    if "bad" in str(job.model):
         raise ZeroDivisionError("a bug")
-    return _ESTIMATE_ONE(model, profile, batch_size, shapes)
+    return _PREPARE(job, settings)
 
 
 def test_a_bug_in_one_of_several_models_is_that_models_line(model_path, tmp_path, monkeypatch, capsys):
     bad = tmp_path / "bad.onnx"
     shutil.copy(model_path, bad)
-    monkeypatch.setattr(cli, "_estimate_one", _boom)  # the pool's forked workers see the patch
+    monkeypatch.setattr(extraction, "prepare", _boom)  # the pool's forked workers see the patch
     assert main([str(model_path), str(bad), "--format", "csv"]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "bad.onnx: internal error (ZeroDivisionError: a bug)" in captured.err

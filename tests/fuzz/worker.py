@@ -198,6 +198,7 @@ def main() -> None:
             from estimator.cli import main as estimate
 
             estimate(argv)
+    import graph.shapes  # noqa: F401  imported only by graphs that ONNX cannot size alone, which a warm-up may lack
     sys.addaudithook(_audit)
     results.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:

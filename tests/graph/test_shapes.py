@@ -92,6 +92,34 @@ def test_given_input_shapes_fill_symbolic_dims(conv_model):
     assert conv.output_chw == (4, 8, 10)
 
 
+def test_dimensions_size_symbolic_dims_by_name_in_every_input(make_model):
+    nodes = [helper.make_node("Add", ["a", "b"], ["y"], name="add")]
+    model = make_model(nodes, {"a": ("N", "seq", 8), "b": ("N", "seq", 8)})
+    result = extract_layers(model, batch_size=2, dimensions={"seq": 5})
+    assert result.input_shapes == (("a", (2, 5, 8)), ("b", (2, 5, 8)))
+    assert result.layers[0].output_shapes == ((2, 5, 8),)
+    assert result.batch_size == 2 and not result.batch_size_assumed
+
+
+def test_a_named_batch_dimension_is_the_batch_size_and_not_assumed(conv_model):
+    result = extract_layers(conv_model(("N", 3, 8, 8)), dimensions={"N": 3})
+    assert result.batch_size == 3 and not result.batch_size_assumed
+    with pytest.raises(ShapeError, match="batch dimension 'N' is given as 3 and the batch size as 2"):
+        extract_layers(conv_model(("N", 3, 8, 8)), batch_size=2, dimensions={"N": 3})
+
+
+@pytest.mark.parametrize(("dimensions", "message"), [
+    ({"hieght": 8}, r"no input has a symbolic dimension named 'hieght' \(its symbolic dimensions: 'N', 'height'\)"),
+    ({"height": 0}, "dimension 'height' = 0: must be positive"),
+    ({"height": 2**41}, "at most 2\\*\\*40"),
+    ({"height": "8"}, "expected a name and an int size"),
+    (["height"], "dimensions must map names to sizes"),
+])
+def test_bad_dimensions_are_shape_errors(conv_model, dimensions, message):
+    with pytest.raises(ShapeError, match=message):
+        extract_layers(conv_model(("N", 3, "height", 8)), dimensions=dimensions)
+
+
 def test_given_input_shape_must_keep_fixed_dims(conv_model):
     with pytest.raises(ShapeError, match="dimension 1 is fixed at 3"):
         extract_layers(conv_model(("N", 3, "height", 8)), input_shapes={"x": (1, 4, 8, 8)})

@@ -1,5 +1,5 @@
 """Renderers: a Report -> terminal table, CSV, JSON, Markdown or a self-contained HTML page (one module each);
-several Reports -> their comparison in the same formats (summary, compare_html)."""
+several Reports -> their comparison in the same formats (summary, compare_html); a Curve -> its points (curve)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from estimator.predict.render.compare_html import render_comparison_html
 from estimator.predict.render.csv import render_csv
+from estimator.predict.render.curve import render_curve
 from estimator.predict.render.html import render_html, render_html_fragment
 from estimator.predict.render.json import render_json, report_dict
 from estimator.predict.render.markdown import render_markdown
@@ -21,6 +22,7 @@ __all__ = [
     "render",
     "render_comparison_html",
     "render_csv",
+    "render_curve",
     "render_html",
     "render_html_fragment",
     "render_json",

@@ -1,4 +1,4 @@
-"""Inline SVG charts: one bar per layer in graph order, and one stacked bar per model.
+"""Inline SVG charts: one bar per layer in graph order, one stacked bar per model, and a line through a curve's points.
 
 Layer labels drop the path segments that the next one repeats and are then shortened from the
 middle. Widths come from the longest label at a conservative character width, so that no label is clipped
@@ -18,7 +18,7 @@ import pandas as pd
 from estimator.predict.render.cells import compact_path, html_text, interval_text, ms_text, percent_text, shorten_middle
 from estimator.predict.render.html_parts import MONOSPACE, color_for
 
-__all__ = ["LABEL_LIMIT", "StackedRow", "layer_chart", "stacked_chart"]
+__all__ = ["LABEL_LIMIT", "StackedRow", "layer_chart", "line_chart", "stacked_chart"]
 
 FONT_PX = 11
 CHAR_PX = 7.2  # wider than any common monospace font at 11 px (0.6 em = 6.6 px)
@@ -104,6 +104,51 @@ def layer_chart(layers: pd.DataFrame) -> str:
             + "</g>")
     axis = _axis(label_px, PLOT_PX, AXIS_PX, height - 4, longest)
     return _svg(width, height, f"runtime of {len(layers)} layers in graph order", axis + "".join(rows))
+
+
+def line_chart(labels: Sequence[str], values: Sequence[float], title: str, unit: str, along: str,
+               lows: Sequence[float] | None = None, highs: Sequence[float] | None = None) -> str:
+    """One point per label (a value of `along`), evenly spaced in the given order and joined by a line, on an
+    axis from 0, with optional interval whiskers; each point's <title> gives its figures (a curve's chart)."""
+    height_px, top_px, bottom_px = 160, 14, 34
+    tops = [*values, *(highs or []), 0.0]
+    longest = max(v for v in tops if not math.isnan(v)) or 1.0
+    step = _nice_step(longest, 4)
+    axis_top = step * math.ceil(longest / step - 1e-9)
+    ticks = [index * step for index in range(round(axis_top / step) + 1)]
+    left = max(_text_px(f"{tick:g}") for tick in ticks) + 12
+    plot_px = max(320.0, len(labels) * (max(_text_px(label) for label in labels) + 12)) if labels else 320.0
+    width, height = left + plot_px + 16, top_px + height_px + bottom_px
+
+    def x(index: int) -> float:
+        return left + plot_px * (index + 0.5) / len(labels)
+
+    def y(value: float) -> float:
+        return top_px + height_px * (1 - value / axis_top)
+
+    parts = [f'<line x1="{left:.1f}" y1="{y(tick):.1f}" x2="{left + plot_px:.1f}" y2="{y(tick):.1f}" stroke="#e3e8ee"/>'
+             f'<text class="tick" x="{left - 6:.1f}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#4a5568">{tick:g}</text>'
+             for tick in ticks]
+    points = [(x(index), y(value)) for index, value in enumerate(values) if not math.isnan(value)]
+    if len(points) > 1:
+        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#3b7dd8" stroke-width="2"/>')
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        parts.append(f'<text class="label" x="{x(index):.1f}" y="{top_px + height_px + 16}" text-anchor="middle">'
+                     f"{html_text(label)}</text>")
+        if math.isnan(value):
+            continue
+        tip = f"{title} at {along} {label}: {ms_text(value)} {unit}"
+        whisker = ""
+        if lows is not None and highs is not None:
+            tip += f" (80% interval {interval_text(lows[index], highs[index])})"
+            whisker = (f'<line x1="{x(index):.1f}" y1="{y(lows[index]):.1f}" x2="{x(index):.1f}" '
+                       f'y2="{y(highs[index]):.1f}" stroke="#1d2430"/>')
+        parts.append(f'<g class="point"><title>{html_text(tip)}</title>{whisker}'
+                     f'<circle cx="{x(index):.1f}" cy="{y(value):.1f}" r="4" fill="#3b7dd8"/></g>')
+    parts.append(f'<text class="tick" x="{left + plot_px / 2:.1f}" y="{height - 4}" text-anchor="middle" '
+                 f'fill="#4a5568">{html_text(unit)}</text>')
+    return _svg(width, height, f"{title} ({unit}) at {len(labels)} points", "".join(parts))
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from graph.loading import ModelSource
 __all__ = ["render_layers"]
 
 
-def render_layers(model: ModelSource, batch_size: int | None, shapes: dict[str, tuple[int, ...]], fmt: str) -> str:
+def render_layers(model: ModelSource, batch_size: int | None, shapes: dict[str, tuple[int, ...]], fmt: str,
+                  dimensions: dict[str, int] | None = None) -> str:
     """The extracted layers and their features (`estimate --layers`): a table, CSV, JSON, Markdown or HTML."""
-    extracted = extract_layers(model, batch_size=batch_size, input_shapes=shapes or None)
+    extracted = extract_layers(model, batch_size=batch_size, input_shapes=shapes or None, dimensions=dimensions)
     rows = [{"name": layer.name, "op_type": layer.op_type, "layer_type": layer.layer_type,
              **{k: v for k, v in layer_row(layer).items() if k not in ("layer_name", "op_type")}}
             for layer in extracted.layers]
