@@ -81,8 +81,10 @@ def _fold_transpose(graph: WorkingGraph, matmul: WorkingNode, position: int, suf
         return False
     if matmul.attributes.get(flag):
         return False
-    if through is not None:
+    if through is not None:  # the Reshape now feeds the untransposed rows: (M, *batch, K), as the runtime holds them
         through.inputs[0] = node.inputs[0]
+        after = graph.shapes.get(through.outputs[0])
+        graph.shapes[through.outputs[0]] = (after[-2], *after[:-2], after[-1])
     else:
         matmul.inputs[position] = node.inputs[0]
     _to_fused(matmul)
