@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 __all__ = ["ACTIVATION_CANDIDATES", "activation_after", "conv", "gemm_then", "pattern", "pool"]
 
 ACTIVATION_CANDIDATES = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
-                         "Softplus", "Selu", "SiLU")
+                         "Softplus", "Selu", "SiLU", "Gelu")
 _PATTERNS = ("gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
              "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
              "matmul_scale", "reshapes", "twins", "noops")
@@ -63,6 +63,9 @@ class _Graph:
             return self.add("LeakyRelu", [x], alpha=0.1)
         if op_type == "SiLU":  # as exporters write it
             return self.add("Mul", [x, self.add("Sigmoid", [x])])
+        if op_type == "Gelu":  # as opset-17 exporters write it: x * 0.5 * (1 + erf(x / sqrt(2)))
+            gate = self.add("Add", [self.add("Erf", [self.add("Div", [x, self.scalar(2 ** 0.5)])]), self.scalar(1.0)])
+            return self.add("Mul", [self.add("Mul", [x, gate]), self.scalar(0.5)])
         return self.add(op_type, [x])
 
     def model(self, input_shape: list[int], outputs: list[str]) -> bytes:
