@@ -151,3 +151,25 @@ def test_convnext_loses_only_the_kernels_ort_moves_its_transposes_past(rules):
     paired, _ = match_kernels(ours.kernels, timing)
     lost = {kernel.op_type for kernel, timed in zip(ours.kernels, paired, strict=True) if timed is None}
     assert lost <= {"Mul", "Add", "Transpose", "ReorderInput"}, lost
+
+
+def test_a_scale_folded_from_shapes_fuses_into_the_matmul(rules, tmp_path):
+    """q / sqrt(q.shape[-1]) @ k, the scale computed from the shape (as timm exports it): one FusedMatMul."""
+    make = onnx.helper.make_node
+    graph = onnx.helper.make_graph(
+        [make("Shape", ["q"], ["shape"]), make("Gather", ["shape", "last"], ["d"], axis=0),
+         make("Cast", ["d"], ["d_float"], to=onnx.TensorProto.FLOAT), make("Sqrt", ["d_float"], ["scale"]),
+         make("Div", ["q", "scale"], ["scaled"]), make("MatMul", ["scaled", "k"], ["scores"])],
+        "scaled_scores",
+        [onnx.helper.make_tensor_value_info("q", onnx.TensorProto.FLOAT, [1, 4, 16, 8]),
+         onnx.helper.make_tensor_value_info("k", onnx.TensorProto.FLOAT, [1, 4, 8, 16])],
+        [onnx.helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, [1, 4, 16, 16])],
+        [onnx.numpy_helper.from_array(np.array(3, dtype=np.int64), "last")])
+    path = tmp_path / "scaled_scores.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    ours = extract_kernels(path, rules, batch_size=1)
+    assert [kernel.op_type for kernel in ours.kernels] == ["FusedMatMul"]
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    assert all(timed is not None for timed in paired) and unpaired == 0
