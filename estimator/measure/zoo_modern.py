@@ -147,7 +147,7 @@ def _ultralytics(yaml: str) -> Builder:
 
 
 def _yolo_spec(name: str, yaml: str, tags: tuple[str, ...], outputs: tuple[str, ...] = ("output0",)) -> ModernSpec:
-    built = f"YOLO({yaml!r}).model, fused, heads in export mode"
+    built = f"{'RTDETR' if yaml.startswith('rtdetr') else 'YOLO'}({yaml!r}).model, fused, heads in export mode"
     return ModernSpec(name, "ultralytics", tags, built, _ultralytics(yaml), (("images", (1, 3, 640, 640), "float32"),),
                       outputs)
 
