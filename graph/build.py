@@ -421,9 +421,12 @@ def save_shape_only(source: str | os.PathLike, path: Path, producer_note: str = 
     """Save the model at `source` keeping every tensor's dims and type but none of its large payloads.
 
     Large tensors (initializers and Constant nodes' values) are written as external data to a file that is then
-    removed; small tensors (shapes, axes) stay inline because shape inference reads them.
+    removed; small tensors (shapes, axes) stay inline because shape inference reads them. Nodes' metadata (the
+    dynamo exporter's stack traces and module paths, most of such a file) goes too; nothing reads it.
     """
     proto = onnx.load(str(source))
+    for node in proto.graph.node:
+        del node.metadata_props[:]
     if producer_note:
         proto.producer_name = f"{proto.producer_name} ({producer_note})"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,12 @@ MODERN_MODELS: dict[str, ModernSpec] = {spec.name: spec for spec in (
     _yolo_spec("yolov8n_seg", "yolov8n-seg.yaml", ("segmentation", "detection", "convolutional"), ("output0", "output1")),
     _yolo_spec("yolo11n_pose", "yolo11n-pose.yaml", ("pose", "detection", "convolutional", "attention")),
     _yolo_spec("rtdetr_l", "rtdetr-l.yaml", ("detection", "hybrid", "attention", "deformable-attention")),
+    # torch.onnx.export's default since torch 2.9 (dynamo=True, opset 18): the same builders, the other exporter
+    *(replace(spec, name=f"{spec.name}_dynamo", exporter="dynamo", opset=18, tags=(*spec.tags, "dynamo"))
+      for spec in (_timm_spec("deit_tiny_patch16_224", ("attention", "vision-transformer")),
+                   _timm_spec("convnextv2_atto", ("convolutional", "depthwise-7x7")),
+                   _hf_spec("bert_base_seq128", ("attention", "encoder"), "BertModel", "BertConfig", _tokens(128),
+                            ("last_hidden_state", "pooler_output"), **_BERT_BASE))),
 )}
 
 

@@ -150,13 +150,15 @@ def test_a_large_constant_node_is_stripped_on_loading_and_refilled_to_run():
     assert _run(model)[0].shape == (49, 49, 4)
 
 
-def test_save_shape_only_drops_large_constant_values_and_the_file_still_runs(tmp_path):
+def test_save_shape_only_drops_large_constant_values_and_node_metadata_and_the_file_still_runs(tmp_path):
     source, saved = tmp_path / "full.onnx", tmp_path / "shape_only.onnx"
-    onnx.save(_constant_table_model(), source)
+    model = _constant_table_model()
+    helper.set_metadata_props(model.graph.node[1], {"pkg.torch.onnx.stack_trace": "File ...\n" * 100})
+    onnx.save(model, source)
     save_shape_only(source, saved)
     proto = onnx.load(saved, load_external_data=False)
     value = proto.graph.node[0].attribute[0].t
     assert value.data_location == onnx.TensorProto.EXTERNAL and value.raw_data == b"" and list(value.dims) == [49, 49]
-    assert not (tmp_path / "shape_only.onnx.data").exists()
+    assert not (tmp_path / "shape_only.onnx.data").exists() and not proto.graph.node[1].metadata_props
     assert saved.stat().st_size < source.stat().st_size - 49 * 49 * 8
     assert _run(runnable_model(saved, {"x": (4,)}))[0].shape == (49, 49, 4)
