@@ -15,6 +15,7 @@ from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
 from estimator.measure.incontext import RunPolicy, kernel_signature, match_kernels, time_graph
 from graph.build import runnable_model
+from graph.probes import pattern
 from graph.generate import FAMILIES, generate
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
 from graph.kernels.runtime import read_runtime_graph
@@ -169,6 +170,21 @@ def test_a_scale_folded_from_shapes_fuses_into_the_matmul(rules, tmp_path):
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
     ours = extract_kernels(path, rules, batch_size=1)
     assert [kernel.op_type for kernel in ours.kernels] == ["FusedMatMul"]
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    assert all(timed is not None for timed in paired) and unpaired == 0
+
+
+@pytest.mark.parametrize(("kind", "fused"), [("fast_gelu", "FastGelu"), ("rms_norm", "SimplifiedLayerNormalization"),
+                                             ("gelu", "Gelu")])
+def test_activation_and_norm_patterns_run_as_one_kernel_as_in_onnx_runtime(kind, fused, rules, tmp_path):
+    """GPT-2's tanh GELU, LLaMA/T5's RMSNorm and the erf GELU as exporters write them: one kernel each, paired
+    with the one ONNX Runtime's profiler times."""
+    path = tmp_path / f"{kind}.onnx"
+    path.write_bytes(pattern(kind))
+    ours = extract_kernels(path, rules)
+    assert fused in [kernel.op_type for kernel in ours.kernels]
     timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
                         RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
     paired, unpaired = match_kernels(ours.kernels, timing)
