@@ -142,6 +142,7 @@ class Campaign:
     failures: list[dict] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)  # the project errors seen, by what they say
     slowest: list[tuple[float, str]] = field(default_factory=list)
+    mutations: Counter = field(default_factory=Counter)  # how often each model mutation applied
 
     def run(self, progress=None) -> None:
         rng = random.Random(self.seed)
@@ -185,7 +186,8 @@ class Campaign:
                     rng: random.Random) -> dict:
         seed = rng.choice(names)
         model = folder / "model.onnx"
-        model.write_bytes(mutate_model(seeds[seed], rng))
+        applied: list[str] = []
+        model.write_bytes(mutate_model(seeds[seed], rng, applied))
         argv, case = _options(rng, folder, [str(model)])
         if rng.random() < 0.04:
             argv.insert(1, rng.choice((str(model), str(self._seed_file(seeds, "lenet")), str(folder / "missing.onnx"))))
@@ -193,7 +195,9 @@ class Campaign:
         roots = [str(folder), str(PROFILE_DIR), str(self.scratch / "seeds"), *case.pop("allowed", [])]
         if rng.random() < 0.5:
             case["kernels"] = str(model)  # also through the kernel extractor that kernel profiles use
-        return {"id": number, "argv": argv, "allowed": roots, "what": f"model {seed}", **case}
+        self.mutations.update(applied)
+        what = f"model {seed} {'+'.join(applied) or '-'}"
+        return {"id": number, "argv": argv, "allowed": roots, "what": what, **case}
 
     def _profile_case(self, number: int, folder: Path, seeds: dict[str, bytes], rng: random.Random) -> dict:
         base = PROFILE_DIR / rng.choice(PROFILE_BASES)
