@@ -25,7 +25,7 @@ GOLDEN = ROOT / "tests" / "data" / "golden"
 MODELS = (ZOO / "resnet18.onnx", FAMILIES / "transformer_encoder.onnx", FAMILIES / "resnet18_int8_qdq.onnx")
 # The default profile and thread count depend on the machine: the golden run always names both.
 THREADS = 1
-FORMATS = ("json", "markdown")
+GOLDEN_FORMATS = ("json", "markdown")
 _SUFFIX = {"json": "json", "markdown": "md"}
 
 

@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from estimator.predict.formats import FORMATS
 from estimator.predict.profiles import DEFAULT_PROFILE, PROFILE_DIR
 from tests.fuzz.mutate_models import mutate_model
 from tests.fuzz.mutate_profiles import build_profile_mutant
@@ -34,7 +35,6 @@ __all__ = ["FAILURES", "Campaign", "Worker"]
 
 FAILURES = ("exception", "hang", "crash", "memory", "opened", "bad_output", "error_not_one_line",
             "error_control_chars", "stderr_on_success", "bad_exit_code")
-FORMATS = ("table", "csv", "json", "markdown", "html")
 BATCH_SIZES = (None,) * 12 + (0, -1, 1, 2, 16, 10**9, 2**40, 2**62, 2**70)
 PROFILE_BASES = (DEFAULT_PROFILE, "gpu-h200-nvml")
 
