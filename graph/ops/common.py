@@ -20,7 +20,7 @@ def data_type(ctx: GraphContext, tensor_name: str) -> tuple[str, int]:
 
 def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int, int] | str:
     """(N, C, H, W, spatial rank) of the first input, or the reason it cannot be modeled."""
-    shape = ctx.shape(node.inputs[0])
+    shape = ctx.shape(ctx.operand(node, 0))
     if shape is None:
         return "input shape unknown after shape inference"
     if len(shape) == 4:
@@ -33,7 +33,7 @@ def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int
 def spatial_shape(ctx: GraphContext, node: NodeView, position: int = 0,
                   channels_last: bool = False) -> tuple[int, int, tuple[int, ...]] | str:
     """(N, C, spatial dims) of an input with 1 to 3 spatial axes, or the reason it cannot be modeled."""
-    shape = ctx.shape(node.inputs[position]) if len(node.inputs) > position else None
+    shape = ctx.shape(node.input(position))
     if shape is None:
         return "input shape unknown after shape inference"
     if not 3 <= len(shape) <= 5:

@@ -82,7 +82,7 @@ def _short(values: tuple[int, ...]) -> str:
 
 def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilation, is_global,
             ceil_mode, count_include_pad, rank=2, depth=NO_DEPTH) -> PoolLayer:
-    dtype, dtype_bytes = data_type(ctx, node.inputs[0])
+    dtype, dtype_bytes = data_type(ctx, node.input(0))
     return PoolLayer(
         name=node.name,
         op_type=node.op_type,
