@@ -27,7 +27,8 @@ from estimator.measure.fusion_probes import detect_fusion_rules
 from estimator.measure.incontext import RunPolicy
 from estimator.measure.kernel_collector import DriftGuard, GraphJob, KernelCollector, Progress
 from estimator.measure.kernel_plan import file_jobs, reference_job, write_device_json
-from estimator.predict.estimation import estimate
+from estimator.predict.estimation import estimate_jobs
+from estimator.predict.extraction import ModelJob
 from estimator.predict.profiles import Profile
 from graph.extract import extract_layers
 from graph.generate import FAMILIES, generate
@@ -71,12 +72,13 @@ def run_calibration(out_dir: Path, backend: OrtBackend, base: Profile | None, pl
     started = time.monotonic()
     rules = detect_fusion_rules(backend.settings.optimization_level, backend.settings.provider)
     collector = KernelCollector(out_dir, backend, rules, policy or RunPolicy(), DriftGuard(reference_job()), progress)
-    seeds = {family: _seeds(plan, family) for family in plan.families}
+    sources: dict[tuple[str, int], bytes] = {}  # each generated graph as generated, once: (name, batch) -> model
+    seeds = {family: _seeds(plan, family, sources) for family in plan.families}
     first_round = [job for family in plan.families if (job := next(seeds[family], None)) is not None]
     names = [*plan.zoo[:5], *plan.op_families, *plan.zoo[5:]]  # in this order (file_jobs sorts the files it is given)
     zoo = [job for name in names for job in file_jobs([ZOO_DIR / f"{name}.onnx"], "zoo", (1,))]
     measured = collector.run(_interleave(first_round, zoo), deadline)["measured"]
-    uncertainty = _Uncertainty(base, plan.families)
+    uncertainty = _Uncertainty(base, plan.families, sources)
     while time.monotonic() < deadline:
         picks = np.random.default_rng(measured).choice(len(plan.families), size=plan.chunk,
                                                         p=uncertainty.weights(collector.graph_entries()))
@@ -91,8 +93,9 @@ def run_calibration(out_dir: Path, backend: OrtBackend, base: Profile | None, pl
     return summary
 
 
-def _seeds(plan: CalibrationPlan, family: str) -> Iterator[GraphJob]:
-    """This family's networks, one batch size each, skipping any too slow for a calibration."""
+def _seeds(plan: CalibrationPlan, family: str, sources: dict[tuple[str, int], bytes]) -> Iterator[GraphJob]:
+    """This family's networks, one batch size each, skipping any too slow for a calibration; each job's model
+    is also noted in `sources`, so that nothing generates it again."""
     seed = plan.first_seed
     while True:
         network = generate(family, seed)
@@ -101,6 +104,7 @@ def _seeds(plan: CalibrationPlan, family: str) -> Iterator[GraphJob]:
         allowed = [b for b in plan.batch_sizes if b * macs <= plan.max_macs]
         if allowed:
             batch = int(np.random.default_rng([FAMILIES.index(family), seed, 11]).choice(allowed))
+            sources[network.name, batch] = data
             yield GraphJob(network.name, "generated", family, data, batch)
         seed += 1
 
@@ -119,24 +123,25 @@ def _interleave(generated: Sequence[GraphJob], zoo: Sequence[GraphJob]) -> list[
 class _Uncertainty:
     """Sampling weights per family: the spread of the base profile's log error on this machine's graphs plus
     that family's offset from the machine-wide error (uniform without a base; every family keeps at least a
-    tenth of its uniform share). Base predictions are cached per graph."""
+    tenth of its uniform share). Base predictions are made once per graph, for all new graphs together, from the
+    bytes the graph was generated as (a graph resumed from an earlier run's journal is generated again)."""
 
-    def __init__(self, base: Profile | None, families: Sequence[str]) -> None:
+    def __init__(self, base: Profile | None, families: Sequence[str], sources: dict[tuple[str, int], bytes]) -> None:
         self.base = base
         self.families = list(families)
+        self.sources = sources
         self.errors: dict[tuple[str, int], tuple[str, float]] = {}
 
     def weights(self, entries: Sequence[dict[str, object]]) -> np.ndarray:
         uniform = np.full(len(self.families), 1 / len(self.families))
         if self.base is None:
             return uniform
-        for entry in entries:
+        new = [entry for entry in entries if entry["source"] == "generated"
+               and (str(entry["model"]), int(entry["batch_size"])) not in self.errors]
+        jobs = [ModelJob(self._source(entry), batch_size=int(entry["batch_size"])) for entry in new]
+        for entry, report in zip(new, estimate_jobs(jobs, self.base), strict=True):
             key = (str(entry["model"]), int(entry["batch_size"]))
-            if entry["source"] != "generated" or key in self.errors:
-                continue
-            family, seed = str(entry["family"]), int(key[0].rsplit("_", 1)[1])
-            predicted = estimate(generate(family, seed).model, self.base, batch_size=key[1]).totals.runtime_ms
-            self.errors[key] = (family, float(np.log(float(entry["end_to_end_ms"]) / predicted)))
+            self.errors[key] = (str(entry["family"]), float(np.log(float(entry["end_to_end_ms"]) / report.totals.runtime_ms)))
         if not self.errors:
             return uniform
         overall = float(np.median([error for _, error in self.errors.values()]))
@@ -147,3 +152,9 @@ class _Uncertainty:
         weights = np.asarray(scores) / max(sum(scores), 1e-9)
         weights = np.maximum(weights, 0.1 / len(self.families))
         return weights / weights.sum()
+
+    def _source(self, entry: dict[str, object]) -> bytes:
+        key = (str(entry["model"]), int(entry["batch_size"]))
+        if key not in self.sources:
+            self.sources[key] = generate(str(entry["family"]), int(key[0].rsplit("_", 1)[1])).model.SerializeToString()
+        return self.sources[key]
