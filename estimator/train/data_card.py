@@ -6,12 +6,11 @@ sum-of-isolated-layers vs measured end-to-end comparison per model and batch siz
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from estimator.files import Journal
+from estimator.files import Journal, read_device_file
 from estimator.predict.composition import GROUPS
 from estimator.train.composition import layer_sums
 from estimator.train.data import load_training_data
@@ -25,7 +24,7 @@ def data_card(data_path: str | Path) -> str:
     data = load_training_data(data_path)
     if data.unit == "kernels":
         return kernel_data_card(data_path)
-    device = json.loads((data_path / "device.json").read_text())
+    device = read_device_file(data_path) or {}
     journal = Journal(data_path / "journal.jsonl")
     layers = pd.DataFrame([e for e in journal.entries.values() if e.get("kind") == "layer"])
 
@@ -81,7 +80,7 @@ def _table(frame: pd.DataFrame, digits: int = 2) -> str:
 def kernel_data_card(data_path: str | Path) -> str:
     """Statistics of an in-context collection: graphs and kernels per source, pairing, profiler and drift."""
     data_path = Path(data_path)
-    device = json.loads((data_path / "device.json").read_text())
+    device = read_device_file(data_path) or {}
     graphs = pd.read_csv(data_path / "models.csv")
     data = load_training_data(data_path)
     out = ["### Graphs timed", ""]
