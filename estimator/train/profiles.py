@@ -18,6 +18,7 @@ from estimator.files import write_atomic
 from estimator.predict.features import categorical, feature_names, featurize
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
+from estimator.train.accuracy import whole_model_metrics
 from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import catboost_params, fit_layer_models
@@ -123,10 +124,7 @@ def _kernel_holdout(data: TrainingData, params: dict | None, fit: Fit | None
         intervals[layer_type] = {"runtime_log_ratio": [float(ratio.quantile(0.10)), float(ratio.quantile(0.90))],
                                  "coverage": 0.8, "from": "held-out kernels: log(measured / predicted), "
                                                           "10th and 90th percentiles"}
-    errors = split.graphs["predicted_error_pct"].abs()
-    holdout = {"models": {"pairs": len(errors), "runtime_mape": float(errors.mean()),
-                          "runtime_within_10_pct": float((errors <= 10).mean() * 100),
-                          "runtime_max_abs_error_pct": float(errors.max())},
+    holdout = {"models": whole_model_metrics(split.graphs["predicted_error_pct"]),
                "test_models": sorted(split.graphs["model"].unique().tolist())}
     return holdout, intervals
 
