@@ -15,12 +15,11 @@ from estimator import estimate
 from estimator.cli import main
 from estimator.predict import extraction
 from estimator.predict.profiles import PROFILE_DIR
+from estimator.predict.render import FORMATS
 from estimator.testing import small_cnn
 from tests.fuzz.mutate_models import hostile_names
 from tests.fuzz.seeds import model_seeds
 from tests.fuzz.worker import check_text
-
-FORMATS = ("table", "csv", "json", "markdown", "html")
 
 
 def _error_lines(capsys, count: int = 1) -> list[str]:

@@ -13,12 +13,10 @@ import pandas as pd
 import pytest
 
 from estimator import compare, estimate
-from estimator.predict.render import render_summary
+from estimator.predict.render import FORMATS, render_summary
 from estimator.predict.render.common import NOT_MEASURED
 from estimator.testing import small_cnn
 from tests.estimator_fixtures import hand_report
-
-FORMATS = ("table", "csv", "json", "markdown", "html")
 
 
 def _external_urls(page: str) -> list[str]:
