@@ -16,6 +16,7 @@ import pandas as pd
 
 from estimator.files import write_atomic
 from estimator.predict.features import categorical, feature_names, featurize
+from estimator.predict.manifest import validate_manifest
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
 from estimator.train.accuracy import whole_model_metrics
@@ -245,7 +246,9 @@ def save_profile(models: LayerModels, out_dir: Path, manifest: dict) -> dict:
         files.setdefault(layer_type, {"runtime": None, "power": None})["power"] = f"{layer_type}_power.cbm"
         model.save_model(str(out_dir / f"{layer_type}_power.cbm"))
     document = {"format_version": FORMAT_VERSION, **manifest, "model_files": files}
-    write_atomic(out_dir / "profile.json", json.dumps(document, indent=2, default=_json_default) + "\n")
+    text = json.dumps(document, indent=2, default=_json_default) + "\n"
+    validate_manifest(json.loads(text), out_dir / "profile.json", FORMAT_VERSION, closed=True)  # as it will be read
+    write_atomic(out_dir / "profile.json", text)
     return document
 
 
