@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -273,18 +274,39 @@ def is_costed(layer: Layer) -> bool:
     return not (isinstance(layer, OtherLayer) and layer.is_free)
 
 
+@functools.singledispatch
 def layer_kind(layer: Layer) -> str:
     """The family a layer belongs to, for what a profile was trained on: conv, conv3d, conv_transpose,
-    pool, pool3d, dense, matmul, lstm/gru/rnn or other, with "-int8" for int8 convs, Linear layers and products."""
-    int8 = "-int8" if getattr(layer, "dtype_bytes", 4) == 1 and layer.dtype in ("int8", "uint8") else ""
-    if isinstance(layer, ConvLayer):
-        return ("conv_transpose" if layer.transposed else "conv") + ("3d" if layer.spatial_rank == 3 else "") + int8
-    if isinstance(layer, PoolLayer):
-        return "pool3d" if layer.spatial_rank == 3 else "pool"
-    if isinstance(layer, DenseLayer):
-        return "dense" + int8
-    if isinstance(layer, MatMulLayer):
-        return "matmul" + int8
-    if isinstance(layer, RecurrentLayer):
-        return layer.op_type.lower()
+    pool, pool3d, dense, matmul, lstm/gru/rnn or other, with "-int8" for int8 convs, Linear layers and products.
+
+    One registration per record type (a new op family's record registers its kind here)."""
     return "other"
+
+
+def _int8(layer: ConvLayer | DenseLayer | MatMulLayer) -> str:
+    return "-int8" if layer.dtype_bytes == 1 and layer.dtype in ("int8", "uint8") else ""
+
+
+@layer_kind.register(ConvLayer)
+def _conv_kind(layer: ConvLayer) -> str:
+    return ("conv_transpose" if layer.transposed else "conv") + ("3d" if layer.spatial_rank == 3 else "") + _int8(layer)
+
+
+@layer_kind.register(PoolLayer)
+def _pool_kind(layer: PoolLayer) -> str:
+    return "pool3d" if layer.spatial_rank == 3 else "pool"
+
+
+@layer_kind.register(DenseLayer)
+def _dense_kind(layer: DenseLayer) -> str:
+    return "dense" + _int8(layer)
+
+
+@layer_kind.register(MatMulLayer)
+def _matmul_kind(layer: MatMulLayer) -> str:
+    return "matmul" + _int8(layer)
+
+
+@layer_kind.register(RecurrentLayer)
+def _recurrent_kind(layer: RecurrentLayer) -> str:
+    return layer.op_type.lower()
