@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from estimator.files import Journal, read_device_file
+from estimator.files import Journal
 from estimator.predict.composition import GROUPS
 from estimator.train.composition import layer_sums
 from estimator.train.data import load_training_data
@@ -25,7 +25,7 @@ def data_card(data_path: str | Path) -> str:
     data = load_training_data(data_path)
     if data.unit == "kernels":
         return kernel_data_card(data_path)
-    device = read_device_file(data_path) or {}
+    device = data.device or {}
     journal = Journal(data_path / "journal.jsonl")
     layers = pd.DataFrame([e for e in journal.entries.values() if e.get("kind") == "layer"])
 
@@ -80,9 +80,9 @@ def data_card(data_path: str | Path) -> str:
 def kernel_data_card(data_path: str | Path) -> str:
     """Statistics of an in-context collection: graphs and kernels per source, pairing, profiler and drift."""
     data_path = Path(data_path)
-    device = read_device_file(data_path) or {}
-    graphs = pd.read_csv(data_path / "models.csv")
     data = load_training_data(data_path)
+    device = data.device or {}
+    graphs = pd.read_csv(data_path / "models.csv")
     out = ["### Graphs timed", ""]
     per_source = graphs.groupby(["source", "batch_size"]).agg(graphs=("model", "size"), kernels=("kernels", "sum"),
                                                               paired=("paired", "sum")).reset_index()
