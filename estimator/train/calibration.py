@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from estimator.files import write_atomic, write_csv_atomic
+from estimator.files import DEVICE_FILE, write_atomic, write_csv_atomic
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import Profile
 from estimator.train.accuracy import error_summary
@@ -117,5 +117,5 @@ def copy_prefix(calibration: Path, budget_s: float, out: Path) -> Path:
         if not frame.empty:
             write_csv_atomic(out / csv.parent.name / csv.name, frame)
     write_csv_atomic(out / "models.csv", kept)
-    write_atomic(out / "device.json", (calibration / "device.json").read_text())
+    write_atomic(out / DEVICE_FILE, (calibration / DEVICE_FILE).read_text())  # a copy, byte for byte
     return out
