@@ -15,6 +15,7 @@ __all__ = [
     "Layer",
     "LayerType",
     "MatMulLayer",
+    "ModelFacts",
     "ModelLayers",
     "OtherLayer",
     "PoolLayer",
@@ -248,20 +249,27 @@ class UnmodeledNode:
     macs: int | None = None
 
 
-@dataclass(frozen=True)
-class ModelLayers:
-    """Everything graph/ knows about one model: its layers, what it skipped, and its inputs."""
+@dataclass(frozen=True, kw_only=True)
+class ModelFacts:
+    """What every reading of a model records, as layers or as kernels: its source, the nodes it cannot
+    represent, its inputs, batch size, opset and node count."""
 
     source: str
-    layers: tuple[Layer, ...]
     unmodeled: tuple[UnmodeledNode, ...]
     input_shapes: tuple[tuple[str, Shape], ...]
     batch_size: int
     batch_size_assumed: bool
     opset: int
     node_count: int
+    data_dependent: tuple[str, ...] = ()  # layers or kernels whose sizes depend on input values (set to bounds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelLayers(ModelFacts):
+    """Everything graph/ knows about one model: its layers, what it skipped, and its inputs."""
+
+    layers: tuple[Layer, ...]
     batch_axes: tuple[tuple[str, int], ...] = ()  # input name -> its batch axis (graph/batch.py)
-    data_dependent: tuple[str, ...] = ()  # layers whose shapes depend on input values (set to bounds)
     absorbed_count: int = 0  # nodes folded into a layer (a bias Add into its MatMul): modeled, with no row
 
     def of_type(self, layer_type: LayerType) -> tuple[Layer, ...]:
