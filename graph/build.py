@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper
 
 from graph.loading import ModelSource, load_model
 from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer
@@ -114,11 +114,12 @@ def random_inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray
 
 
 def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
-    """A copy of a shape-only model whose payload-less initializers are filled with random data."""
+    """A copy of a shape-only model whose payload-less tensors are filled with random data: initializers and the
+    values of Constant nodes (the loader strips both; exporters leave index tables and masks as Constants)."""
     rng = np.random.default_rng(seed)
     filled = onnx.ModelProto()
     filled.CopyFrom(model)
-    for tensor in filled.graph.initializer:
+    for tensor in _stored_tensors(filled.graph):
         if has_payload(tensor):
             continue
         array = _random_array(tuple(tensor.dims), helper.tensor_dtype_to_np_dtype(tensor.data_type), rng)
@@ -126,6 +127,19 @@ def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProt
         tensor.Clear()
         tensor.CopyFrom(replacement)
     return filled
+
+
+def _stored_tensors(graph: onnx.GraphProto):
+    """The initializers and Constant-node values of a graph and of its subgraphs (If, Loop, Scan)."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Constant" and attribute.name == "value" and attribute.HasField("t"):
+                yield attribute.t
+            if attribute.HasField("g"):
+                yield from _stored_tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _stored_tensors(subgraph)
 
 
 def has_payload(tensor: onnx.TensorProto) -> bool:
@@ -407,10 +421,13 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
 def save_shape_only(source: str | os.PathLike, path: Path, producer_note: str = "") -> None:
     """Save the model at `source` keeping every tensor's dims and type but none of its large payloads.
 
-    Large tensors are written as external data to a file that is then removed; small tensors
-    (shapes, axes) stay inline because shape inference reads them.
+    Large tensors (initializers and Constant nodes' values) are written as external data to a file that is then
+    removed; small tensors (shapes, axes) stay inline because shape inference reads them. Nodes' metadata (the
+    dynamo exporter's stack traces and module paths, most of such a file) goes too; nothing reads it.
     """
     proto = onnx.load(str(source))
+    for node in proto.graph.node:
+        del node.metadata_props[:]
     if producer_note:
         proto.producer_name = f"{proto.producer_name} ({producer_note})"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -418,8 +435,10 @@ def save_shape_only(source: str | os.PathLike, path: Path, producer_note: str = 
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        onnx.save_model(proto, temporary, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=data_name, size_threshold=SMALL_TENSOR_BYTES)
+        # convert_attribute: Constant nodes' large values (index tables, masks) go too, like initializers.
+        external_data_helper.convert_model_to_external_data(proto, all_tensors_to_one_file=True, location=data_name,
+                                                           size_threshold=SMALL_TENSOR_BYTES, convert_attribute=True)
+        onnx.save_model(proto, temporary)
         os.replace(temporary, path)
     finally:
         (path.parent / data_name).unlink(missing_ok=True)

@@ -13,8 +13,8 @@ from onnx import TensorProto, helper, numpy_helper
 __all__ = ["ACTIVATION_CANDIDATES", "activation_after", "conv", "gemm_then", "pattern", "pool"]
 
 ACTIVATION_CANDIDATES = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
-                         "Softplus", "Selu", "SiLU")
-_PATTERNS = ("gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
+                         "Softplus", "Selu", "SiLU", "Gelu")
+_PATTERNS = ("gelu", "quick_gelu", "fast_gelu", "rms_norm", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
              "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
              "matmul_scale", "reshapes", "twins", "noops")
 
@@ -63,6 +63,9 @@ class _Graph:
             return self.add("LeakyRelu", [x], alpha=0.1)
         if op_type == "SiLU":  # as exporters write it
             return self.add("Mul", [x, self.add("Sigmoid", [x])])
+        if op_type == "Gelu":  # as opset-17 exporters write it: x * 0.5 * (1 + erf(x / sqrt(2)))
+            gate = self.add("Add", [self.add("Erf", [self.add("Div", [x, self.scalar(2 ** 0.5)])]), self.scalar(1.0)])
+            return self.add("Mul", [self.add("Mul", [x, gate]), self.scalar(0.5)])
         return self.add(op_type, [x])
 
     def model(self, input_shape: list[int], outputs: list[str]) -> bytes:
@@ -113,6 +116,16 @@ def pattern(kind: str) -> bytes:
         return g.model([4, 32], [g.add("Mul", [g.add("Mul", ["x", gate]), g.scalar(0.5)])])
     if kind == "quick_gelu":
         return g.model([4, 32], [g.add("Mul", ["x", g.add("Sigmoid", ["x"])])])
+    if kind == "fast_gelu":  # GPT-2's gelu_new, as exported
+        cubed = g.add("Mul", [g.add("Pow", ["x", g.scalar(3.0)]), g.scalar(0.044715)])
+        inner = g.add("Mul", [g.add("Add", ["x", cubed]), g.scalar((2 / np.pi) ** 0.5)])
+        gate = g.add("Add", [g.add("Tanh", [inner]), g.scalar(1.0)])
+        return g.model([4, 32], [g.add("Relu", [g.add("Mul", [g.add("Mul", ["x", g.scalar(0.5)]), gate])])])
+    if kind == "rms_norm":  # LLaMA's and T5's RMSNorm, as exported
+        mean_square = g.add("ReduceMean", [g.add("Pow", ["x", g.scalar(2.0)])], axes=[-1], keepdims=1)
+        root = g.add("Sqrt", [g.add("Add", [mean_square, g.scalar(1e-6)])])
+        normed = g.add("Mul", ["x", g.add("Div", [g.scalar(1.0), root])])
+        return g.model([1, 8, 32], [g.add("Mul", [g.weight(32), normed])])
     if kind == "skip_layernorm":
         hidden = g.add("Relu", ["x"])
         summed = g.add("Add", ["x", hidden])

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from estimator.commands import configure_logging, run_command
+from estimator.errors import UsageError
 from estimator.measure.backends.ort import OrtBackend, OrtSettings
 from estimator.measure.budget import zoo_jobs
 from estimator.measure.collector import CollectOptions, Collector, CollectPlan
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--unseen", nargs="*", default=[],
                       help="kernels: models of training_data/unseen to time for evaluation only, or 'all'")
     what.add_argument("--unseen-batch-sizes", nargs="+", type=int, default=[1], help="kernels: default 1")
+    what.add_argument("--modern", nargs="*", default=[],
+                      help="kernels: models of training_data/modern (fixed batch 1) to time for evaluation only, or 'all'")
     how = parser.add_argument_group("how")
     how.add_argument("--sensor", default="auto", choices=("auto", *SENSOR_NAMES), help="power sensor (default: auto)")
     how.add_argument("--sensor-log", type=Path, help="with --sensor log: the meter's 'timestamp_s,power_w' log")
@@ -89,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     return run_command("collect", lambda: _collect(args, command), interrupted=RESUME_HINT)
 
 
+EVALUATION_ONLY_DIRS = (ROOT / "training_data" / "unseen", ROOT / "training_data" / "modern")
+
+
 def _collect(args: argparse.Namespace, command: str) -> int:
+    if args.zoo_dir.resolve() in EVALUATION_ONLY_DIRS:
+        raise UsageError(f"{args.zoo_dir} is evaluation only and would be trained on as a zoo; time it with "
+                         f"--{args.zoo_dir.resolve().name} instead")
     if args.method == "kernels":
         return _collect_kernels(args, command)
     jobs = zoo_jobs(args.zoo_dir, args.models, tuple(args.batch_sizes))
@@ -120,6 +129,8 @@ def _collect_kernels(args: argparse.Namespace, command: str) -> int:
     jobs += generated_jobs(args.generated, first_seed=args.generated_seed)
     unseen = [job.path for job in zoo_jobs(ROOT / "training_data" / "unseen", args.unseen, (1,))] if args.unseen else []
     jobs += file_jobs(unseen, "unseen", args.unseen_batch_sizes)
+    modern = [job.path for job in zoo_jobs(ROOT / "training_data" / "modern", args.modern, (1,))] if args.modern else []
+    jobs += file_jobs(modern, "modern", (1,))
     backend = OrtBackend(OrtSettings(args.threads, 1, args.optimization, args.provider))
     deadline = time.monotonic() + args.time_budget if args.time_budget else None
     summary = collect_in_context(args.data_dir / args.device_id, jobs, backend, guard=DriftGuard(reference_job()),

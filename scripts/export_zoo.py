@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Export shape-only ONNX graphs: the seed's 21 CNNs, the op families, or the unseen evaluation set.
+"""Export shape-only ONNX graphs: the seed's 21 CNNs, the op families, or the unseen and modern evaluation sets.
 
   --set zoo       (default) the seed's 21 CNNs -> training_data/zoo/
   --set families  transformers, detection, segmentation, a UNet, int8 (QDQ and QOperator), video,
                   recurrent -> training_data/families/ (for measuring and training)
   --set unseen    classifiers kept for evaluation only -> training_data/unseen/ (never train on them)
+  --set modern    timm, transformers and ultralytics models, evaluation only -> training_data/modern/ with
+                  models.json (library and torch versions, exporter, opset, shapes, what was built); needs
+                  the `modern` extra
 
 Weights are random (no downloads). Large weights are written as external data and the data
 file is then deleted, so each graph keeps every tensor's dims and type but none of its payload;
@@ -22,7 +25,7 @@ from estimator.commands import run_command
 from estimator.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = ("zoo", "families", "unseen")
+SETS = ("zoo", "families", "unseen", "modern")
 
 
 def _catalogue(which: str) -> dict:
@@ -30,6 +33,10 @@ def _catalogue(which: str) -> dict:
         from estimator.measure.zoo import ZOO_MODELS
 
         return dict.fromkeys(ZOO_MODELS)
+    if which == "modern":
+        from estimator.measure.zoo_modern import MODERN_MODELS
+
+        return dict(MODERN_MODELS)
     from estimator.measure.zoo_families import FAMILY_MODELS, UNSEEN_MODELS
 
     return dict(FAMILY_MODELS if which == "families" else UNSEEN_MODELS)
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise UsageError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(catalogue)}")
         output_dir = args.output_dir or ROOT / "training_data" / args.which
+        if args.which == "modern":
+            return _export_modern(catalogue, names, output_dir, args.force)
         for position, name in enumerate(names, 1):
             path = output_dir / f"{name}.onnx"
             if path.exists() and not args.force:
@@ -69,6 +78,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_command("export_zoo", export_all)
+
+
+def _export_modern(catalogue: dict, names: list[str], output_dir: Path, force: bool) -> int:
+    """Export the modern models asked for, recording each in models.json as soon as it is written."""
+    from estimator.measure.zoo_modern import export_modern, read_manifest, write_manifest
+
+    entries = read_manifest(output_dir)
+    failed = []
+    for position, name in enumerate(names, 1):
+        path = output_dir / f"{name}.onnx"
+        if path.exists() and name in entries and not force:
+            print(f"[{position}/{len(names)}] {name}: exists, skipped", flush=True)
+            continue
+        try:
+            entries[name] = export_modern(catalogue[name], path)
+        except Exception as error:  # one model's exporter failure must not lose the others
+            failed.append(name)
+            print(f"[{position}/{len(names)}] {name}: FAILED {type(error).__name__}: {str(error).splitlines()[0][:300]}",
+                  flush=True)
+            continue
+        write_manifest(output_dir, entries)
+        print(f"[{position}/{len(names)}] {name}: {path} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ so it does what it does for a person: measure a profile of this machine first) a
 every unseen model estimated with what that call left, with the nearest shipped profile as it is
 (`--no-calibrate`), and timed as users run it (a default `onnxruntime.InferenceSession`, in the same
 window). Run it from a checkout whose package does not ship this machine's own profile, on a quiet
-machine. Writes a Markdown table and a JSON file.
+machine. Models are judged per set (the folder they lie in: training_data/unseen, training_data/modern).
+Writes a Markdown table and a JSON file.
 
-    python scripts/first_use_study.py --threads 1 2 --out first_use.md
+    python scripts/first_use_study.py --threads 1 2 --models training_data/unseen/*.onnx --out first_use.md
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def study(models: list[Path], threads: int) -> tuple[pd.DataFrame, dict]:
         calibrated = estimate(path, threads=threads)
         shipped = estimate(path, profile=nearest.path, threads=threads)
         truth_ms = time_default_session(path, calibrated.input_shapes, threads)
-        rows.append({"model": path.stem, "threads": threads, "measured_ms": truth_ms,
+        rows.append({"model": path.stem, "set": path.parent.name, "threads": threads, "measured_ms": truth_ms,
                      "first_call_ms": calibrated.totals.runtime_ms,
                      "first_call_error_pct": (calibrated.totals.runtime_ms / truth_ms - 1) * 100,
                      "nearest_shipped_ms": shipped.totals.runtime_ms,
@@ -87,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         frames, documents = [], []
         for threads in args.threads:
             frame, facts = study(list(args.models), threads)
-            facts["first_call"] = summary(frame, "first_call_error_pct")
-            facts["nearest_shipped"] = {"profile": facts["nearest_shipped"], **summary(frame, "nearest_shipped_error_pct")}
+            nearest = facts.pop("nearest_shipped")
+            facts["sets"] = {name: {"first_call": summary(part, "first_call_error_pct"),
+                                    "nearest_shipped": {"profile": nearest, **summary(part, "nearest_shipped_error_pct")}}
+                             for name, part in frame.groupby("set", sort=False)}
             frames.append(frame)
             documents.append(facts)
         table = pd.concat(frames, ignore_index=True)
@@ -98,14 +101,16 @@ def main(argv: list[str] | None = None) -> int:
                  "percentile of >= 1 s of runs, timed right after the estimates in the same window. Error = "
                  "estimated / measured - 1, in %.", ""]
         for facts in documents:
-            first, shipped = facts["first_call"], facts["nearest_shipped"]
             lines += [f"## {facts['threads']} thread(s)", "",
-                      f"- first call: {facts['first_call_s']} s, then `{facts['profile_used']}`: "
-                      f"{first['within_10_pct']:.0f}% within ±10%, {first['within_20']:.0f}% within ±20%, median "
-                      f"|error| {first['median_abs_pct']:.1f}% (n={first['n']})",
-                      f"- nearest shipped profile as it is (`{shipped['profile']}`, `--no-calibrate`): "
-                      f"{shipped['within_10_pct']:.0f}% within ±10%, {shipped['within_20']:.0f}% within ±20%, median "
-                      f"|error| {shipped['median_abs_pct']:.1f}%", ""]
+                      f"First call: {facts['first_call_s']} s, then `{facts['profile_used']}`.", ""]
+            for name, judged in facts["sets"].items():
+                first, shipped = judged["first_call"], judged["nearest_shipped"]
+                lines += [f"- `training_data/{name}`, after the first call: {first['within_10_pct']:.0f}% within ±10%, "
+                          f"{first['within_20']:.0f}% within ±20%, median |error| {first['median_abs_pct']:.1f}% "
+                          f"(n={first['n']}); the nearest shipped profile as it is (`{shipped['profile']}`, "
+                          f"`--no-calibrate`): {shipped['within_10_pct']:.0f}% within ±10%, {shipped['within_20']:.0f}% "
+                          f"within ±20%, median |error| {shipped['median_abs_pct']:.1f}%"]
+            lines.append("")
         lines += [table.to_markdown(index=False, floatfmt=".1f"), ""]
         write_atomic(args.out, "\n".join(lines))
         write_atomic(args.out.with_suffix(".json"), json.dumps({"runs": documents, "models": table.to_dict("records")},

@@ -74,7 +74,7 @@ def rules_from_probes(optimize: Optimize, name: str) -> FusionRules:
         if any(node.op_type == "FusedGemm" and node.activation == op_type for node in optimize(probes.gemm_then(op_type))):
             gemm_activations.append(op_type)
     nodes_of = {kind: optimize(probes.pattern(kind)) for kind in (
-        "gelu", "quick_gelu", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
+        "gelu", "quick_gelu", "fast_gelu", "rms_norm", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
         "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
         "matmul_scale", "reshapes", "twins", "noops")}
     ops_of = {kind: {node.op_type for node in nodes} for kind, nodes in nodes_of.items()}
@@ -92,6 +92,8 @@ def rules_from_probes(optimize: Optimize, name: str) -> FusionRules:
         matmul_add_to_gemm="Gemm" in ops_of["matmul_add"],
         gelu_fusion="Gelu" in ops_of["gelu"],
         quick_gelu_fusion="QuickGelu" in ops_of["quick_gelu"],
+        fast_gelu_fusion="FastGelu" in ops_of["fast_gelu"],
+        rms_norm_fusion="SimplifiedLayerNormalization" in ops_of["rms_norm"],
         skip_layernorm_fusion="SkipLayerNormalization" in ops_of["skip_layernorm"],
         slice_to_split_fusion="Split" in ops_of["slices"],
         conv_add_activation="Add" not in ops_of["conv_add_relu"],

@@ -40,7 +40,7 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass(frozen=True)
 class GraphJob:
-    """One graph at one batch size. `source` is zoo, generated or unseen (evaluation only)."""
+    """One graph at one batch size. `source` is zoo, generated, or unseen or modern (evaluation only)."""
 
     name: str
     source: str

@@ -12,13 +12,15 @@ from estimator.errors import TrainingDataError
 from estimator.files import read_device_file
 from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
 
-__all__ = ["GENERATED", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data"]
+__all__ = ["EVALUATION_ONLY", "GENERATED", "MODERN", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data"]
 
 SWEEP = "sweep"
 GENERATED = "generated"  # generated networks (graph.generate), one folder for all of them
 UNSEEN = "unseen"  # graphs kept for evaluation only: never loaded as training rows
+MODERN = "modern"  # timm, transformers and ultralytics exports (training_data/modern): evaluation only, likewise
+EVALUATION_ONLY = (UNSEEN, MODERN)
 ZOO_DIR = "zoo"
-_NOT_TRAINING = frozenset({ZOO_DIR, UNSEEN, "logs"})
+_NOT_TRAINING = frozenset({ZOO_DIR, *EVALUATION_ONLY, "logs"})
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from estimator.files import write_atomic
 from estimator.predict.estimation import estimate
 from estimator.predict.profiles import load_profile
 from estimator.train.accuracy import error_summary, layer_metrics
-from estimator.train.data import TrainingData, load_training_data
+from estimator.train.data import MODERN, UNSEEN, TrainingData, load_training_data
 from estimator.train.graphs import GraphSplit, graph_table, held_out_graphs
 from estimator.train.tables import markdown_table
 
@@ -50,11 +50,12 @@ def family_folds(data: TrainingData, params: dict | None = None) -> GraphSplit:
     return _concat(folds)
 
 
-def unseen_graphs(data: TrainingData, profile_dir: Path) -> pd.DataFrame:
-    """The profile on every unseen graph of models.csv, estimated from its ONNX file as a user would."""
+def unseen_graphs(data: TrainingData, profile_dir: Path, source: str = UNSEEN) -> pd.DataFrame:
+    """The profile on every graph of models.csv from an evaluation-only `source` (unseen, modern), estimated from
+    its ONNX file as a user would."""
     if data.models is None or "path" not in data.models.columns:
         return pd.DataFrame()
-    rows = data.models[data.models["source"] == "unseen"]
+    rows = data.models[data.models["source"] == source]
     profile = load_profile(profile_dir)
     out = []
     for row in rows.itertuples():
@@ -80,6 +81,7 @@ def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, para
     zoo = zoo_folds(data, params)
     generated = family_folds(data, params) if families else None
     unseen = unseen_graphs(data, profile_dir)
+    modern = unseen_graphs(data, profile_dir, MODERN)
     document: dict[str, object] = {"data": str(data_path), "fingerprint": data.fingerprint}
     text = [f"# Evaluation: {profile_dir.name}", "",
             f"Training data: `{data_path}` (fingerprint {data.fingerprint}), kernels timed inside whole graphs. Every "
@@ -94,6 +96,11 @@ def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, para
         text += ["## Unseen torchvision classifiers, through `estimate` with this profile", "",
                  "Never part of training or of any choice made while building the method.", "",
                  markdown_table(_by_batch(unseen, "error_pct")), "", markdown_table(unseen, 2), ""]
+    if not modern.empty:
+        document["modern"] = modern.to_dict("records")
+        text += ["## Modern exports (timm, transformers, ultralytics), through `estimate` with this profile", "",
+                 "training_data/modern: evaluation only, never part of training.", "",
+                 markdown_table(_by_batch(modern, "error_pct")), "", markdown_table(modern, 2), ""]
     text.append(f"Evaluation took {time.monotonic() - started:.0f} s.")
     write_atomic(profile_dir / "evaluation.md", "\n".join(text) + "\n")
     write_atomic(profile_dir / "evaluation.json", json.dumps(document, indent=2, default=float) + "\n")

@@ -32,6 +32,10 @@ def apply_fusions(graph: WorkingGraph, rules: FusionRules) -> None:
         _gelu(graph)
     if rules.quick_gelu_fusion:
         _quick_gelu(graph)
+    if rules.fast_gelu_fusion:
+        _fast_gelu(graph)
+    if rules.rms_norm_fusion:
+        _rms_norm(graph)
     if rules.conv_add_activation:
         _conv_add_activation(graph, rules)
     _activations(graph, ("Conv",), "FusedConv", rules.conv_activations)
@@ -265,6 +269,121 @@ def _quick_gelu(graph: WorkingGraph) -> None:
                 break
 
 
+def _fast_gelu(graph: WorkingGraph) -> None:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GPT-2's gelu_new, as exported) -> one FastGelu;
+    not when it writes a graph output (ONNX Runtime leaves that one as it is)."""
+    for tanh in [node for node in graph.nodes if node.op_type == "Tanh"]:
+        consumers, producers = graph.consumers(), graph.producers()
+
+        def sole(node: WorkingNode | None) -> WorkingNode | None:
+            return None if node is None else graph.sole_consumer(consumers, node.outputs[0])
+
+        scaled = producers.get(tanh.inputs[0])
+        inner = producers.get(_variable_operand(graph, scaled) or "") if _is_constant_product(graph, scaled) else None
+        if inner is None or inner.op_type != "Add" or len(inner.inputs) != 2 or sole(scaled) is not tanh:
+            continue
+        found = _cubic_term(graph, producers, inner)
+        plus_one = sole(tanh)
+        times = sole(plus_one) if plus_one is not None and plus_one.op_type == "Add" \
+            and any(graph.is_constant(name) for name in plus_one.inputs) else None
+        if found is None or times is None or times.op_type != "Mul" or sole(inner) is not scaled:
+            continue
+        x, cubic = found
+        chain = [*cubic, inner, scaled, tanh, plus_one, times]
+        other = next((name for name in times.inputs if name != plus_one.outputs[0]), "")
+        if other == x:  # (x * (1 + tanh)) * 0.5
+            half = sole(times)
+            last = half
+        else:  # (0.5 * x) * (1 + tanh)
+            half = producers.get(other)
+            last = times
+            if half is not None and sole(half) is not times:
+                continue
+        if not _is_constant_product(graph, half) or _variable_operand(graph, half) not in (x, times.outputs[0]) \
+                or any(name in graph.graph_outputs for name in last.outputs):
+            continue
+        chain.append(half)
+        fused = WorkingNode("FastGelu", [x], list(last.outputs), origin=tanh.origin,
+                            sources=[source for node in chain for source in node.sources])
+        graph.replace(min(chain, key=graph.nodes.index), fused)
+        for node in chain:
+            if not node.removed:
+                graph.remove(node)
+
+
+def _cubic_term(graph: WorkingGraph, producers, inner: WorkingNode) -> tuple[str, list[WorkingNode]] | None:
+    """(x, [Pow, Mul]) when `inner` is x + c * x ** 3."""
+    for x, term in (inner.inputs, inner.inputs[::-1]):
+        product = producers.get(term)
+        if not _is_constant_product(graph, product):
+            continue
+        power = producers.get(_variable_operand(graph, product) or "")
+        if power is not None and power.op_type == "Pow" and power.inputs[0] == x and graph.is_constant(power.inputs[1]):
+            return x, [power, product]
+    return None
+
+
+def _is_constant_product(graph: WorkingGraph, node: WorkingNode | None) -> bool:
+    return node is not None and node.op_type == "Mul" and len(node.inputs) == 2 \
+        and sum(graph.is_constant(name) for name in node.inputs) == 1
+
+
+def _variable_operand(graph: WorkingGraph, node: WorkingNode | None) -> str | None:
+    return None if node is None else next((name for name in node.inputs if not graph.is_constant(name)), None)
+
+
+def _rms_norm(graph: WorkingGraph) -> None:
+    """x / sqrt(mean(x^2 over the last axis) + eps) * w, the division written as Div(x, root) or x * (1 / root)
+    (LLaMA's and T5's RMSNorm, as exported), w a constant of the last axis -> SimplifiedLayerNormalization."""
+    for reduce in [node for node in graph.nodes if node.op_type == "ReduceMean"]:
+        consumers, producers = graph.consumers(), graph.producers()
+
+        def sole(node: WorkingNode | None) -> WorkingNode | None:
+            return None if node is None else graph.sole_consumer(consumers, node.outputs[0])
+
+        square = producers.get(reduce.inputs[0])
+        if square is None or square.op_type != "Pow" or not graph.is_constant(square.inputs[1]) or sole(square) is not reduce:
+            continue
+        x = square.inputs[0]
+        shape = graph.shapes.get(x)
+        if shape is None or not _reduces_last_axis(graph, reduce, len(shape)):
+            continue
+        plus_eps = sole(reduce)
+        root = sole(plus_eps) if plus_eps is not None and plus_eps.op_type == "Add" \
+            and any(graph.is_constant(name) for name in plus_eps.inputs) else None
+        divide = sole(root) if root is not None and root.op_type == "Sqrt" else None
+        if divide is None or divide.op_type != "Div" or divide.inputs[1] != root.outputs[0]:
+            continue
+        chain = [square, reduce, plus_eps, root, divide]
+        normed = divide
+        if divide.inputs[0] != x:  # x * (1 / root)
+            normed = sole(divide)
+            if not graph.is_constant(divide.inputs[0]) or normed is None or normed.op_type != "Mul" or x not in normed.inputs:
+                continue
+            chain.append(normed)
+        scale = sole(normed)
+        weight = next((name for name in scale.inputs if name != normed.outputs[0]), "") if scale is not None else ""
+        if scale is None or scale.op_type != "Mul" or not graph.is_constant(weight) \
+                or graph.shapes.get(weight) != (shape[-1],):
+            continue
+        chain.append(scale)
+        fused = WorkingNode("SimplifiedLayerNormalization", [x, weight], list(scale.outputs), {"axis": -1},
+                            origin=reduce.origin, sources=[source for node in chain for source in node.sources])
+        graph.replace(square, fused)
+        for node in chain:
+            if not node.removed:
+                graph.remove(node)
+
+
+def _reduces_last_axis(graph: WorkingGraph, reduce: WorkingNode, rank: int) -> bool:
+    axes = reduce.attributes.get("axes")
+    if axes is None and len(reduce.inputs) > 1 and reduce.inputs[1]:
+        values = graph.constant_values(reduce.inputs[1])
+        axes = None if values is None else tuple(int(v) for v in values.reshape(-1))
+    return axes is not None and len(axes) == 1 and axes[0] % rank == rank - 1 \
+        and int(reduce.attributes.get("keepdims", 1) or 0) == 1
+
+
 def _conv_add_activation(graph: WorkingGraph, rules: FusionRules) -> None:
     """A Conv that stays NCHW + Add of another activation (+ Relu) -> FusedConv with a summand."""
     consumers = graph.consumers()
@@ -312,13 +431,14 @@ def _activations(graph: WorkingGraph, ops: tuple[str, ...], fused_op: str, activ
 
 
 def _skip_layernorm(graph: WorkingGraph) -> None:
-    """Add of two activations feeding only a LayerNormalization -> SkipLayerNormalization."""
+    """Add of two (1, S, H) tensors (one may be constant: BERT's position embeddings) feeding only a
+    LayerNormalization -> SkipLayerNormalization."""
     consumers = graph.consumers()
     for add in [node for node in graph.nodes if node.op_type == "Add" and len(node.inputs) == 2]:
         shape = graph.shapes.get(add.inputs[0])
         if shape is None or len(shape) != 3 or graph.shapes.get(add.inputs[1]) != shape:
             continue
-        if any(graph.is_constant(name) for name in add.inputs):
+        if all(graph.is_constant(name) for name in add.inputs):
             continue
         norm = graph.sole_consumer(consumers, add.outputs[0])
         if norm is None or norm.op_type != "LayerNormalization":

@@ -77,11 +77,26 @@ class _Pass:
     def _reorder_input(self, node: WorkingNode) -> None:
         tensor = node.inputs[0]
         if tensor not in self.reordered_inputs:
-            reorder = WorkingNode("ReorderInput", [tensor], [tensor])
-            reorder.layout = "nchwc"
-            self.reordered_inputs[tensor] = reorder
-            self.out.append(reorder)
+            transpose = self._channels_last_source(tensor)
+            if transpose is not None:  # NHWC -> NCHW Transpose read by this Conv alone: one ReorderInput reading NHWC
+                transpose.op_type = "ReorderInput"
+                transpose.attributes = {"channels_last": 1}
+                transpose.input_layout, transpose.layout = "nhwc", "nchwc"
+                self.reordered_inputs[tensor] = transpose
+            else:
+                reorder = WorkingNode("ReorderInput", [tensor], [tensor])
+                reorder.layout = "nchwc"
+                self.reordered_inputs[tensor] = reorder
+                self.out.append(reorder)
         node.input_layout = "nchwc"
+
+    def _channels_last_source(self, tensor: str) -> WorkingNode | None:
+        """The Transpose (0, 3, 1, 2) already emitted that writes `tensor`, when its one reader is a Conv."""
+        producer = self.graph.producers().get(tensor)
+        if producer is None or producer.op_type != "Transpose" or self._uses(tensor) != 1 \
+                or tuple(producer.attributes.get("perm") or ()) != (0, 3, 1, 2) or producer not in self.out:
+            return None
+        return producer
 
     def _runs_blocked(self, op: str) -> bool:
         """An unfused unary op that works on NCHWc tensors as they are (an expanded one: all its body does)."""

@@ -7,7 +7,8 @@ same kernels as its QOperator twin.
 
 `apply_int8_nhwc` (ONNX Runtime's NhwcTransformer and transpose optimizer): QLinearConv runs
 channels last; the int8 ops after it that can (QLinearAdd, MaxPool as NhwcMaxPool, QLinear pools)
-follow, and a Transpose converts at each border of that region, once per tensor.
+follow, and a Transpose converts at each border of that region, once per tensor. A tensor inside the
+region holds its channels-last shape (N, H, W, C), as the runtime holds and its profiler reports it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def apply_int8_nhwc(graph: WorkingGraph) -> None:
         if name not in to_nhwc:
             to_nhwc[name] = f"{name}/nhwc"
             shape = graph.shapes.get(name)
-            graph.shapes[to_nhwc[name]] = tuple(shape[axis] for axis in _TO_NHWC) if shape else None
+            graph.shapes[to_nhwc[name]] = _permuted(shape, _TO_NHWC)
             out.append(_transpose(name, to_nhwc[name], _TO_NHWC))
         node.inputs[position] = to_nhwc[name]
 
@@ -89,19 +90,24 @@ def apply_int8_nhwc(graph: WorkingGraph) -> None:
                 node.op_type = "NhwcMaxPool"
             node.layout = node.input_layout = "nhwc"
             channels_last.add(node.outputs[0])
+            graph.shapes[node.outputs[0]] = _permuted(graph.shapes.get(node.outputs[0]), _TO_NHWC)
         else:
             for position, name in enumerate(node.inputs):
                 if name in channels_last:
                     if name not in to_nchw:
                         to_nchw[name] = f"{name}/nchw"
-                        graph.shapes[to_nchw[name]] = graph.shapes.get(name)
+                        graph.shapes[to_nchw[name]] = _permuted(graph.shapes.get(name), _TO_NCHW)
                         out.append(_transpose(name, to_nchw[name], _TO_NCHW))
                     node.inputs[position] = to_nchw[name]
         out.append(node)
     for name in sorted(channels_last & graph.graph_outputs):
-        graph.shapes[f"{name}/nchw"] = graph.shapes.get(name)
+        graph.shapes[f"{name}/nchw"] = _permuted(graph.shapes.get(name), _TO_NCHW)
         out.append(_transpose(name, f"{name}/nchw", _TO_NCHW))
     graph.nodes = out
+
+
+def _permuted(shape: tuple[int, ...] | None, perm: tuple[int, ...]) -> tuple[int, ...] | None:
+    return tuple(shape[axis] for axis in perm) if shape else None
 
 
 def _runs_nhwc(graph: WorkingGraph, node: WorkingNode, channels_last: set[str]) -> bool:
@@ -115,9 +121,9 @@ def _runs_nhwc(graph: WorkingGraph, node: WorkingNode, channels_last: set[str]) 
         return False
     if node.op_type in _CHANNELS_LAST_POOLS or node.op_type == "MaxPool":
         return True
-    if node.op_type in _ELEMENTWISE:
+    if node.op_type in _ELEMENTWISE:  # its other data input is channels last too, or can be transposed to it
         data = [node.inputs[p] for p in _data_positions(node)]
-        return all(name in channels_last or graph.shapes.get(name) == shape for name in data)
+        return all(name in channels_last or graph.shapes.get(name) == _permuted(shape, _TO_NCHW) for name in data)
     return False
 
 

@@ -27,19 +27,17 @@ def fuse_matmul_scale(graph: WorkingGraph) -> None:
         if not _between_activations(graph, matmul):
             continue
         consumers, producers = graph.consumers(), graph.producers()
-        alpha = float(matmul.attributes.get("alpha", 1.0) or 1.0)
+        alpha: float | None = matmul.attributes.get("alpha", 1.0)
         fused: list[WorkingNode] = []
         for position in (0, 1):
             scale = producers.get(matmul.inputs[position])
-            factor = _scalar_factor(graph, scale)
-            if factor is not None and graph.sole_consumer(consumers, scale.outputs[0]) is matmul:
+            if _is_scalar_scale(graph, scale) and graph.sole_consumer(consumers, scale.outputs[0]) is matmul:
                 matmul.inputs[position] = next(n for n in scale.inputs if not graph.is_constant(n))
-                alpha *= factor
+                alpha = _times(alpha, _scalar_factor(graph, scale))
                 fused.append(scale)
         after = graph.sole_consumer(consumers, matmul.outputs[0])
-        factor = _scalar_factor(graph, after)
-        if factor is not None:
-            alpha *= factor
+        if _is_scalar_scale(graph, after):
+            alpha = _times(alpha, _scalar_factor(graph, after))
             matmul.outputs = list(after.outputs)
             fused.append(after)
         if fused:
@@ -81,8 +79,10 @@ def _fold_transpose(graph: WorkingGraph, matmul: WorkingNode, position: int, suf
         return False
     if matmul.attributes.get(flag):
         return False
-    if through is not None:
+    if through is not None:  # the Reshape now feeds the untransposed rows: (M, *batch, K), as the runtime holds them
         through.inputs[0] = node.inputs[0]
+        after = graph.shapes.get(through.outputs[0])
+        graph.shapes[through.outputs[0]] = (after[-2], *after[:-2], after[-1])
     else:
         matmul.inputs[position] = node.inputs[0]
     _to_fused(matmul)
@@ -207,8 +207,27 @@ def _between_activations(graph: WorkingGraph, node: WorkingNode) -> bool:
     return len(node.inputs) >= 2 and not any(graph.is_constant(name) for name in node.inputs[:2])
 
 
+def _is_scalar_scale(graph: WorkingGraph, node: WorkingNode | None) -> bool:
+    """A Mul or Div by one constant scalar: a stored one, or one folded from shapes (timm's
+    `q * d ** -0.25` exports as Sqrt(Cast(Gather(Shape)))), whose value this reader may not know."""
+    if node is None or node.op_type not in ("Mul", "Div") or len(node.inputs) != 2:
+        return False
+    constants = [name for name in node.inputs if graph.is_constant(name)]
+    if len(constants) != 1 or (node.op_type == "Div" and node.inputs[1] != constants[0]):
+        return False
+    shape = graph.shapes.get(constants[0])
+    if shape is None or math.prod(shape) != 1:
+        return False
+    return graph.constant_values(constants[0]) is None or _scalar_factor(graph, node) is not None
+
+
+def _times(alpha: float | None, factor: float | None) -> float | None:
+    """alpha * factor; None (unknown) once a factor is unknown. alpha is no feature: a kernel's cost does not depend on it."""
+    return None if alpha is None or factor is None else float(alpha) * factor
+
+
 def _scalar_factor(graph: WorkingGraph, node: WorkingNode | None) -> float | None:
-    """The factor a Mul or Div by a constant scalar applies (None for anything else)."""
+    """The factor a Mul or Div by a constant scalar applies (None for anything else, or when its value is unknown)."""
     if node is None or node.op_type not in ("Mul", "Div") or len(node.inputs) != 2:
         return None
     constants = [name for name in node.inputs if graph.is_constant(name)]

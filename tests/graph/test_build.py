@@ -17,6 +17,7 @@ from graph.build import (
     overhead_model,
     runnable_layer,
     runnable_model,
+    save_shape_only,
     small_cnn,
     small_model,
 )
@@ -127,3 +128,37 @@ def test_window_geometry_worked_by_hand(arguments, expected):
 def test_window_geometry_says_what_is_wrong(arguments, message):
     with pytest.raises(ValueError, match=message):
         window_geometry(*arguments)
+
+
+def _constant_table_model() -> onnx.ModelProto:
+    """A relative-position-bias pattern as timm and transformers export it: a 49x49 int64 index table held in a
+    Constant node (not an initializer) gathers from a 169x4 bias table."""
+    index = np.arange(49 * 49, dtype=np.int64).reshape(49, 49) % 169
+    nodes = [
+        helper.make_node("Constant", [], ["index"], value=onnx.numpy_helper.from_array(index, "index")),
+        helper.make_node("Gather", ["table", "index"], ["bias"]),
+        helper.make_node("Add", ["x", "bias"], ["y"]),
+    ]
+    table = onnx.numpy_helper.from_array(np.ones((169, 4), np.float32), "table")
+    graph = helper.make_graph(nodes, "constant_table", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [49, 49, 4])], [table])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_large_constant_node_is_stripped_on_loading_and_refilled_to_run():
+    model = runnable_model(_constant_table_model(), {"x": (4,)})
+    assert _run(model)[0].shape == (49, 49, 4)
+
+
+def test_save_shape_only_drops_large_constant_values_and_node_metadata_and_the_file_still_runs(tmp_path):
+    source, saved = tmp_path / "full.onnx", tmp_path / "shape_only.onnx"
+    model = _constant_table_model()
+    helper.set_metadata_props(model.graph.node[1], {"pkg.torch.onnx.stack_trace": "File ...\n" * 100})
+    onnx.save(model, source)
+    save_shape_only(source, saved)
+    proto = onnx.load(saved, load_external_data=False)
+    value = proto.graph.node[0].attribute[0].t
+    assert value.data_location == onnx.TensorProto.EXTERNAL and value.raw_data == b"" and list(value.dims) == [49, 49]
+    assert not (tmp_path / "shape_only.onnx.data").exists() and not proto.graph.node[1].metadata_props
+    assert saved.stat().st_size < source.stat().st_size - 49 * 49 * 8
+    assert _run(runnable_model(saved, {"x": (4,)}))[0].shape == (49, 49, 4)

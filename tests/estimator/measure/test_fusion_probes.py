@@ -6,11 +6,16 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
+from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
+from estimator.measure.incontext import RunPolicy, kernel_signature, match_kernels, time_graph
 from graph.build import runnable_model
+from graph.probes import pattern
 from graph.generate import FAMILIES, generate
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
 from graph.kernels.runtime import read_runtime_graph
@@ -99,3 +104,88 @@ def test_faster_rcnn_kernels_match_onnx_runtime_up_to_shape_ops(rules, tmp_path)
     extra, missing = _compare(FAMILY_DIR / "fasterrcnn_mobilenet_v3_large_320_fpn.onnx", 1, rules, tmp_path)
     assert all(key[0] in SHAPE_OPS for key in extra + missing), (extra, missing)
     assert sum(extra.values()) + sum(missing.values()) <= 30, (extra, missing)
+
+
+# Every kernel must pair with the one ONNX Runtime's profiler times (op and physical shapes), or its runtime
+# is lost from the training data: int8 kernels inside their channels-last region, attention MatMuls that
+# read their rows untransposed (transBatch), a ReorderInput that reads a channels-last Transpose's input.
+PAIRED_MODELS = (FAMILY_DIR / "resnet18_int8_qdq.onnx", FAMILY_DIR / "transformer_encoder.onnx", ZOO / "resnet18.onnx")
+
+
+@pytest.mark.parametrize("path", PAIRED_MODELS, ids=lambda path: path.stem)
+def test_profiled_kernels_pair_with_ours_by_op_and_physical_shape(path, rules):
+    ours = extract_kernels(path, rules, batch_size=1)
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    lost = [kernel_signature(kernel) for kernel, timed in zip(ours.kernels, paired, strict=True) if timed is None]
+    assert not lost and unpaired == 0, lost[:5]
+
+
+def test_a_channels_last_transpose_before_a_conv_is_its_reorder(rules, tmp_path):
+    """NHWC input -> Transpose (0, 3, 1, 2) -> Conv: ORT reads the NHWC tensor with one ReorderInput."""
+    weight = onnx.numpy_helper.from_array(np.random.default_rng(0).standard_normal((32, 32, 3, 3)).astype(np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+         onnx.helper.make_node("Conv", ["t", "w"], ["y"], pads=[1, 1, 1, 1])],
+        "nhwc_conv", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 20, 20, 32])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 32, 20, 20])], [weight])
+    path = tmp_path / "nhwc_conv.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    ours = extract_kernels(path, rules, batch_size=1)
+    if rules.nchwc_block == 0:
+        pytest.skip("this machine's ONNX Runtime does not block convolutions (no NCHWc)")
+    assert [kernel.op_type for kernel in ours.kernels][:2] == ["ReorderInput", "Conv"]
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    assert all(timed is not None for timed in paired) and unpaired == 0
+
+
+def test_convnext_loses_only_the_kernels_ort_moves_its_transposes_past(rules):
+    """ORT's transpose optimizer runs each block's layer-scale Mul (and the first stage's residual Add) channels
+    last; the rules keep them channels first with a Transpose: only those kernels go unpaired."""
+    path = ZOO / "convnext_tiny.onnx"
+    ours = extract_kernels(path, rules, batch_size=1)
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, _ = match_kernels(ours.kernels, timing)
+    lost = {kernel.op_type for kernel, timed in zip(ours.kernels, paired, strict=True) if timed is None}
+    assert lost <= {"Mul", "Add", "Transpose", "ReorderInput"}, lost
+
+
+def test_a_scale_folded_from_shapes_fuses_into_the_matmul(rules, tmp_path):
+    """q / sqrt(q.shape[-1]) @ k, the scale computed from the shape (as timm exports it): one FusedMatMul."""
+    make = onnx.helper.make_node
+    graph = onnx.helper.make_graph(
+        [make("Shape", ["q"], ["shape"]), make("Gather", ["shape", "last"], ["d"], axis=0),
+         make("Cast", ["d"], ["d_float"], to=onnx.TensorProto.FLOAT), make("Sqrt", ["d_float"], ["scale"]),
+         make("Div", ["q", "scale"], ["scaled"]), make("MatMul", ["scaled", "k"], ["scores"])],
+        "scaled_scores",
+        [onnx.helper.make_tensor_value_info("q", onnx.TensorProto.FLOAT, [1, 4, 16, 8]),
+         onnx.helper.make_tensor_value_info("k", onnx.TensorProto.FLOAT, [1, 4, 8, 16])],
+        [onnx.helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, [1, 4, 16, 16])],
+        [onnx.numpy_helper.from_array(np.array(3, dtype=np.int64), "last")])
+    path = tmp_path / "scaled_scores.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    ours = extract_kernels(path, rules, batch_size=1)
+    assert [kernel.op_type for kernel in ours.kernels] == ["FusedMatMul"]
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    assert all(timed is not None for timed in paired) and unpaired == 0
+
+
+@pytest.mark.parametrize(("kind", "fused"), [("fast_gelu", "FastGelu"), ("rms_norm", "SimplifiedLayerNormalization"),
+                                             ("gelu", "Gelu")])
+def test_activation_and_norm_patterns_run_as_one_kernel_as_in_onnx_runtime(kind, fused, rules, tmp_path):
+    """GPT-2's tanh GELU, LLaMA/T5's RMSNorm and the erf GELU as exporters write them: one kernel each, paired
+    with the one ONNX Runtime's profiler times."""
+    path = tmp_path / f"{kind}.onnx"
+    path.write_bytes(pattern(kind))
+    ours = extract_kernels(path, rules)
+    assert fused in [kernel.op_type for kernel in ours.kernels]
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    assert all(timed is not None for timed in paired) and unpaired == 0

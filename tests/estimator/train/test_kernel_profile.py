@@ -22,7 +22,7 @@ from estimator.train.profiles import train_profile
 from graph.generate import generate
 from graph.kernels import FusionRules
 from graph.schema import SEED_COLUMNS
-from tests.paths import ZOO
+from tests.paths import MODERN, ZOO
 
 QUICK = RunPolicy(warmup_runs=1, min_runs=3, min_time_s=0.02, max_runs=20)
 FAMILIES = ("basic_residual", "inverted_residual", "transformer_mlp")
@@ -34,7 +34,8 @@ def collected(tmp_path_factory) -> Path:
     unseen = tmp_path_factory.mktemp("unseen")
     shutil.copy(ZOO / "lenet.onnx", unseen / "lenet_unseen.onnx")
     jobs = [*file_jobs([ZOO / "lenet.onnx"], "zoo", (1, 2)), *file_jobs([ZOO / "mobilenet_v3_small.onnx"], "zoo", (1,)),
-            *generated_jobs(2, FAMILIES, max_macs=2e8), *file_jobs([unseen / "lenet_unseen.onnx"], "unseen", (1,))]
+            *generated_jobs(2, FAMILIES, max_macs=2e8), *file_jobs([unseen / "lenet_unseen.onnx"], "unseen", (1,)),
+            *file_jobs([MODERN / "mobilenetv4_conv_small.onnx"], "modern", (1,))]
     summary = collect_in_context(folder, jobs, OrtBackend(), QUICK, command="test")
     assert summary["complete"] and summary["measured"] == len(jobs)
     return folder
@@ -56,7 +57,7 @@ def test_collection_writes_the_seed_layout_with_kernel_columns_after(collected):
     generated = pd.read_csv(collected / "generated" / "convolutional.csv")
     assert generated["model"].str.rsplit("_", n=1).str[0].isin(FAMILIES).all()
     models = pd.read_csv(collected / "models.csv")
-    assert set(models["source"]) == {"zoo", "generated", "unseen"}
+    assert set(models["source"]) == {"zoo", "generated", "unseen", "modern"}
     assert (models["paired"] <= models["kernels"]).all() and (models["end_to_end_ms"] > 0).all()
 
 
@@ -104,7 +105,7 @@ def test_unseen_graphs_are_never_training_rows(collected):
     data = load_training_data(collected)
     assert data.unit == "kernels"
     for frame in data.frames.values():
-        assert "lenet_unseen" not in set(frame["model"])
+        assert {"lenet_unseen", "mobilenetv4_conv_small"}.isdisjoint(set(frame["model"]))
 
 
 def test_profile_records_unit_rules_and_composition(profile, collected):
@@ -140,6 +141,7 @@ def test_evaluation_covers_zoo_families_and_unseen(collected, profile):
     assert document["zoo_leave_one_model_out"]["summary"]["n"] == 3  # lenet at 1 and 2, mobilenet_v3_small at 1
     assert {row["family"] for row in document["generated_leave_one_family_out"]["families"]} == set(FAMILIES)
     assert [row["model"] for row in document["unseen"]] == ["lenet_unseen"]
+    assert "## Modern exports" in text and [row["model"] for row in document["modern"]] == ["mobilenetv4_conv_small"]
 
 
 def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_path, monkeypatch, capsys):
