@@ -197,7 +197,8 @@ def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...] | None]:
         tensor_type = value.type.tensor_type
         if value.type.HasField("tensor_type") and tensor_type.HasField("shape"):
             dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-            shapes[value.name] = None if None in dims else tuple(dims)
+            if value.name:  # ('' marks an omitted input, never a tensor)
+                shapes[value.name] = None if None in dims else tuple(dims)
     for tensor in model.graph.initializer:
         shapes[tensor.name] = tuple(tensor.dims)
     return shapes

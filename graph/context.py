@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,7 @@ from onnx import numpy_helper
 
 from graph.errors import NodeError
 
-__all__ = ["GraphContext", "NodeView", "Shape", "text"]
+__all__ = ["GraphContext", "NodeView", "Shape", "input_at", "present", "text"]
 
 Shape = tuple[int, ...]
 # Constants up to this many elements are read (axes, shapes, clip bounds); larger ones never are.
@@ -30,6 +31,21 @@ def text(value: str | bytes) -> str:
     Escapes keep distinct names distinct and make the damage visible where the name is printed.
     """
     return value if isinstance(value, str) else bytes(value).decode("utf-8", "backslashreplace")
+
+
+def present(names: Iterable[str]) -> list[str]:
+    """The tensor names that are there: ONNX writes '' for an omitted optional input or output.
+
+    Every name-keyed map of the graph (shapes, constants, producers, consumers) leaves '' out, so a lookup
+    of an omitted input finds nothing; code that indexes a map or counts real inputs filters with this.
+    """
+    return [name for name in names if name]
+
+
+def input_at(names: Sequence[str], position: int) -> str:
+    """The name at `position`, or '' when that input is omitted: written as '' or left off the end (ONNX allows
+    both for optional inputs; a hostile model does it to required ones too)."""
+    return names[position] if 0 <= position < len(names) else ""
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,10 @@ class NodeView:
     @property
     def is_default_domain(self) -> bool:
         return self.domain in DEFAULT_DOMAINS
+
+    def input(self, position: int) -> str:
+        """The input at `position`, '' when it is omitted (see `input_at`)."""
+        return input_at(self.inputs, position)
 
     def attribute(self, name: str, default=None):
         """The attribute's Python value, or `default` when the node does not set it (or sets no value)."""
@@ -91,7 +111,7 @@ class GraphContext:
         ctx.data_dependent = frozenset(map(text, shaped.data_dependent))
         for raw_name, array in shaped.values.items():
             name = text(raw_name)
-            if name not in ctx.constants and name not in ctx.data_dependent:
+            if name and name not in ctx.constants and name not in ctx.data_dependent:
                 ctx.constants[name] = _described(name, array)
                 ctx._arrays[name] = array
         ctx.fold_constants()
@@ -106,7 +126,7 @@ class GraphContext:
             outputs = [name for name in node.outputs if name and name not in self.constants]
             if not outputs or any(name in self.data_dependent for name in outputs):
                 continue
-            real = [name for name in node.inputs if name]
+            real = present(node.inputs)
             if node.op_type in ("Shape", "Size"):
                 foldable = self.shapes.get(real[0]) is not None if real else False
             else:
@@ -122,7 +142,7 @@ class GraphContext:
     def is_data_dependent(self, index: int) -> bool:
         """Whether a node reads or writes a tensor whose size depends on input values."""
         node = self.nodes[index]
-        return any(name in self.data_dependent for name in [*node.inputs, *node.outputs] if name)
+        return any(name in self.data_dependent for name in present([*node.inputs, *node.outputs]))
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto, label: str, opset: int, batch_size: int = 1) -> GraphContext:
@@ -134,11 +154,15 @@ class GraphContext:
                 continue
             tensor_type = value.type.tensor_type
             name = text(value.name)
+            if not name:
+                continue  # '' names no tensor: it marks an omitted input, and must never be found
             elem_types[name] = tensor_type.elem_type
             shapes[name] = _concrete_shape(tensor_type)
         constants: dict[str, onnx.TensorProto] = {}
         for tensor in graph.initializer:
             name = text(tensor.name)
+            if not name:
+                continue
             constants[name] = tensor
             shapes[name] = _tensor_shape(tensor)
             elem_types[name] = tensor.data_type
@@ -148,11 +172,11 @@ class GraphContext:
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:
-            for name in node.outputs:
+            for name in present(node.outputs):
                 producers[name] = node.index
-            for name in node.inputs:
+            for name in present(node.inputs):
                 consumers.setdefault(name, []).append(node.index)
-            if not node.is_default_domain or not node.outputs:
+            if not node.is_default_domain or not node.outputs or not node.outputs[0]:
                 continue
             tensor = _constant_output(node, constants)
             if tensor is not None:
@@ -196,7 +220,7 @@ class GraphContext:
 
     def operand(self, node: NodeView, position: int, required: bool = True) -> str:
         """The node's input at `position` ('' when an optional one is absent); a missing required one is an error."""
-        name = node.inputs[position] if position < len(node.inputs) else ""
+        name = node.input(position)
         if required and not name:
             raise self.error(node, f"input {position} is missing (it has {len(node.inputs)} inputs); re-export the model")
         return name
@@ -242,9 +266,9 @@ def _constant_output(node: NodeView, constants: dict[str, onnx.TensorProto]) -> 
             if text(attribute.name) == "value" and attribute.type == onnx.AttributeProto.TENSOR:
                 return attribute.t
         return None
-    if node.op_type not in ("Identity", "Cast") or not node.inputs or node.inputs[0] not in constants:
+    if node.op_type not in ("Identity", "Cast") or node.input(0) not in constants:
         return None
-    source = constants[node.inputs[0]]
+    source = constants[node.input(0)]
     if node.op_type == "Identity":
         return source
     target_type = node.attribute("to", onnx.TensorProto.UNDEFINED)

@@ -3,6 +3,10 @@
 ONNX's shape inference is lenient (strict_mode off) and accepts, e.g., Split's num_outputs attribute
 (opset 18) in an opset-17 model, which ONNX Runtime refuses to load. Reading such a model would
 estimate a model that cannot run, so it is an error that names the node and the opset.
+
+An input written as '' is omitted (ONNX's convention for optional inputs). Omitting a required one (Add's
+A, Clip's X) or one of a variadic list (a Concat or Sum operand) is an error here too: ONNX Runtime refuses the
+first at load and fails (or crashes) on the second when it runs.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ def check_schemas(model: onnx.ModelProto, label: str) -> None:
         if problem:
             raise ModelLoadError(f"{label}: node {name!r} ({op_type}): {problem}; ONNX Runtime would refuse "
                                  f"to load this model: re-export it at one consistent opset")
+        omitted = _omitted_required_input(node, op_type, opset)
+        if omitted:
+            raise NodeError(f"{label}: node {name!r} ({op_type}): {omitted}; ONNX Runtime cannot run this model: "
+                            "re-export it")
 
 
 def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:
@@ -66,6 +74,28 @@ def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:
     if len(node.output) < schema.min_output:
         return f"{len(node.output)} outputs, but {op_type} has at least {schema.min_output} in opset {opset}"
     return ""
+
+
+def _omitted_required_input(node: onnx.NodeProto, op_type: str, opset: int) -> str:
+    """A required input written as '' (an omitted one), or '' in a homogeneous variadic list."""
+    schema = op_schema(op_type, opset)
+    formal = list(schema.inputs) if schema is not None else []
+    for position, name in enumerate(node.input):
+        if name or not formal:
+            continue
+        parameter = formal[min(position, len(formal) - 1)]
+        option = parameter.option
+        if position >= len(formal) and option != _VARIADIC:
+            continue  # too many inputs: _problem says so
+        if option == _SINGLE:
+            return f"input {position} is missing: its name is empty, but {parameter.name} is required"
+        if option == _VARIADIC and parameter.is_homogeneous:
+            return f"input {position} is missing: its name is empty, but none of {parameter.name} may be omitted"
+    return ""
+
+
+_SINGLE = defs.OpSchema.FormalParameterOption.Single
+_VARIADIC = defs.OpSchema.FormalParameterOption.Variadic
 
 
 def _wrong_attribute_type(node: onnx.NodeProto, op_type: str, opset: int) -> str:

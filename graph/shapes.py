@@ -88,11 +88,13 @@ def resolve_shapes(model: onnx.ModelProto, inferred: onnx.ModelProto) -> tuple[o
     opsets.setdefault("", opsets.get("ai.onnx", 0))
     scope = _Scope(opsets)
     fallback = {value.name: _from_type(value.type) for value in [*inferred.graph.value_info, *inferred.graph.output]
-                if value.type.HasField("tensor_type")}
+                if value.name and value.type.HasField("tensor_type")}
     for value in model.graph.input:
-        if value.type.HasField("tensor_type"):
+        if value.name and value.type.HasField("tensor_type"):  # ('' names no tensor: it marks an omitted input)
             scope.tensors[value.name] = _from_type(value.type)
     for tensor in model.graph.initializer:
+        if not tensor.name:
+            continue
         scope.tensors[tensor.name] = _Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
         array = _small_array(tensor)
         if array is not None:
@@ -171,7 +173,7 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
     if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_EVALUATED:
         return False
     if node.op_type in ("Shape", "Size"):
-        tensor = scope.tensor(node.input[0])
+        tensor = scope.tensor(node.input[0]) if node.input and node.input[0] else None
         if tensor is None or not _complete(tensor):
             return False
         dims = np.array(tensor.dims, dtype=np.int64)
@@ -210,6 +212,8 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
 
 
 def _store(name: str, array: np.ndarray, scope: _Scope) -> None:
+    if not name:
+        return  # an omitted output: '' must never be found as a tensor
     try:
         elem_type = helper.np_dtype_to_tensor_dtype(array.dtype)
     except (KeyError, TypeError, ValueError):
@@ -264,7 +268,7 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
     except Exception:  # inconsistent or unsupported: the outputs stay unknown (and the handler says so)
         return
     for name, type_proto in found.items():
-        if type_proto.HasField("tensor_type"):
+        if name and type_proto.HasField("tensor_type"):
             scope.tensors[name] = _from_type(type_proto)
 
 
@@ -272,7 +276,7 @@ def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tens
     """An If whose condition is known: its branch's outputs (and the shapes inside it)."""
     if node.op_type != "If":
         return
-    condition = scope.value(node.input[0])
+    condition = scope.value(node.input[0]) if node.input and node.input[0] else None
     if condition is None or condition.size != 1:
         return
     branch = next((a.g for a in node.attribute if a.name == ("then_branch" if bool(condition.reshape(-1)[0])
@@ -299,19 +303,21 @@ def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tens
 def _bound(node: onnx.NodeProto, scope: _Scope) -> bool:
     """Give a data-dependent output its upper bound; True when the node's outputs depend on data."""
     if node.op_type == "TopK":
-        tensor = scope.tensor(node.output[0])
+        tensor = scope.tensor(node.output[0]) if node.output[0] else None
         if tensor is not None and _complete(tensor):
             return False
     elif all(scope.value(name) is not None for name in node.input if name):
         return False  # evaluated: the values are known
-    source = scope.tensor(node.input[0])
+    source = scope.tensor(node.input[0]) if node.input and node.input[0] else None
     if source is None or not _complete(source):
         return True
     dims = source.dims
+    if node.op_type in ("NonZero", "NonMaxSuppression") and not node.output[0]:
+        return True  # its only output omitted: nothing to size
     if node.op_type == "NonZero":
         scope.tensors[node.output[0]] = _Tensor(onnx.TensorProto.INT64, (len(dims), math.prod(dims)))
     elif node.op_type == "NonMaxSuppression":
-        scores = scope.tensor(node.input[1])
+        scores = scope.tensor(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         if scores is None or not _complete(scores) or len(dims) != 3:
             return True
         limit = scope.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None

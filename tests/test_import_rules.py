@@ -9,7 +9,11 @@
 - protobuf (`import onnx`, onnx.helper / numpy_helper / ModelProto, google.protobuf) is used only in
   graph/; elsewhere only the operator-schema registry `onnx.defs` may be imported, as
   `from onnx.defs import ...` or `from onnx import defs` (`import onnx.defs` would bind all of onnx);
-- nothing imports another module's private (_underscored) names.
+- nothing imports another module's private (_underscored) names;
+- a Report is data, and renderers depend on it, never the reverse: within estimator.predict only the modules
+  that return results (estimation, curve, comparison) import estimator.predict.render, which registers the
+  renderers that Report.to_json() and the like look up (estimator.predict.formats); estimator.predict.report
+  and every other data module import no renderer.
 Scripts may import any layer, but not protobuf, except scripts/bench.py, whose floors are onnx.load
 and ONNX shape inference themselves. Dynamic imports count too: a string constant that names a
 project module (e.g. estimator/__init__.py's lazy table) is read as an import of it.
@@ -39,6 +43,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "script": frozenset({"graph", "shared", "predict", "train", "measure", "entry", "command"}),
 }
 PROTOBUF_EXEMPT = frozenset({"scripts.bench"})
+RENDER = "estimator.predict.render"
+RENDER_IMPORTERS = frozenset({"estimator.predict.estimation", "estimator.predict.curve", "estimator.predict.comparison"})
 
 
 def layer(module: str) -> str | None:
@@ -101,7 +107,15 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
                 problems.append(f"{where}: imports private {imported} {private or ''}".rstrip())
         if own != "graph" and module not in PROTOBUF_EXEMPT and _touches_protobuf(imported, names):
             problems.append(f"{where}: protobuf outside graph/ ({imported} {names or ''})".rstrip())
+        if own == "predict" and not _is_render(module) and module not in RENDER_IMPORTERS \
+                and _is_render(imported, names):
+            problems.append(f"{where}: {module} is data that renderers read; it may not import them ({imported})")
     return problems
+
+
+def _is_render(module: str, names: list[str] = ()) -> bool:
+    """Whether `module` (or `from module import names`) is the render package or one of its modules."""
+    return module == RENDER or module.startswith(f"{RENDER}.") or (module == "estimator.predict" and "render" in names)
 
 
 def _touches_protobuf(imported: str, names: list[str]) -> bool:
@@ -156,6 +170,14 @@ def test_the_walk_sees_every_package():
         ("estimator.measure.collector", "from estimator.measure.backends.pytorch import _private"),
         ("estimator", "import importlib\nimportlib.import_module('estimator.train.profiles')"),
         ("estimator.predict.estimation", "def f():\n    from estimator.train import fitting"),
+        ("estimator.predict.report", "from estimator.predict.render.json import render_json, report_dict"),
+        ("estimator.predict.report", "from estimator.predict.render import render"),
+        ("estimator.predict.report", "from estimator.predict import render"),
+        ("estimator.predict.report", "import estimator.predict.render"),
+        ("estimator.predict.report", "if TYPE_CHECKING:\n    from estimator.predict.render.html import DEFAULT_TOP"),
+        ("estimator.predict.report", "import importlib\nimportlib.import_module('estimator.predict.render.csv')"),
+        ("estimator.predict.breakdown", "from estimator.predict.render.common import number"),
+        ("estimator.predict.formats", "from estimator.predict.render import FORMATS"),
     ],
 )
 def test_a_broken_rule_is_caught(module, source):
@@ -172,7 +194,20 @@ def test_a_broken_rule_is_caught(module, source):
         ("estimator.measure.collector", "from estimator.predict.features import featurize"),
         ("scripts.train", "from estimator.train.profiles import train_profile"),
         ("scripts.bench", "import onnx"),
+        ("estimator.predict.estimation", "import estimator.predict.render"),
+        ("estimator.predict.curve", "from estimator.predict.render.curve import render_curve"),
+        ("estimator.predict.render.json", "from estimator.predict.render.common import number"),
+        ("estimator.predict.render", "from estimator.predict.formats import FORMATS, register"),
+        ("estimator.cli", "from estimator.predict.render import render"),
     ],
 )
 def test_an_allowed_import_passes(module, source):
     assert not violations(module, source)
+
+
+def test_the_report_imports_no_renderer():
+    """The one import circle there was (report -> every renderer -> report): it must not come back."""
+    path = ROOT / "estimator" / "predict" / "report.py"
+    imported = [name for name, names, _ in _imports("estimator.predict.report", path.read_text(encoding="utf-8"), False)
+                if _is_render(name, names)]
+    assert not imported

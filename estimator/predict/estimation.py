@@ -24,6 +24,7 @@ from typing import Literal, overload
 import numpy as np
 import pandas as pd
 
+import estimator.predict.render  # noqa: F401  (registers the renderers that Report.to_json() and the like look up)
 from estimator.errors import EstimatorError
 from estimator.predict.composition import Composition, KernelComposition, composition_groups
 from estimator.predict.extraction import ExtractionSettings, ModelJob, PreparedModel, prepare_chunk

@@ -1,4 +1,8 @@
-"""The result of an estimate: per-layer rows and whole-graph totals, as data (rendering is apart)."""
+"""The result of an estimate: per-layer rows and whole-graph totals, as data (rendering is apart).
+
+This module imports no renderer: renderers depend on the Report, never the reverse. Report.to_json() and the
+like look up the function that estimator.predict.render registered for their format (estimator.predict.formats).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from estimator.predict.render.csv import render_csv
-from estimator.predict.render.html import DEFAULT_TOP, render_html, render_html_fragment
-from estimator.predict.render.json import render_json, report_dict
-from estimator.predict.render.markdown import render_markdown
-from estimator.predict.render.table import render_table
+from estimator.predict.formats import DEFAULT_TOP, renderer
 from graph.records import UnmodeledNode
 
 __all__ = ["KERNEL_REPORT_COLUMNS", "LAYER_COLUMNS", "Report", "Totals"]
@@ -74,23 +74,23 @@ class Report:
     device_note: str | None = None  # one line when the profile was measured on another machine
 
     def to_dict(self) -> dict[str, object]:
-        return report_dict(self)
+        return renderer("dict")(self, None)
 
     def to_json(self) -> str:
-        return render_json(self)
+        return renderer("json")(self, None)
 
     def to_csv(self) -> str:
-        return render_csv(self)
+        return renderer("csv")(self, None)
 
     def to_markdown(self, top: int | None = None) -> str:
-        return render_markdown(self, top)
+        return renderer("markdown")(self, top)
 
     def to_html(self, top: int | None = DEFAULT_TOP) -> str:
-        return render_html(self, top)
+        return renderer("html")(self, top)
 
     def _repr_html_(self) -> str:
         """Jupyter shows the report as its HTML page's content."""
-        return render_html_fragment(self)
+        return renderer("html_fragment")(self, DEFAULT_TOP)
 
     def to_table(self, top: int | None = 15) -> str:
-        return render_table(self, top)
+        return renderer("table")(self, top)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnx
 
-from graph.context import GraphContext, dtype_name_and_bytes, text
+from graph.context import GraphContext, dtype_name_and_bytes, present, text
 from graph.inputs import fix_input_shapes
 from graph.kernels.fusion import apply_fusions
 from graph.kernels.nchwc import apply_nchwc
@@ -45,7 +45,7 @@ def extract_kernels(
     shaped = fix_input_shapes(loaded, batch_size, input_shapes, dimensions)
     opset = default_opset(shaped.model) or 0
     ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
-    graph = WorkingGraph(ctx, {text(output.name) for output in shaped.model.graph.output})
+    graph = WorkingGraph(ctx, set(present(text(output.name) for output in shaped.model.graph.output)))
     groups = qdq_groups(ctx) if rules.qdq_fusion else {}
     if groups:
         fuse_qdq(graph, groups, absorbed_by_groups(ctx, groups))
@@ -63,7 +63,7 @@ def extract_kernels(
             unmodeled.append(record)
             continue
         kernels.append(_kernel(graph, node, record, rules))
-        if any(name in ctx.data_dependent for name in [*node.inputs, *node.outputs]):
+        if any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
             data_dependent.append(kernels[-1].name)
     return ModelKernels(
         source=loaded.label,
@@ -84,12 +84,12 @@ def _expand(graph: WorkingGraph, rules: FusionRules) -> None:
     """Function ops nothing absorbed run as their body: HardSwish = x * HardSigmoid(x)."""
     expanded: list[WorkingNode] = []
     for node in graph.nodes:
-        if node.op_type == "HardSwish" and "HardSwish" in rules.expanded_ops:
-            gate = f"{node.outputs[0]}/hard_sigmoid"
-            graph.shapes[gate] = graph.shapes.get(node.outputs[0])
-            sigmoid = WorkingNode("HardSigmoid", [node.inputs[0]], [gate], {"alpha": 1 / 6, "beta": 0.5},
+        if node.op_type == "HardSwish" and "HardSwish" in rules.expanded_ops and node.input(0) and node.output(0):
+            gate = f"{node.output(0)}/hard_sigmoid"
+            graph.shapes[gate] = graph.shapes.get(node.output(0))
+            sigmoid = WorkingNode("HardSigmoid", [node.input(0)], [gate], {"alpha": 1 / 6, "beta": 0.5},
                                   origin=node.origin, sources=list(node.sources))
-            multiply = WorkingNode("Mul", [node.inputs[0], gate], list(node.outputs))
+            multiply = WorkingNode("Mul", [node.input(0), gate], list(node.outputs))
             sigmoid.layout = multiply.layout = node.layout
             sigmoid.input_layout = multiply.input_layout = node.input_layout
             expanded += [sigmoid, multiply]
@@ -115,11 +115,11 @@ def _record(graph: WorkingGraph, node: WorkingNode, position: int, groups: dict[
 
 
 def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index: int) -> ConvLayer | OtherLayer:
-    shape = graph.shapes.get(node.inputs[0])
+    shape = graph.shapes.get(node.input(0))
     if shape is None or len(shape) != 4:
         return _other_record(graph, node, index)
     batch, channels, height, width = shape
-    dtype, dtype_bytes = dtype_name_and_bytes(graph.ctx.elem_type(node.inputs[0]))
+    dtype, dtype_bytes = dtype_name_and_bytes(graph.ctx.elem_type(node.input(0)))
     return ConvLayer(name=name, op_type="BatchNormalization", index=index, dtype=dtype, batch_size=batch,
                      input_chw=(channels, height, width), output_chw=(channels, height, width), kernel=(1, 1),
                      pads=(0, 0, 0, 0), stride=(1, 1), dilation=(1, 1), groups=channels, has_bias=True,
@@ -128,8 +128,8 @@ def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index
 
 def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> OtherLayer:
     ctx = graph.ctx
-    inputs = [name for name in node.inputs if name]
-    outputs = [name for name in node.outputs if name]
+    inputs = present(node.inputs)
+    outputs = present(node.outputs)
     input_types = [ctx.elem_type(name) for name in inputs]
     elem_type = input_types[0] if inputs else onnx.TensorProto.FLOAT
     if elem_type == onnx.TensorProto.UNDEFINED:
@@ -165,8 +165,8 @@ def _short(tensor: str) -> str:
 
 
 def _kernel(graph: WorkingGraph, node: WorkingNode, layer: Layer, rules: FusionRules) -> Kernel:
-    inputs = [name for name in node.inputs if name]
-    outputs = [name for name in node.outputs if name]
+    inputs = present(node.inputs)
+    outputs = present(node.outputs)
     return Kernel(
         layer=layer,
         op_type=node.op_type,

@@ -6,6 +6,7 @@ import itertools
 import math
 from collections import defaultdict
 
+from graph.context import present
 from graph.kernels.rules import FusionRules
 from graph.kernels.transformer import (
     fuse_gathers_to_split,
@@ -59,8 +60,8 @@ def apply_fusions(graph: WorkingGraph, rules: FusionRules) -> None:
 def conv_nchwc_eligible(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> bool | None:
     """Whether a Conv can run in NCHWc: True (input reordered), False (reads NCHW directly), None (no)."""
     block = rules.nchwc_block
-    weight = graph.shapes.get(node.inputs[1]) if len(node.inputs) > 1 else None
-    if not block or weight is None or len(weight) != 4 or not graph.is_constant(node.inputs[1]):
+    weight = graph.shapes.get(node.input(1))
+    if not block or weight is None or len(weight) != 4 or not graph.is_constant(node.input(1)):
         return None
     out_channels, group_channels = weight[0], weight[1]
     groups = int(node.attributes.get("group", 1) or 1)
@@ -87,15 +88,16 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
     for node in graph.nodes:
         if renamed and any(name in renamed for name in node.inputs):
             node.inputs = [renamed.get(name, name) for name in node.inputs]
-        outputs = [name for name in node.outputs if name]
+        outputs = present(node.outputs)
         if any(name in graph.graph_outputs for name in outputs):
             kept.append(node)
             continue
         source = _noop_source(graph, node) if rules.noop_elimination else None
         if source is None and node.op_type in rules.eliminated_ops and node.inputs:
-            source = node.inputs[0]
+            source = node.input(0)
         if source is not None:
-            renamed[node.outputs[0]] = source
+            if source and node.output(0):  # ('' is never renamed: it would hand an omitted input a tensor)
+                renamed[node.output(0)] = source
         elif rules.fold_constants and _foldable(graph, node, rules):
             graph.constants.update(outputs)
         else:
@@ -110,9 +112,9 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
 def _noop_source(graph: WorkingGraph, node: WorkingNode) -> str | None:
     """The input a no-op passes on: Cast to the type it has; Add/Sub of 0 or Mul/Div by 1 that broadcasts nothing."""
     if node.op_type == "Cast":
-        same = node.inputs and node.attributes.get("to") == graph.ctx.elem_type(node.inputs[0]) != 0
-        return node.inputs[0] if same else None
-    if node.op_type not in ("Add", "Sub", "Mul", "Div") or len(node.inputs) != 2:
+        same = node.input(0) and node.attributes.get("to") == graph.ctx.elem_type(node.input(0)) != 0
+        return node.input(0) if same else None
+    if node.op_type not in ("Add", "Sub", "Mul", "Div") or len(present(node.inputs)) != 2:
         return None
     data, constant = node.inputs
     if graph.is_constant(data) and node.op_type in ("Add", "Mul"):
@@ -128,8 +130,8 @@ def _foldable(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> boo
     if node.op_type == "DequantizeLinear" and rules.qdq_fusion:
         return False  # kept for the QDQ selectors, as the runtime's constant folding keeps it
     if node.op_type == "Shape":  # the runtime knows every shape here, but not sizes set by data
-        return graph.shapes.get(node.inputs[0]) is not None and node.inputs[0] not in graph.ctx.data_dependent
-    real = [name for name in node.inputs if name]
+        return graph.shapes.get(node.input(0)) is not None and node.input(0) not in graph.ctx.data_dependent
+    real = present(node.inputs)
     return bool(real) and all(graph.is_constant(name) for name in real)
 
 
@@ -154,7 +156,9 @@ def _common_subexpressions(graph: WorkingGraph) -> None:
         if first is None:
             seen[key] = node
             continue
-        renamed.update(zip(node.outputs, first.outputs, strict=True))
+        if any(old and not new for old, new in zip(node.outputs, first.outputs, strict=True)):
+            continue  # it writes a tensor that the first one omits: both stay
+        renamed.update((old, new) for old, new in zip(node.outputs, first.outputs, strict=True) if old)
         first.sources.extend(node.sources)
         graph.remove(node)
 
@@ -164,7 +168,7 @@ def _conv_absorbs_constant_ops(graph: WorkingGraph) -> None:
     consumers = graph.consumers()
     for node in list(graph.nodes):
         while node.op_type == "Conv" and not node.removed:
-            follower = graph.sole_consumer(consumers, node.outputs[0])
+            follower = graph.sole_consumer(consumers, node.output(0))
             if follower is None or not _per_channel_constant_op(graph, node, follower):
                 break
             node.absorb(follower)
@@ -175,12 +179,12 @@ def _conv_absorbs_constant_ops(graph: WorkingGraph) -> None:
 def _per_channel_constant_op(graph: WorkingGraph, conv: WorkingNode, follower: WorkingNode) -> bool:
     if follower.op_type == "BatchNormalization":
         return len([o for o in follower.outputs if o]) == 1 and all(graph.is_constant(n) for n in follower.inputs[1:5])
-    if follower.op_type not in ("Add", "Mul") or len(follower.inputs) != 2:
+    if follower.op_type not in ("Add", "Mul") or len(present(follower.inputs)) != 2:
         return False
-    other = [name for name in follower.inputs if name != conv.outputs[0]]
+    other = [name for name in follower.inputs if name != conv.output(0)]
     if len(other) != 1 or not graph.is_constant(other[0]):
         return False
-    shape, output = graph.shapes.get(other[0]), graph.shapes.get(conv.outputs[0])
+    shape, output = graph.shapes.get(other[0]), graph.shapes.get(conv.output(0))
     if shape is None or output is None or len(output) < 2:
         return False
     return math.prod(shape) in (1, output[1]) and (len(shape) < 2 or shape[-1] == 1)
@@ -193,14 +197,14 @@ def _matmul_add_to_gemm(graph: WorkingGraph) -> None:
     """MatMul by a constant 2-D weight + Add of its bias -> Gemm (between Reshapes when the input is not 2-D)."""
     consumers = graph.consumers()
     for node in list(graph.nodes):
-        weight = graph.shapes.get(node.inputs[1]) if node.op_type == "MatMul" else None
-        data = graph.shapes.get(node.inputs[0]) if weight is not None else None
-        if weight is None or data is None or len(weight) != 2 or not graph.is_constant(node.inputs[1]):
+        weight = graph.shapes.get(node.input(1)) if node.op_type == "MatMul" else None
+        data = graph.shapes.get(node.input(0)) if weight is not None else None
+        if weight is None or data is None or len(weight) != 2 or not graph.is_constant(node.input(1)):
             continue
-        add = graph.sole_consumer(consumers, node.outputs[0])
-        if add is None or add.op_type != "Add":
+        add = graph.sole_consumer(consumers, node.output(0))
+        if add is None or add.op_type != "Add" or len(present(add.inputs)) != 2:
             continue
-        bias = [name for name in add.inputs if name != node.outputs[0]]
+        bias = [name for name in add.inputs if name != node.output(0)]
         if len(bias) != 1 or not graph.is_constant(bias[0]) or graph.shapes.get(bias[0]) != (weight[1],):
             continue
         node.op_type = "Gemm"
@@ -226,23 +230,23 @@ def _gelu(graph: WorkingGraph) -> None:
     """x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5 (either order of the two Muls) -> one Gelu."""
     for erf in [node for node in graph.nodes if node.op_type == "Erf"]:
         consumers, producers = graph.consumers(), graph.producers()
-        divide = producers.get(erf.inputs[0])
-        if divide is None or divide.op_type != "Div" or not graph.is_constant(divide.inputs[1]):
+        divide = producers.get(erf.input(0))
+        if divide is None or divide.op_type != "Div" or not graph.is_constant(divide.input(1)) or not divide.input(0):
             continue
-        x = divide.inputs[0]
-        plus_one = graph.sole_consumer(consumers, erf.outputs[0])
-        times = graph.sole_consumer(consumers, plus_one.outputs[0]) if plus_one and plus_one.op_type == "Add" else None
+        x = divide.input(0)
+        plus_one = graph.sole_consumer(consumers, erf.output(0))
+        times = graph.sole_consumer(consumers, plus_one.output(0)) if plus_one and plus_one.op_type == "Add" else None
         if times is None or times.op_type != "Mul":
             continue
         chain = [divide, erf, plus_one, times]
         last = times
         if x in times.inputs:
-            half = graph.sole_consumer(consumers, times.outputs[0])
+            half = graph.sole_consumer(consumers, times.output(0))
             if half is not None and half.op_type == "Mul" and any(graph.is_constant(n) for n in half.inputs):
                 chain.append(half)
                 last = half
         else:
-            half = producers.get(next(n for n in times.inputs if n != plus_one.outputs[0]))
+            half = producers.get(next((n for n in times.inputs if n != plus_one.output(0)), ""))
             if half is None or half.op_type != "Mul" or x not in half.inputs:
                 continue
             chain.append(half)
@@ -253,11 +257,11 @@ def _gelu(graph: WorkingGraph) -> None:
 
 def _quick_gelu(graph: WorkingGraph) -> None:
     """x * Sigmoid(x) (SiLU / Swish) -> QuickGelu."""
-    for mul in [node for node in graph.nodes if node.op_type == "Mul" and len(node.inputs) == 2]:
+    for mul in [node for node in graph.nodes if node.op_type == "Mul" and len(present(node.inputs)) == 2]:
         consumers, producers = graph.consumers(), graph.producers()
         for x, gate in (mul.inputs, mul.inputs[::-1]):
             sigmoid = producers.get(gate)
-            if sigmoid is not None and sigmoid.op_type == "Sigmoid" and sigmoid.inputs[0] == x \
+            if sigmoid is not None and sigmoid.op_type == "Sigmoid" and sigmoid.input(0) == x \
                     and graph.sole_consumer(consumers, gate) is mul:
                 fused = WorkingNode("QuickGelu", [x], list(mul.outputs), {"alpha": 1.0}, origin=sigmoid.origin,
                                     sources=[*sigmoid.sources, *mul.sources])
@@ -273,9 +277,9 @@ def _fast_gelu(graph: WorkingGraph) -> None:
         consumers, producers = graph.consumers(), graph.producers()
 
         def sole(node: WorkingNode | None) -> WorkingNode | None:
-            return None if node is None else graph.sole_consumer(consumers, node.outputs[0])
+            return None if node is None else graph.sole_consumer(consumers, node.output(0))
 
-        scaled = producers.get(tanh.inputs[0])
+        scaled = producers.get(tanh.input(0))
         inner = producers.get(_variable_operand(graph, scaled) or "") if _is_constant_product(graph, scaled) else None
         if inner is None or inner.op_type != "Add" or len(inner.inputs) != 2 or sole(scaled) is not tanh:
             continue
@@ -287,7 +291,7 @@ def _fast_gelu(graph: WorkingGraph) -> None:
             continue
         x, cubic = found
         chain = [*cubic, inner, scaled, tanh, plus_one, times]
-        other = next((name for name in times.inputs if name != plus_one.outputs[0]), "")
+        other = next((name for name in times.inputs if name != plus_one.output(0)), "")
         if other == x:  # (x * (1 + tanh)) * 0.5
             half = sole(times)
             last = half
@@ -296,7 +300,7 @@ def _fast_gelu(graph: WorkingGraph) -> None:
             last = times
             if half is not None and sole(half) is not times:
                 continue
-        if not _is_constant_product(graph, half) or _variable_operand(graph, half) not in (x, times.outputs[0]) \
+        if not _is_constant_product(graph, half) or _variable_operand(graph, half) not in (x, times.output(0)) \
                 or any(name in graph.graph_outputs for name in last.outputs):
             continue
         chain.append(half)
@@ -312,7 +316,7 @@ def _cubic_term(graph: WorkingGraph, producers, inner: WorkingNode) -> tuple[str
         if not _is_constant_product(graph, product):
             continue
         power = producers.get(_variable_operand(graph, product) or "")
-        if power is not None and power.op_type == "Pow" and power.inputs[0] == x and graph.is_constant(power.inputs[1]):
+        if power is not None and power.op_type == "Pow" and power.input(0) == x and graph.is_constant(power.input(1)):
             return x, [power, product]
     return None
 
@@ -333,12 +337,12 @@ def _rms_norm(graph: WorkingGraph) -> None:
         consumers, producers = graph.consumers(), graph.producers()
 
         def sole(node: WorkingNode | None) -> WorkingNode | None:
-            return None if node is None else graph.sole_consumer(consumers, node.outputs[0])
+            return None if node is None else graph.sole_consumer(consumers, node.output(0))
 
-        square = producers.get(reduce.inputs[0])
-        if square is None or square.op_type != "Pow" or not graph.is_constant(square.inputs[1]) or sole(square) is not reduce:
+        square = producers.get(reduce.input(0))
+        if square is None or square.op_type != "Pow" or not graph.is_constant(square.input(1)) or sole(square) is not reduce:
             continue
-        x = square.inputs[0]
+        x = square.input(0)
         shape = graph.shapes.get(x)
         if shape is None or not _reduces_last_axis(graph, reduce, len(shape)):
             continue
@@ -346,17 +350,17 @@ def _rms_norm(graph: WorkingGraph) -> None:
         root = sole(plus_eps) if plus_eps is not None and plus_eps.op_type == "Add" \
             and any(graph.is_constant(name) for name in plus_eps.inputs) else None
         divide = sole(root) if root is not None and root.op_type == "Sqrt" else None
-        if divide is None or divide.op_type != "Div" or divide.inputs[1] != root.outputs[0]:
+        if divide is None or divide.op_type != "Div" or divide.input(1) != root.output(0):
             continue
         chain = [square, reduce, plus_eps, root, divide]
         normed = divide
-        if divide.inputs[0] != x:  # x * (1 / root)
+        if divide.input(0) != x:  # x * (1 / root)
             normed = sole(divide)
-            if not graph.is_constant(divide.inputs[0]) or normed is None or normed.op_type != "Mul" or x not in normed.inputs:
+            if not graph.is_constant(divide.input(0)) or normed is None or normed.op_type != "Mul" or x not in normed.inputs:
                 continue
             chain.append(normed)
         scale = sole(normed)
-        weight = next((name for name in scale.inputs if name != normed.outputs[0]), "") if scale is not None else ""
+        weight = next((name for name in scale.inputs if name != normed.output(0)), "") if scale is not None else ""
         if scale is None or scale.op_type != "Mul" or not graph.is_constant(weight) \
                 or graph.shapes.get(weight) != (shape[-1],):
             continue
@@ -377,8 +381,8 @@ def _replace_chain(graph: WorkingGraph, chain: list[WorkingNode], fused: Working
 
 def _reduces_last_axis(graph: WorkingGraph, reduce: WorkingNode, rank: int) -> bool:
     axes = reduce.attributes.get("axes")
-    if axes is None and len(reduce.inputs) > 1 and reduce.inputs[1]:
-        values = graph.constant_values(reduce.inputs[1])
+    if axes is None and len(reduce.inputs) > 1 and reduce.input(1):
+        values = graph.constant_values(reduce.input(1))
         axes = None if values is None else tuple(int(v) for v in values.reshape(-1))
     return axes is not None and len(axes) == 1 and axes[0] % rank == rank - 1 \
         and int(reduce.attributes.get("keepdims", 1) or 0) == 1
@@ -390,20 +394,20 @@ def _conv_add_activation(graph: WorkingGraph, rules: FusionRules) -> None:
     for conv in list(graph.nodes):
         if conv.op_type != "Conv" or conv_nchwc_eligible(graph, conv, rules) is not None:
             continue
-        weight = graph.shapes.get(conv.inputs[1]) if len(conv.inputs) > 1 else None
+        weight = graph.shapes.get(conv.input(1))
         if weight is not None and len(weight) == 5 and not rules.conv_add_activation_3d:
             continue
-        add = graph.sole_consumer(consumers, conv.outputs[0])
-        if add is None or add.op_type != "Add" or len(add.inputs) != 2:
+        add = graph.sole_consumer(consumers, conv.output(0))
+        if add is None or add.op_type != "Add" or len(present(add.inputs)) != 2:
             continue
-        other = [name for name in add.inputs if name != conv.outputs[0]]
-        if len(other) != 1 or graph.is_constant(other[0]) or graph.shapes.get(other[0]) != graph.shapes.get(conv.outputs[0]):
+        other = [name for name in add.inputs if name != conv.output(0)]
+        if len(other) != 1 or graph.is_constant(other[0]) or graph.shapes.get(other[0]) != graph.shapes.get(conv.output(0)):
             continue
         conv.op_type, conv.summand = "FusedConv", other[0]
         conv.inputs = [*conv.inputs, *[""] * (3 - len(conv.inputs)), other[0]]
         conv.absorb(add)
         graph.remove(add)
-        relu = graph.sole_consumer(graph.consumers(), conv.outputs[0])
+        relu = graph.sole_consumer(graph.consumers(), conv.output(0))
         if relu is not None and relu.op_type == "Relu":
             conv.activation = "Relu"
             conv.absorb(relu)
@@ -419,7 +423,7 @@ def _activations(graph: WorkingGraph, ops: tuple[str, ...], fused_op: str, activ
     for node in list(graph.nodes):
         if node.op_type not in ops or node.activation:
             continue
-        follower = graph.sole_consumer(consumers, node.outputs[0])
+        follower = graph.sole_consumer(consumers, node.output(0))
         if follower is None or follower.op_type not in activations:
             continue
         if follower.op_type == "Clip" and not all(graph.is_constant(n) for n in follower.inputs[1:] if n):
@@ -434,14 +438,14 @@ def _skip_layernorm(graph: WorkingGraph) -> None:
     """Add of two (1, S, H) tensors (one may be constant: BERT's position embeddings) feeding only a
     LayerNormalization -> SkipLayerNormalization."""
     consumers = graph.consumers()
-    for add in [node for node in graph.nodes if node.op_type == "Add" and len(node.inputs) == 2]:
+    for add in [node for node in graph.nodes if node.op_type == "Add" and len(present(node.inputs)) == 2]:
         shape = graph.shapes.get(add.inputs[0])
         if shape is None or len(shape) != 3 or graph.shapes.get(add.inputs[1]) != shape:
             continue
         if all(graph.is_constant(name) for name in add.inputs):
             continue
-        norm = graph.sole_consumer(consumers, add.outputs[0])
-        if norm is None or norm.op_type != "LayerNormalization":
+        norm = graph.sole_consumer(consumers, add.output(0))
+        if norm is None or norm.op_type != "LayerNormalization" or norm.input(0) != add.output(0):
             continue
         norm.op_type = "SkipLayerNormalization"
         norm.inputs = [*add.inputs, *norm.inputs[1:]]
@@ -454,7 +458,7 @@ def _slices_to_split(graph: WorkingGraph) -> None:
     """Slices with constant bounds that tile one axis of one tensor -> one Split."""
     by_input: dict[str, list[WorkingNode]] = defaultdict(list)
     for node in graph.nodes:
-        if node.op_type == "Slice" and len(node.inputs) >= 4:
+        if node.op_type == "Slice" and len(node.inputs) >= 4 and node.input(0) and node.output(0):
             by_input[node.inputs[0]].append(node)
     for tensor, slices in by_input.items():
         shape = graph.shapes.get(tensor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graph.context import present
 from graph.kernels.fusion import conv_nchwc_eligible
 from graph.kernels.rules import EXPANSIONS, FusionRules
 from graph.kernels.working import WorkingGraph, WorkingNode
@@ -65,7 +66,9 @@ class _Pass:
 
     def _produce(self, node: WorkingNode, channels: int) -> None:
         node.layout = "nchwc"
-        tensor = node.outputs[0]
+        tensor = node.output(0)
+        if not tensor:
+            return  # an omitted output: nobody reads it, and '' must never be found among blocked tensors
         uses = self._uses(tensor)
         self.blocked[tensor] = _Blocked(node, channels, uses, uses)
 
@@ -114,8 +117,9 @@ class _Pass:
         producer = blocked.producer
         producer.sources.extend(node.sources)
         producer.outputs = list(node.outputs)
-        uses = self._uses(node.outputs[0])
-        self.blocked[node.outputs[0]] = _Blocked(producer, blocked.channels, uses, uses)
+        if node.output(0):
+            uses = self._uses(node.output(0))
+            self.blocked[node.output(0)] = _Blocked(producer, blocked.channels, uses, uses)
 
     # -- one node -----------------------------------------------------------------------------
 
@@ -126,14 +130,13 @@ class _Pass:
             return self._conv(node)
         if op in _WINDOW_POOLS:
             return self._pool(node, needs_blocked_input=False)
-        inputs = [name for name in node.inputs if name]
-        if not inputs:
-            return False
+        inputs = present(node.inputs)
         if op in (*_BINARY, "Concat"):
-            if not all(name in self.blocked for name in inputs):
+            # Every operand blocked, none omitted ('' is refused in these ops' schemas, but not in a custom domain).
+            if not inputs or len(inputs) != len(node.inputs) or not all(name in self.blocked for name in inputs):
                 return False
             return self._concat(node) if op == "Concat" else self._binary(node)
-        if inputs[0] not in self.blocked:
+        if node.input(0) not in self.blocked:  # (an omitted data input is never blocked)
             return False
         if op in _GLOBAL_POOLS:
             return self._pool(node, needs_blocked_input=True)
@@ -149,7 +152,7 @@ class _Pass:
 
     def _conv(self, node: WorkingNode) -> bool:
         eligible = conv_nchwc_eligible(self.graph, node, self.rules)
-        if eligible is None:
+        if eligible is None or not node.input(0):
             return False
         if eligible:
             if node.inputs[0] in self.blocked:
@@ -162,8 +165,8 @@ class _Pass:
         return True
 
     def _pool(self, node: WorkingNode, needs_blocked_input: bool) -> bool:
-        shape = self.graph.shapes.get(node.inputs[0])
-        if len([o for o in node.outputs if o]) > 1 or shape is None or len(shape) != 4 or shape[1] % self.block:
+        shape = self.graph.shapes.get(node.input(0))
+        if len(present(node.outputs)) > 1 or shape is None or len(shape) != 4 or shape[1] % self.block:
             return False
         if self.graph.ctx.elem_type(node.inputs[0]) not in (_FLOAT, 0):
             return False  # NCHWc holds float32 only
@@ -228,7 +231,7 @@ class _Pass:
         return True
 
     def _batch_norm(self, node: WorkingNode) -> bool:
-        if len([o for o in node.outputs if o]) > 1 or not all(self.graph.is_constant(n) for n in node.inputs[1:5]):
+        if len(present(node.outputs)) > 1 or not all(self.graph.is_constant(n) for n in node.inputs[1:5]):
             return False
         blocked = self.blocked[node.inputs[0]]
         self._take(node, node.inputs[0])
@@ -241,7 +244,7 @@ class _Pass:
     def _upsample(self, node: WorkingNode) -> bool:
         """Resize of a blocked tensor by whole factors along H and W (nearest with asymmetric coordinates, or
         linear): NCHWc Upsample."""
-        before, after = self.graph.shapes.get(node.inputs[0]), self.graph.shapes.get(node.outputs[0])
+        before, after = self.graph.shapes.get(node.input(0)), self.graph.shapes.get(node.output(0))
         mode = node.attributes.get("mode") or "nearest"
         coordinates = node.attributes.get("coordinate_transformation_mode") or "half_pixel"
         if mode == "nearest" and coordinates != "asymmetric":

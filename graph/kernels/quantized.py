@@ -13,6 +13,7 @@ region holds its channels-last shape (N, H, W, C), as the runtime holds and its 
 
 from __future__ import annotations
 
+from graph.context import present
 from graph.kernels.working import WorkingGraph, WorkingNode
 from graph.ops.qdq import QdqGroup
 
@@ -33,9 +34,9 @@ def fuse_qdq(graph: WorkingGraph, groups: dict[int, QdqGroup], absorbed: set[int
     for index, group in groups.items():
         core = by_origin[index]
         quantize = by_origin[group.quantize]
-        dequantized = {by_origin[i].outputs[0]: by_origin[i] for i in group.dequantize}
+        dequantized = {by_origin[i].output(0): by_origin[i] for i in group.dequantize if by_origin[i].output(0)}
         if group.kernel == core.op_type:  # the pair is dropped: the op reads and writes int8 as it is
-            core.inputs = [dequantized[name].inputs[0] if name in dequantized else name for name in core.inputs]
+            core.inputs = [dequantized[name].input(0) if name in dequantized else name for name in core.inputs]
         else:
             core.inputs = _qoperator_inputs(core, dequantized, quantize)
             core.op_type = group.kernel
@@ -53,12 +54,14 @@ def _qoperator_inputs(core: WorkingNode, dequantized: dict[str, WorkingNode], qu
         return [*dq.inputs[:3], *[""] * (3 - len(dq.inputs[:3]))] if dq is not None else [name, "", ""]
 
     output = [*quantize.inputs[1:3], *[""] * (2 - len(quantize.inputs[1:3]))]
-    inputs = [name for name in core.inputs if name]
+    inputs = present(core.inputs)
     if core.op_type == "Concat":
         return [*output, *(part for name in inputs for part in triple(name))]
     if core.op_type in ("Conv", "Gemm"):
-        a, b = triple(inputs[0]), triple(inputs[1])
-        bias = [dequantized[inputs[2]].inputs[0] if inputs[2] in dequantized else inputs[2]] if len(inputs) > 2 else []
+        # By position: an omitted input stays '' in its slot (qdq_groups makes a group only of a present X and W).
+        a, b = triple(core.input(0)), triple(core.input(1))
+        bias_name = core.input(2)
+        bias = [dequantized[bias_name].input(0) if bias_name in dequantized else bias_name] if bias_name else []
         return [*a, *b, *output, *bias] if core.op_type == "Conv" else [*a, *b, *(bias or [""]), *output]
     return [*(part for name in inputs[:2] for part in triple(name)), *output]
 
@@ -111,19 +114,19 @@ def _permuted(shape: tuple[int, ...] | None, perm: tuple[int, ...]) -> tuple[int
 
 
 def _runs_nhwc(graph: WorkingGraph, node: WorkingNode, channels_last: set[str]) -> bool:
-    shape = graph.shapes.get(node.inputs[0]) if node.inputs else None
-    if shape is None or len(shape) != 4 or len(node.outputs) != 1:
+    shape = graph.shapes.get(node.input(0))
+    if shape is None or len(shape) != 4 or len(node.outputs) != 1 or not node.output(0):
         return False
     if node.op_type == "QLinearConv":
-        weight = graph.shapes.get(node.inputs[3]) if len(node.inputs) > 3 else None
+        weight = graph.shapes.get(node.input(3))
         return weight is not None and len(weight) == 4
     if node.inputs[0] not in channels_last:
         return False
     if node.op_type in _CHANNELS_LAST_POOLS or node.op_type == "MaxPool":
         return True
     if node.op_type in _ELEMENTWISE:  # its other data input is channels last too, or can be transposed to it
-        data = [node.inputs[p] for p in _data_positions(node)]
-        return all(name in channels_last or graph.shapes.get(name) == _permuted(shape, _TO_NCHW) for name in data)
+        data = [node.input(p) for p in _data_positions(node)]
+        return all(name and (name in channels_last or graph.shapes.get(name) == _permuted(shape, _TO_NCHW)) for name in data)
     return False
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from graph.context import present
 from graph.kernels.working import WorkingGraph, WorkingNode
 
 __all__ = ["fuse_gathers_to_split", "fuse_matmul_scale", "fuse_matmul_transpose", "fuse_reshape_chains",
@@ -31,11 +32,11 @@ def fuse_matmul_scale(graph: WorkingGraph) -> None:
         fused: list[WorkingNode] = []
         for position in (0, 1):
             scale = producers.get(matmul.inputs[position])
-            if _is_scalar_scale(graph, scale) and graph.sole_consumer(consumers, scale.outputs[0]) is matmul:
+            if _is_scalar_scale(graph, scale) and graph.sole_consumer(consumers, scale.output(0)) is matmul:
                 matmul.inputs[position] = next(n for n in scale.inputs if not graph.is_constant(n))
                 alpha = _times(alpha, _scalar_factor(graph, scale))
                 fused.append(scale)
-        after = graph.sole_consumer(consumers, matmul.outputs[0])
+        after = graph.sole_consumer(consumers, matmul.output(0))
         if _is_scalar_scale(graph, after):
             alpha = _times(alpha, _scalar_factor(graph, after))
             matmul.outputs = list(after.outputs)
@@ -64,10 +65,11 @@ def _fold_transpose(graph: WorkingGraph, matmul: WorkingNode, position: int, suf
     node = producers.get(matmul.inputs[position])
     through = None
     if node is not None and node.op_type == "Reshape" and _adds_leading_ones(graph, node) \
-            and graph.sole_consumer(consumers, node.outputs[0]) is matmul:
-        through, node = node, producers.get(node.inputs[0])
-    if node is None or node.op_type != "Transpose" or graph.sole_consumer(consumers, node.outputs[0]) not in (
-            matmul, through) or (through is not None and graph.sole_consumer(consumers, node.outputs[0]) is not through):
+            and graph.sole_consumer(consumers, node.output(0)) is matmul:
+        through, node = node, producers.get(node.input(0))
+    if node is None or node.op_type != "Transpose" or not node.input(0) or graph.sole_consumer(
+            consumers, node.output(0)) not in (matmul, through) or (
+            through is not None and graph.sole_consumer(consumers, node.output(0)) is not through):
         return False
     perm = tuple(node.attributes.get("perm") or ())
     rank = len(perm)
@@ -93,7 +95,7 @@ def _fold_transpose(graph: WorkingGraph, matmul: WorkingNode, position: int, suf
 
 
 def _adds_leading_ones(graph: WorkingGraph, reshape: WorkingNode) -> bool:
-    before, after = graph.shapes.get(reshape.inputs[0]), graph.shapes.get(reshape.outputs[0])
+    before, after = graph.shapes.get(reshape.input(0)), graph.shapes.get(reshape.output(0))
     if before is None or after is None or len(after) <= len(before):
         return False
     extra = len(after) - len(before)
@@ -106,14 +108,15 @@ def push_transposes_through_gathers(graph: WorkingGraph) -> None:
     follow each other then merge into one."""
     consumers = graph.consumers()
     for transpose in [node for node in graph.nodes if node.op_type == "Transpose"]:
-        readers = consumers.get(transpose.outputs[0], [])
+        readers = consumers.get(transpose.output(0), []) if transpose.input(0) else []
         perm = tuple(transpose.attributes.get("perm") or ())
-        if not perm or not readers or transpose.outputs[0] in graph.graph_outputs or \
-                any(r.op_type != "Gather" or graph.shapes.get(r.inputs[1]) != () for r in readers):
+        if not perm or not readers or transpose.output(0) in graph.graph_outputs or \
+                any(r.op_type != "Gather" or r.input(0) != transpose.output(0) or not r.output(0)
+                    or graph.shapes.get(r.input(1)) != () for r in readers):
             continue
         axes = {int(r.attributes.get("axis", 0) or 0) % len(perm) for r in readers}
         shape = graph.shapes.get(transpose.outputs[0])
-        values = [graph.constant_values(r.inputs[1]) for r in readers]
+        values = [graph.constant_values(r.input(1)) for r in readers]
         if len(axes) != 1 or shape is None or any(v is None for v in values):
             continue
         axis = axes.pop()
@@ -143,7 +146,7 @@ def push_transposes_through_gathers(graph: WorkingGraph) -> None:
 def _merge_transposes(graph: WorkingGraph) -> None:
     consumers = graph.consumers()
     for first in [node for node in graph.nodes if node.op_type == "Transpose"]:
-        second = graph.sole_consumer(consumers, first.outputs[0])
+        second = graph.sole_consumer(consumers, first.output(0))
         if first.removed or second is None or second.op_type != "Transpose":
             continue
         outer, inner = tuple(first.attributes.get("perm") or ()), tuple(second.attributes.get("perm") or ())
@@ -159,18 +162,18 @@ def fuse_gathers_to_split(graph: WorkingGraph) -> None:
     readers = graph.consumers()
     for tensor, nodes in list(readers.items()):
         shape = graph.shapes.get(tensor)
-        gathers = [node for node in nodes if node.op_type == "Gather"]
+        gathers = [node for node in nodes if node.op_type == "Gather" and node.input(0) == tensor and node.output(0)]
         if shape is None or len(shape) < 2 or len(gathers) < 2 or len(gathers) != len(nodes):
             continue  # (a 1-D tensor, such as a shape, stays gathered)
         axes = {int(node.attributes.get("axis", 0) or 0) % len(shape) for node in gathers}
-        indices = [graph.constant_values(node.inputs[1]) for node in gathers]
+        indices = [graph.constant_values(node.input(1)) for node in gathers]
         if len(axes) != 1 or any(v is None or v.ndim != 0 for v in indices):
             continue
         axis = axes.pop()
         positions = sorted(int(v) % shape[axis] for v in indices)
         if positions != list(range(shape[axis])):
             continue
-        ordered = sorted(gathers, key=lambda node: int(graph.constant_values(node.inputs[1])) % shape[axis])
+        ordered = sorted(gathers, key=lambda node: int(graph.constant_values(node.input(1))) % shape[axis])
         first = min(graph.nodes.index(node) for node in gathers)
         parts = [f"{node.outputs[0]}/split" for node in ordered]
         for part in parts:
@@ -192,10 +195,10 @@ def fuse_reshape_chains(graph: WorkingGraph) -> None:
         for node in graph.nodes:
             if node.op_type != "Reshape":
                 continue
-            follower = graph.sole_consumer(consumers, node.outputs[0])
-            if follower is None or follower.op_type not in _RESHAPES or follower.inputs[0] != node.outputs[0]:
+            follower = graph.sole_consumer(consumers, node.output(0))
+            if follower is None or follower.op_type not in _RESHAPES or follower.input(0) != node.output(0):
                 continue
-            if graph.shapes.get(follower.outputs[0]) is None:
+            if graph.shapes.get(follower.output(0)) is None:
                 continue
             node.absorb(follower)
             graph.remove(follower)
@@ -204,13 +207,13 @@ def fuse_reshape_chains(graph: WorkingGraph) -> None:
 
 
 def _between_activations(graph: WorkingGraph, node: WorkingNode) -> bool:
-    return len(node.inputs) >= 2 and not any(graph.is_constant(name) for name in node.inputs[:2])
+    return len(present(node.inputs[:2])) == 2 and not any(graph.is_constant(name) for name in node.inputs[:2])
 
 
 def _is_scalar_scale(graph: WorkingGraph, node: WorkingNode | None) -> bool:
     """A Mul or Div by one constant scalar: a stored one, or one folded from shapes (timm's
     `q * d ** -0.25` exports as Sqrt(Cast(Gather(Shape)))), whose value this reader may not know."""
-    if node is None or node.op_type not in ("Mul", "Div") or len(node.inputs) != 2:
+    if node is None or node.op_type not in ("Mul", "Div") or len(present(node.inputs)) != 2 or not node.output(0):
         return False
     constants = [name for name in node.inputs if graph.is_constant(name)]
     if len(constants) != 1 or (node.op_type == "Div" and node.inputs[1] != constants[0]):
@@ -228,7 +231,7 @@ def _times(alpha: float | None, factor: float | None) -> float | None:
 
 def _scalar_factor(graph: WorkingGraph, node: WorkingNode | None) -> float | None:
     """The factor a Mul or Div by a constant scalar applies (None for anything else, or when its value is unknown)."""
-    if node is None or node.op_type not in ("Mul", "Div") or len(node.inputs) != 2:
+    if node is None or node.op_type not in ("Mul", "Div") or len(present(node.inputs)) != 2 or not node.output(0):
         return None
     constants = [name for name in node.inputs if graph.is_constant(name)]
     if len(constants) != 1 or (node.op_type == "Div" and node.inputs[1] != constants[0]):

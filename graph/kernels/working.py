@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext, NodeView, input_at
 
 __all__ = ["WorkingGraph", "WorkingNode"]
 
@@ -104,9 +104,17 @@ class WorkingNode:
         self._before_change()
         self._outputs = _TrackedList(value, self)
 
+    def input(self, position: int) -> str:
+        """The input at `position`, '' when it is omitted (graph.context.input_at): read inputs by position so."""
+        return input_at(self._inputs, position)
+
+    def output(self, position: int) -> str:
+        """The output at `position`, '' when it is omitted."""
+        return input_at(self._outputs, position)
+
     @property
     def name(self) -> str:
-        return self.origin.name if self.origin is not None else f"{self.op_type}({self.inputs[0] if self.inputs else ''})"
+        return self.origin.name if self.origin is not None else f"{self.op_type}({self.input(0)})"
 
     def absorb(self, other: WorkingNode) -> None:
         """Take over `other`'s outputs and sources (other is fused into this node)."""
@@ -130,7 +138,7 @@ class WorkingGraph:
         self._maps: tuple[dict[str, list[WorkingNode]], dict[str, WorkingNode], dict[WorkingNode, float]] | None = None
         self._journal: list = []
         self.ctx = ctx
-        self.shapes: dict[str, Shape | None] = dict(ctx.shapes)
+        self.shapes: dict[str, Shape | None] = dict(ctx.shapes)  # never holds '' (see graph.context.present)
         self.constants: set[str] = set(ctx.constants)
         self.graph_outputs = set(graph_outputs)
         self.free: list[NodeView] = []  # model nodes that cost nothing (folded, eliminated)
@@ -272,8 +280,8 @@ class WorkingGraph:
         return True
 
     def sole_consumer(self, consumers: dict[str, list[WorkingNode]], tensor: str) -> WorkingNode | None:
-        """The only node reading `tensor`, when it is not also a graph output."""
-        readers = consumers.get(tensor, [])
+        """The only node reading `tensor`, when it is not also a graph output (None for '': no tensor)."""
+        readers = consumers.get(tensor, []) if tensor else []
         if len(readers) != 1 or tensor in self.graph_outputs:
             return None
         return readers[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext, NodeView, present
 from graph.ops.common import unmodeled
 from graph.ops.conv import handle_conv, handle_conv_transpose
 from graph.ops.dense import handle_einsum, handle_gemm, handle_matmul
@@ -30,6 +30,9 @@ _NOT_MODELED = {
     "MaxRoiPool": "RoI pooling is not modeled",
     "MaxUnpool": "max unpooling is not modeled",
 }
+
+# Ops whose every output is optional (a model may keep only an LSTM's last hidden state, omitting Y).
+_OPTIONAL_OUTPUTS = frozenset({"LSTM", "GRU", "RNN"})
 
 HANDLERS: dict[str, Handler] = {
     "Conv": handle_conv,
@@ -70,7 +73,7 @@ def handle_node(ctx: GraphContext, node: NodeView) -> Layer | UnmodeledNode:
     else:
         handler = CUSTOM_HANDLERS.get((node.domain, node.op_type))
     if handler is not None:
-        if not node.outputs or not node.outputs[0]:
+        if not present(node.outputs) or (not node.outputs[0] and node.op_type not in _OPTIONAL_OUTPUTS):
             raise ctx.error(node, "has no output; re-export the model")
         return handler(ctx, node)
     return handle_other(ctx, node)

@@ -17,14 +17,14 @@ def unmodeled(node: NodeView, reason: str, macs: int | None = None) -> Unmodeled
 def node_fields(ctx: GraphContext, node: NodeView, batch_size: int) -> dict[str, object]:
     """The fields every layer record takes from its node: name, op type, index, batch size and the element type
     (and its bytes) of its first input."""
-    dtype, dtype_bytes = dtype_name_and_bytes(ctx.elem_type(node.inputs[0]) if node.inputs else 0)
+    dtype, dtype_bytes = dtype_name_and_bytes(ctx.elem_type(node.input(0)))
     return {"name": node.name, "op_type": node.op_type, "index": node.index, "dtype": dtype, "batch_size": batch_size,
             "dtype_bytes": dtype_bytes}
 
 
 def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int, int] | str:
     """(N, C, H, W, spatial rank) of the first input, or the reason it cannot be modeled."""
-    shape = ctx.shape(node.inputs[0])
+    shape = ctx.shape(ctx.operand(node, 0))
     if shape is None:
         return "input shape unknown after shape inference"
     if len(shape) == 4:
@@ -37,7 +37,7 @@ def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int
 def spatial_shape(ctx: GraphContext, node: NodeView, position: int = 0,
                   channels_last: bool = False) -> tuple[int, int, tuple[int, ...]] | str:
     """(N, C, spatial dims) of an input with 1 to 3 spatial axes, or the reason it cannot be modeled."""
-    shape = ctx.shape(node.inputs[position]) if len(node.inputs) > position else None
+    shape = ctx.shape(node.input(position))
     if shape is None:
         return "input shape unknown after shape inference"
     if not 3 <= len(shape) <= 5:

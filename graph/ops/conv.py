@@ -85,7 +85,7 @@ def _operands(ctx: GraphContext, node: NodeView):
     if isinstance(spatial, str):
         return unmodeled(node, spatial)
     batch, channels, dims = spatial
-    weight_shape = ctx.shape(node.inputs[w_at]) if len(node.inputs) > w_at else None
+    weight_shape = ctx.shape(node.input(w_at))
     if weight_shape is None:
         return unmodeled(node, "weight shape unknown")
     if len(weight_shape) != len(dims) + 2:
@@ -101,9 +101,9 @@ def _hw(spatial: tuple[int, ...]) -> tuple[int, int]:
 def _record(ctx: GraphContext, node: NodeView, batch: int, channels: int, input_hw: tuple[int, int],
             out_channels: int, window: Window, groups: int, rank: int) -> ConvLayer:
     _, _, b_at = _OPERANDS[node.op_type]
-    has_bias = b_at is not None and len(node.inputs) > b_at and bool(node.inputs[b_at])
+    has_bias = b_at is not None and bool(node.input(b_at))
     if has_bias:
-        bias_shape = ctx.shape(node.inputs[b_at])
+        bias_shape = ctx.shape(node.input(b_at))
         if bias_shape is not None and bias_shape != (out_channels,):
             raise ctx.error(node, f"bias shape {bias_shape} should be ({out_channels},)")
     return ConvLayer(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext, NodeView, present
 from graph.ops.common import node_fields, unmodeled
 from graph.ops.other import handle_other
 from graph.records import DenseLayer, MatMulLayer, OtherLayer, UnmodeledNode
@@ -81,7 +81,7 @@ def handle_einsum(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNo
     n = [c for c in output if c in b_term and c not in a_term]
     k = [c for c in a_term + b_term if c not in output]
     return MatMulLayer(**_other_fields(layer), matrices=product(batch), m=product(m), k=product(k), n=product(n),
-                       b_is_constant=ctx.is_constant(node.inputs[1]), equation=equation)
+                       b_is_constant=ctx.is_constant(node.input(1)), equation=equation)
 
 
 def _batched(ctx: GraphContext, node: NodeView, a_shape, b_shape) -> OtherLayer | UnmodeledNode:
@@ -97,7 +97,7 @@ def _batched(ctx: GraphContext, node: NodeView, a_shape, b_shape) -> OtherLayer 
     batch_dims = [max(x, y) for x, y in zip(a_batch, b_batch, strict=True)]
     _, b_at = _MATMUL_OPERANDS[node.op_type]
     return MatMulLayer(**_other_fields(layer), matrices=math.prod(batch_dims), m=a[-2], k=a[-1], n=b[-1],
-                       b_is_constant=ctx.is_constant(node.inputs[b_at]))
+                       b_is_constant=ctx.is_constant(node.input(b_at)))
 
 
 def _other_fields(layer: OtherLayer) -> dict[str, object]:
@@ -111,7 +111,7 @@ def _bias_add(ctx: GraphContext, node: NodeView, out_features: int) -> int | Non
     if len(consumers) != 1:
         return None
     add = ctx.nodes[consumers[0]]
-    if add.op_type != "Add" or not add.is_default_domain or len(add.inputs) != 2 or add.index < node.index:
+    if add.op_type != "Add" or not add.is_default_domain or len(present(add.inputs)) != 2 or add.index < node.index:
         return None  # (an Add listed before its MatMul has already been read as a layer of its own)
     other = add.inputs[1] if add.inputs[0] == output else add.inputs[0]
     bias_shape = ctx.shape(other)

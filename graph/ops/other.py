@@ -6,7 +6,7 @@ import math
 
 import onnx
 
-from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes, text
+from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes, present, text
 from graph.ops.common import node_fields, unmodeled
 from graph.records import OtherLayer, UnmodeledNode
 
@@ -31,7 +31,7 @@ def other_unmodeled(ctx: GraphContext, node: NodeView) -> UnmodeledNode | None:
 
 
 def _output_shapes(ctx: GraphContext, node: NodeView) -> list[tuple[str, tuple[int, ...] | None]]:
-    return [(name, ctx.shape(name)) for name in node.outputs if name]
+    return [(name, ctx.shape(name)) for name in present(node.outputs)]
 
 
 def _unmodeled(node: NodeView, outputs: list[tuple[str, tuple[int, ...] | None]]) -> UnmodeledNode | None:
@@ -70,17 +70,17 @@ def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNod
         attributes=attributes,
         constant_inputs=tuple(constant_inputs),
         is_free=_is_free(ctx, node, output_shapes),
-        producer_op=ctx.producer_op(node.inputs[0]) if node.inputs else "",
+        producer_op=ctx.producer_op(node.input(0)),
     )
 
 
 def _is_free(ctx: GraphContext, node: NodeView, output_shapes) -> bool:
     if node.op_type in FREE_OPS:
         return True
-    real_inputs = [name for name in node.inputs if name]
+    real_inputs = present(node.inputs)
     if real_inputs and all(ctx.is_constant(name) for name in real_inputs):
         return True  # folded away by any runtime's constant folding
-    outputs = [name for name in node.outputs if name]
+    outputs = present(node.outputs)
     return all(
         ctx.elem_type(name) in _INTEGER_TYPES and math.prod(shape) <= _SHAPE_TENSOR_ELEMENTS
         for name, shape in zip(outputs, output_shapes, strict=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from graph.context import GraphContext, NodeView, dtype_name_and_bytes
+from graph.context import GraphContext, NodeView, dtype_name_and_bytes, present
 from graph.records import Layer
 
 __all__ = ["QDQ_KERNELS", "QdqGroup", "absorbed_by_groups", "qdq_groups", "quantized_record"]
@@ -57,7 +57,7 @@ def qdq_groups(ctx: GraphContext) -> dict[int, QdqGroup]:
             continue
         if node.op_type in QDQ_KERNELS:
             kernel, positions = QDQ_KERNELS[node.op_type]
-            data = [name for name in node.inputs if name] if not positions else \
+            data = present(node.inputs) if not positions else \
                 [node.inputs[p] for p in positions if p < len(node.inputs)]
         elif node.op_type in QDQ_DROPPED:
             kernel, data = node.op_type, node.inputs[:1]

@@ -17,8 +17,8 @@ def handle_recurrent(ctx: GraphContext, node: NodeView) -> RecurrentLayer | Unmo
     layer = handle_other(ctx, node)
     if not isinstance(layer, OtherLayer):
         return layer
-    x_shape = ctx.shape(node.inputs[0])
-    w_shape = ctx.shape(node.inputs[1]) if len(node.inputs) > 1 else None
+    x_shape = ctx.shape(ctx.operand(node, 0))
+    w_shape = ctx.shape(ctx.operand(node, 1))
     if x_shape is None or w_shape is None or len(x_shape) != 3 or len(w_shape) != 3:
         raise ctx.error(node, f"needs a 3-D input and weight, got {x_shape} and {w_shape}")
     gates = _GATES[node.op_type]
@@ -30,4 +30,4 @@ def handle_recurrent(ctx: GraphContext, node: NodeView) -> RecurrentLayer | Unmo
                               f"hidden_size {hidden} and {x_shape[2]} input features")
     fields = {field.name: getattr(layer, field.name) for field in dataclasses.fields(OtherLayer)}
     return RecurrentLayer(**fields, sequence_length=sequence, rows=rows, input_features=x_shape[2], hidden=hidden,
-                          directions=directions, gates=gates, has_bias=len(node.inputs) > 3 and bool(node.inputs[3]))
+                          directions=directions, gates=gates, has_bias=bool(node.input(3)))

@@ -121,15 +121,6 @@ def test_unknown_format_is_a_usage_error(model_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_format_choices_are_the_renderers_formats():
-    """The CLI spells its formats out (so that --help imports no renderer); they must be render.FORMATS."""
-    from estimator.cli import build_parser
-    from estimator.predict.render import FORMATS
-
-    choices = next(action.choices for action in build_parser()._actions if action.dest == "format")
-    assert tuple(choices) == FORMATS
-
-
 def test_help_runs_as_a_console_script():
     result = subprocess.run([sys.executable, "-m", "estimator.cli", "--help"], capture_output=True, text=True,
                             cwd=ROOT, check=False)

@@ -7,15 +7,16 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from estimator import estimate
 from estimator.cli import main
 from estimator.predict import extraction
+from estimator.predict.formats import FORMATS
 from estimator.predict.profiles import PROFILE_DIR
-from estimator.predict.render import FORMATS
 from estimator.testing import small_cnn
 from tests.fuzz.mutate_models import hostile_names
 from tests.fuzz.seeds import model_seeds
@@ -196,3 +197,59 @@ def test_only_the_model_the_profiles_own_files_and_the_machines_description_are_
     files = {Path(name).resolve() for name in opened} - MACHINE_FILES
     assert model_path.resolve() in files
     assert all(path == model_path.resolve() or path.is_relative_to(profile.resolve()) for path in files), files
+
+
+# --------------------------------------------------------------------------- omitted inputs ('' names)
+
+
+def _conv_then(node: onnx.NodeProto, *domains: str) -> onnx.ModelProto:
+    """x (1,16,8,8) -> a 16-channel Conv (an NCHWc region under the CPU profiles' rules) -> `node`."""
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    weight = numpy_helper.from_array(np.ones((16, 16, 3, 3), np.float32), "w")
+    graph = helper.make_graph([conv, node], "omitted", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                                       [1, 16, 8, 8])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [weight])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   *(helper.make_opsetid(domain, 1) for domain in domains)])
+
+
+SHIPPED = sorted(path.name for path in PROFILE_DIR.iterdir() if (path / "profile.json").is_file())
+
+
+@pytest.mark.parametrize("profile", SHIPPED)
+def test_an_add_with_an_omitted_operand_is_one_line_and_exit_2(tmp_path, profile, capsys):
+    """It used to be `KeyError: ''` from the NCHWc pass, with a traceback, on the kernel profiles."""
+    path = tmp_path / "hollow_add.onnx"
+    path.write_bytes(_conv_then(helper.make_node("Add", ["", "c"], ["y"], name="hollow")).SerializeToString())
+    assert main([str(path), "--profile", profile, "--threads", "1"]) == 2
+    (line,) = _error_lines(capsys)
+    assert "'hollow'" in line and "input 0 is missing" in line
+
+
+@pytest.mark.parametrize("profile", SHIPPED)
+def test_a_custom_add_with_an_omitted_operand_is_estimated_and_named_unmodeled(tmp_path, profile, capsys):
+    path = tmp_path / "custom_add.onnx"
+    node = helper.make_node("Add", ["c", ""], ["y"], name="custom_add", domain="com.microsoft")
+    path.write_bytes(_conv_then(node, "com.microsoft").SerializeToString())
+    assert main([str(path), "--profile", profile, "--threads", "1", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [entry["name"] for entry in report["unmodeled"]] == ["custom_add"]
+    assert report["totals"]["runtime_ms"] > 0
+
+
+@pytest.mark.parametrize("node", [
+    helper.make_node("Clip", ["c", "", "six"], ["y"]),
+    helper.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest", coordinate_transformation_mode="asymmetric"),
+    helper.make_node("Pad", ["c", "pads", ""], ["y"]),
+], ids=["Clip", "Resize", "Pad"])
+@pytest.mark.parametrize("profile", SHIPPED)
+def test_optional_inputs_written_as_empty_are_estimated(tmp_path, node, profile, capsys):
+    model = _conv_then(node)
+    model.graph.initializer.extend([numpy_helper.from_array(np.array(6, np.float32), "six"),
+                                    numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+                                    numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")])
+    path = tmp_path / "optional.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert main([str(path), "--profile", profile, "--threads", "1", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nodes"]["unmodeled"] == 0 and report["totals"]["runtime_ms"] > 0

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         campaign.run(progress)
     for (kind, outcome), count in sorted(campaign.counts.items()):
         print(f"{kind:8} {outcome:22} {count}")
+    print("model mutations applied:", ", ".join(f"{name} {count}" for name, count in sorted(campaign.mutations.items())))
     print("most frequent errors:")
     for message, count in campaign.errors.most_common(40):
         print(f"  {count:6} {message}")
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"counts": {f"{k}/{o}": n for (k, o), n in campaign.counts.items()},
                                          "errors": dict(campaign.errors.most_common()),
                                          "failures": campaign.failures, "slowest": campaign.slowest,
+                                         "mutations": dict(sorted(campaign.mutations.items())),
                                          "seconds": round(time.monotonic() - started)}, indent=1) + "\n")
     return 1 if campaign.failures else 0
 

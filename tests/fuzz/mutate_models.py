@@ -1,5 +1,6 @@
-"""Seeded mutations of ONNX models: attributes, operands, dims, op types and domains, initializers,
-subgraphs, names and raw bytes. Each mutant is one seed with one to three mutations applied.
+"""Seeded mutations of ONNX models: attributes, operands (omitted ones too: '' and trailing ones left off), dims,
+op types and domains, initializers, subgraphs, names and raw bytes. Each mutant is one seed with one to three
+mutations applied.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import random
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import defs, helper
 
 __all__ = ["INVALID_UTF8", "MUTATIONS", "deeply_nested", "hostile_names", "mutate_model"]
 
@@ -33,14 +34,17 @@ def hostile_names() -> tuple[str, ...]:
             "x" * 5000, _MARKER, "名前", "\x00nul")
 
 
-def mutate_model(data: bytes, rng: random.Random) -> bytes:
-    """One mutant of the serialized model `data`."""
+def mutate_model(data: bytes, rng: random.Random, applied: list[str] | None = None) -> bytes:
+    """One mutant of the serialized model `data` (the names of the mutations that applied are added to `applied`)."""
     model = onnx.ModelProto.FromString(data)
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        name = rng.choice(list(MUTATIONS))
         try:
-            MUTATIONS[rng.choice(list(MUTATIONS))](model, rng)
+            MUTATIONS[name](model, rng)
         except Exception:  # the seed has nothing to mutate this way
             continue
+        if applied is not None:
+            applied.append(name)
     try:
         out = model.SerializeToString()
     except Exception:  # protobuf refused the mutant; keep the seed
@@ -144,6 +148,93 @@ def operand_rename(model, rng) -> None:
     names = [n for other in model.graph.node for n in other.output] + [i.name for i in model.graph.initializer]
     target = node.input if node.input and rng.random() < 0.7 else node.output
     target[rng.randrange(len(target))] = rng.choice([*names, "", "nowhere", node.output[0] if node.output else "y"])
+
+
+# -- omitted inputs and outputs: ONNX writes '' for an absent optional one, and may leave trailing ones off
+
+
+def operand_omit(model, rng) -> None:
+    """An input written as '', at any position: an optional one (absent) or a required one (an error)."""
+    node = rng.choice([node for node in model.graph.node if node.input])
+    node.input[rng.randrange(len(node.input))] = ""
+
+
+def operand_omit_trailing(model, rng) -> None:
+    """A node's last inputs left off, or written as '' (both mean omitted)."""
+    node = rng.choice([node for node in model.graph.node if len(node.input) > 1])
+    keep = rng.randrange(1, len(node.input))
+    if rng.random() < 0.5:
+        del node.input[keep:]
+    else:
+        node.input[keep:] = [""] * (len(node.input) - keep)
+
+
+def optional_omit(model, rng) -> None:
+    """An optional input of a node's schema written as '', padding the inputs before it with '' when they are
+    left off (Conv's bias, Clip's min, Resize's roi and scales, Pad's constant_value, LSTM's B ...)."""
+    opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 17)
+    candidates = []
+    for node in model.graph.node:
+        try:
+            schema = defs.get_schema(node.op_type, int(opset), node.domain)
+        except Exception:  # no schema (custom op, odd opset): not a candidate
+            continue
+        optional = [position for position, formal in enumerate(schema.inputs)
+                    if formal.option == defs.OpSchema.FormalParameterOption.Optional]
+        if optional:
+            candidates.append((node, optional))
+    node, optional = rng.choice(candidates)
+    position = rng.choice(optional)
+    while len(node.input) <= position:
+        node.input.append("")
+    node.input[position] = ""
+    if rng.random() < 0.3 and len(node.input) > position + 1:
+        del node.input[position + 1:]  # and the optional ones after it left off
+
+
+def output_omit(model, rng) -> None:
+    """An output written as '' (MaxPool's Indices, LSTM's Y, Dropout's mask are optional), or an extra '' output."""
+    node = rng.choice([node for node in model.graph.node if node.output])
+    if rng.random() < 0.4:
+        node.output.append("")
+    else:
+        node.output[rng.randrange(len(node.output))] = ""
+
+
+_OMITTED_OPS = {"Add": 2, "Mul": 2, "Sum": 3, "Max": 2, "Concat": 3, "Clip": 3, "Resize": 4, "Pad": 3,
+                "BatchNormalization": 5, "Relu": 1, "Gemm": 3, "MatMul": 2, "Transpose": 1, "MaxPool": 1}
+
+
+def omitted_operand_node(model, rng) -> None:
+    """A new node on a tensor (a Conv's output when there is one: inside an NCHWc region) with some operands
+    written as '' or left off, in the default domain (checked against the schema) or com.microsoft's (not):
+    the case of issue 18, an Add with an input '' after a Conv."""
+    producers = [node for node in model.graph.node if node.output and node.output[0]]
+    convs = [node for node in producers if node.op_type == "Conv"]
+    producer = rng.choice(convs if convs and rng.random() < 0.7 else producers)
+    tensor = producer.output[0]
+    op = rng.choice(list(_OMITTED_OPS))
+    inputs = [tensor] * _OMITTED_OPS[op]
+    for position in rng.sample(range(len(inputs)), rng.randint(1, len(inputs))):
+        inputs[position] = ""
+    if rng.random() < 0.3:
+        while inputs and not inputs[-1]:
+            inputs.pop()  # trailing ones left off rather than written as ''
+    domain = rng.choice(("", "", "com.microsoft"))
+    if domain and not any(entry.domain == domain for entry in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(domain, 1))
+    output = f"{tensor}/omitted_{op}"
+    attributes = {"axis": 1} if op == "Concat" else {}
+    node = helper.make_node(op, inputs, [output], name=f"omitted_{op}", domain=domain, **attributes)
+    nodes = list(model.graph.node)
+    at = nodes.index(producer) + 1
+    readers = [other for other in nodes[at:] if tensor in other.input]
+    if readers and rng.random() < 0.7:
+        reader = rng.choice(readers)  # the new node sits in the middle of the graph
+        reader.input[:] = [output if name == tensor else name for name in reader.input]
+    else:
+        model.graph.output.append(helper.make_tensor_value_info(output, onnx.TensorProto.UNDEFINED, None))
+    model.graph.node.insert(at, node)
 
 
 def dims(model, rng) -> None:
@@ -342,7 +433,9 @@ def _mutate_bytes(data: bytes, rng: random.Random) -> bytes:
 
 MUTATIONS = {
     "attribute_type": attribute_type, "attribute_add": attribute_add, "attribute_drop": attribute_drop,
-    "operand_drop": operand_drop, "operand_add": operand_add, "operand_rename": operand_rename, "dims": dims,
+    "operand_drop": operand_drop, "operand_add": operand_add, "operand_rename": operand_rename,
+    "operand_omit": operand_omit, "operand_omit_trailing": operand_omit_trailing, "optional_omit": optional_omit,
+    "output_omit": output_omit, "omitted_operand_node": omitted_operand_node, "dims": dims,
     "initializer": initializer, "op_type": op_type, "domain": domain, "opset": opset, "names": names,
     "subgraph": subgraph, "constant": constant, "value_bomb": value_bomb, "sparse_initializer": sparse_initializer,
     "value_info": value_info,

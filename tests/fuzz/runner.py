@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from estimator.predict.formats import FORMATS
 from estimator.predict.profiles import DEFAULT_PROFILE, PROFILE_DIR
 from tests.fuzz.mutate_models import mutate_model
 from tests.fuzz.mutate_profiles import build_profile_mutant
@@ -34,7 +35,6 @@ __all__ = ["FAILURES", "Campaign", "Worker"]
 
 FAILURES = ("exception", "hang", "crash", "memory", "opened", "bad_output", "error_not_one_line",
             "error_control_chars", "stderr_on_success", "bad_exit_code")
-FORMATS = ("table", "csv", "json", "markdown", "html")
 BATCH_SIZES = (None,) * 12 + (0, -1, 1, 2, 16, 10**9, 2**40, 2**62, 2**70)
 PROFILE_BASES = (DEFAULT_PROFILE, "gpu-h200-nvml")
 
@@ -142,6 +142,7 @@ class Campaign:
     failures: list[dict] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)  # the project errors seen, by what they say
     slowest: list[tuple[float, str]] = field(default_factory=list)
+    mutations: Counter = field(default_factory=Counter)  # how often each model mutation applied
 
     def run(self, progress=None) -> None:
         rng = random.Random(self.seed)
@@ -185,7 +186,8 @@ class Campaign:
                     rng: random.Random) -> dict:
         seed = rng.choice(names)
         model = folder / "model.onnx"
-        model.write_bytes(mutate_model(seeds[seed], rng))
+        applied: list[str] = []
+        model.write_bytes(mutate_model(seeds[seed], rng, applied))
         argv, case = _options(rng, folder, [str(model)])
         if rng.random() < 0.04:
             argv.insert(1, rng.choice((str(model), str(self._seed_file(seeds, "lenet")), str(folder / "missing.onnx"))))
@@ -193,7 +195,9 @@ class Campaign:
         roots = [str(folder), str(PROFILE_DIR), str(self.scratch / "seeds"), *case.pop("allowed", [])]
         if rng.random() < 0.5:
             case["kernels"] = str(model)  # also through the kernel extractor that kernel profiles use
-        return {"id": number, "argv": argv, "allowed": roots, "what": f"model {seed}", **case}
+        self.mutations.update(applied)
+        what = f"model {seed} {'+'.join(applied) or '-'}"
+        return {"id": number, "argv": argv, "allowed": roots, "what": what, **case}
 
     def _profile_case(self, number: int, folder: Path, seeds: dict[str, bytes], rng: random.Random) -> dict:
         base = PROFILE_DIR / rng.choice(PROFILE_BASES)

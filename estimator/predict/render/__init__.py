@@ -1,10 +1,15 @@
 """Renderers: a Report -> terminal table, CSV, JSON, Markdown or a self-contained HTML page (one module each);
-several Reports -> their comparison in the same formats (summary, compare_html); a Curve -> its points (curve)."""
+several Reports -> their comparison in the same formats (summary, compare_html); a Curve -> its points (curve).
+
+Importing this package registers one function per report view in estimator.predict.formats (the table below),
+where Report.to_json() and the like find them: the Report imports no renderer.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from estimator.predict.formats import FORMATS, register, renderer
 from estimator.predict.render.compare_html import render_comparison_html
 from estimator.predict.render.csv import render_csv
 from estimator.predict.render.curve import render_curve
@@ -32,18 +37,21 @@ __all__ = [
     "report_dict",
 ]
 
-FORMATS = ("table", "csv", "json", "markdown", "html")
-_RENDERERS = {
+_RENDERERS = {  # every view of estimator.predict.formats.VIEWS: (report, top layers or None) -> the rendering
     "table": lambda report, top: render_table(report, top),
     "csv": lambda report, top: render_csv(report),
     "json": lambda report, top: render_json(report),
     "markdown": lambda report, top: render_markdown(report, top),
     "html": lambda report, top: render_html(report, top),
+    "dict": lambda report, top: report_dict(report),
+    "html_fragment": lambda report, top: render_html_fragment(report, top),
 }
+for _view, _function in _RENDERERS.items():
+    register(_view, _function)
 
 
 def render(report: Report, fmt: str, top: int | None = None) -> str:
     """The report in one of FORMATS (`top`: layers shown by the table, Markdown and HTML formats)."""
-    if fmt not in _RENDERERS:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    return _RENDERERS[fmt](report, top)
+    return renderer(fmt)(report, top)

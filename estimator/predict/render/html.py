@@ -20,6 +20,7 @@ from estimator.predict.breakdown import (
     run_overhead_ms,
     top_layers,
 )
+from estimator.predict.formats import DEFAULT_TOP
 from estimator.predict.render.cells import html_text, interval_text, ms_text, percent_text
 from estimator.predict.render.chart import layer_chart
 from estimator.predict.render.common import NOT_MEASURED, data_dependent_text, lower_bound_text
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TOP", "render_html", "render_html_fragment"]
 
-DEFAULT_TOP = 10
 SHOWN_COLUMNS = ("name", "op_type", "layer_type", "shape", "runtime_ms", "runtime_low_ms", "runtime_high_ms",
                  "power_w", "energy_mj", "runtime_share", "out_of_distribution")
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
 from estimator import estimate
+from estimator.predict.formats import VIEWS, renderer
 from estimator.predict.render import FORMATS, render, render_summary
 from estimator.predict.render.cells import pipe_table
 from estimator.predict.render.common import NOT_MEASURED
 from estimator.testing import small_cnn
+from tests.paths import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +89,47 @@ def test_summary_table_marks_unmeasured_power(report):
 def test_pipe_table_right_aligns_the_columns_from_numeric_from():
     assert pipe_table(["layer", "ms", "share"], [["conv", 1.5, "50%"], ["relu", 0.25, "8%"]], 1) == [
         "| layer | ms | share |", "|---|---:|---:|", "| conv | 1.5 | 50% |", "| relu | 0.25 | 8% |"]
+
+
+# --------------------------------------------------------------------------- the renderer registry
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess:
+    """`code` run in a new interpreter (this one has long imported every renderer)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_the_report_module_loads_no_renderer():
+    done = _fresh_python("import sys, estimator.predict.report\n"
+                         "print(sorted(m for m in sys.modules if m.startswith('estimator.predict.render')))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_report_from_estimate_renders_in_a_fresh_process():
+    """estimate() imports the render package, which registers what Report.to_json() and the like look up."""
+    done = _fresh_python("import json\nfrom estimator import estimate\nfrom estimator.testing import small_cnn\n"
+                         "report = estimate(small_cnn(), profile='cpu-epyc-1thread', threads=1)\n"
+                         "print(json.loads(report.to_json())['profile'], type(report.to_dict()).__name__, "
+                         "report.to_markdown().split()[1], report._repr_html_().split('>')[0], sep='|')")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().split("|") == ["cpu-epyc-1thread", "dict", "Estimate:", '<div class="oce"']
+
+
+def test_an_unregistered_view_is_a_clear_error_and_an_unknown_one_names_the_formats():
+    done = _fresh_python("from estimator.predict.formats import renderer\n"
+                         "for view in ('json', 'yaml'):\n"
+                         "    try:\n        renderer(view)\n"
+                         "    except (LookupError, ValueError) as error:\n        print(type(error).__name__, error)")
+    assert done.returncode == 0, done.stderr
+    lookup, value = done.stdout.splitlines()
+    assert lookup.startswith("LookupError no renderer is registered for 'json': import estimator.predict.render")
+    assert value == "ValueError unknown format 'yaml'; choose from table, csv, json, markdown, html"
+
+
+def test_every_view_has_a_renderer_once_the_package_is_imported():
+    import estimator.predict.render  # noqa: F401
+
+    assert all(callable(renderer(view)) for view in VIEWS)
+    assert set(VIEWS) >= set(FORMATS)

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from estimator import compare, estimate
-from estimator.predict.render import FORMATS, render_summary
+from estimator.predict.formats import FORMATS
+from estimator.predict.render import render_summary
 from estimator.predict.render.common import NOT_MEASURED
 from estimator.testing import small_cnn
 from tests.estimator_fixtures import hand_report
