@@ -1,4 +1,5 @@
-"""Crash-safe files: an append-only journal of measurements and atomic file replacement (shared by measure and train)."""
+"""Crash-safe files: an append-only journal of measurements, atomic file replacement, and a device folder's
+device.json (read, merged, written); shared by measure and train."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Journal", "write_atomic", "write_csv_atomic"]
+__all__ = ["DEVICE_FILE", "Journal", "merge_device_file", "read_device_file", "write_atomic", "write_csv_atomic",
+           "write_device_file"]
+
+DEVICE_FILE = "device.json"  # in a training-data folder: how, where and with what its data was measured
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -30,6 +34,23 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
     write_atomic(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def read_device_file(folder: Path) -> dict[str, object] | None:
+    """The device.json of a training-data folder, parsed; None when the folder has none."""
+    path = folder / DEVICE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_device_file(folder: Path, document: dict[str, object]) -> None:
+    """Replace the folder's device.json with `document` (atomically)."""
+    write_atomic(folder / DEVICE_FILE, json.dumps(document, indent=2, default=str) + "\n")
+
+
+def merge_device_file(folder: Path, document: dict[str, object]) -> None:
+    """Write `document`'s keys over the folder's device.json: keys that other tools wrote there (e.g.
+    gpu_collection_runs) are kept, in their place."""
+    write_device_file(folder, {**(read_device_file(folder) or {}), **document})
 
 
 class Journal:

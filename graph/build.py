@@ -7,6 +7,7 @@ never a protobuf object.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -87,17 +88,7 @@ def overhead_model() -> RunnableModel:
 
 def layer_model(layer: Layer, opset: int = LAYER_MODEL_OPSET, seed: int = 0) -> onnx.ModelProto:
     """A one-node model that runs exactly this layer's configuration with random weights."""
-    rng = np.random.default_rng(seed)
-    if isinstance(layer, ConvLayer):
-        nodes, inputs, initializers = _conv(layer, rng)
-    elif isinstance(layer, PoolLayer):
-        nodes, inputs, initializers = _pool(layer, opset)
-    elif isinstance(layer, DenseLayer):
-        nodes, inputs, initializers = _dense(layer, rng)
-    elif isinstance(layer, OtherLayer):
-        nodes, inputs, initializers = _other(layer, rng)
-    else:
-        raise TypeError(f"not a layer record: {layer!r}")
+    nodes, inputs, initializers = _layer_nodes(layer, np.random.default_rng(seed), opset)
     graph = helper.make_graph(nodes, f"layer_{layer.name}", inputs, [], initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
@@ -179,7 +170,14 @@ def _elem(dtype: str) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
-def _conv(layer: ConvLayer, rng):
+@functools.singledispatch
+def _layer_nodes(layer: Layer, rng: np.random.Generator, opset: int):
+    """The nodes, graph inputs and initializers that run one layer: one registration per layer type."""
+    raise TypeError(f"not a layer record: {layer!r}")
+
+
+@_layer_nodes.register(ConvLayer)
+def _conv(layer: ConvLayer, rng: np.random.Generator, opset: int):
     channels = layer.input_chw[0]
     out_channels = layer.output_chw[0]
     spatial, kernel, stride, dilation, pads = _spatial(layer)
@@ -231,7 +229,8 @@ def _qlinear_conv(layer: ConvLayer, spatial, weight_shape, attributes, rng):
     return [node], inputs, initializers
 
 
-def _pool(layer: PoolLayer, opset: int):
+@_layer_nodes.register(PoolLayer)
+def _pool(layer: PoolLayer, rng: np.random.Generator, opset: int):
     channels = layer.input_chw[0]
     spatial, kernel, stride, dilation, pads = _spatial(layer)
     inputs = [helper.make_tensor_value_info("X", _elem(layer.dtype), [layer.batch_size, channels, *spatial])]
@@ -256,7 +255,8 @@ def _pool(layer: PoolLayer, opset: int):
     return [helper.make_node(op_type, ["X"], ["Y"], **attributes)], inputs, []
 
 
-def _dense(layer: DenseLayer, rng):
+@_layer_nodes.register(DenseLayer)
+def _dense(layer: DenseLayer, rng: np.random.Generator, opset: int):
     elem = _elem(layer.dtype)
     inputs = [helper.make_tensor_value_info("X", elem, list(layer.input_shape))]
     if layer.op_type == "Gemm":
@@ -275,7 +275,8 @@ def _dense(layer: DenseLayer, rng):
     return nodes, inputs, [weight, bias]
 
 
-def _other(layer: OtherLayer, rng):
+@_layer_nodes.register(OtherLayer)
+def _other(layer: OtherLayer, rng: np.random.Generator, opset: int):
     constants = dict(layer.constant_inputs)
     inputs, initializers, names = [], [], []
     for position, (shape, dtype) in enumerate(zip(layer.input_shapes, layer.input_dtypes, strict=True)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable
@@ -26,16 +27,9 @@ def layers_to_frame(layers: Iterable[Layer], layer_type: LayerType) -> pd.DataFr
     return pd.DataFrame(columns=[*FEATURE_COLUMNS[layer_type], "layer_name"])
 
 
+@functools.singledispatch
 def layer_row(layer: Layer) -> dict[str, object]:
-    """The flat feature row of one record (seed columns first, in order)."""
-    if isinstance(layer, ConvLayer):
-        return _conv_row(layer)
-    if isinstance(layer, PoolLayer):
-        return _pool_row(layer)
-    if isinstance(layer, DenseLayer):
-        return _dense_row(layer)
-    if isinstance(layer, OtherLayer):
-        return _other_row(layer)
+    """The flat feature row of one record (seed columns first, in order): one registration per layer type."""
     raise TypeError(f"not a layer record: {layer!r}")
 
 
@@ -74,6 +68,7 @@ def _depth(layer: ConvLayer | PoolLayer) -> dict[str, object]:
     }
 
 
+@layer_row.register(ConvLayer)
 def _conv_row(layer: ConvLayer) -> dict[str, object]:
     input_elements = layer.batch_size * math.prod(layer.input_chw) * layer.depth.input
     output_elements = layer.batch_size * math.prod(layer.output_chw) * layer.depth.output
@@ -100,6 +95,7 @@ def _conv_row(layer: ConvLayer) -> dict[str, object]:
     }
 
 
+@layer_row.register(PoolLayer)
 def _pool_row(layer: PoolLayer) -> dict[str, object]:
     return {
         **_spatial(layer),
@@ -119,6 +115,7 @@ def _pool_row(layer: PoolLayer) -> dict[str, object]:
     }
 
 
+@layer_row.register(DenseLayer)
 def _dense_row(layer: DenseLayer) -> dict[str, object]:
     return {
         "batch_size": layer.batch_size,
@@ -135,6 +132,7 @@ def _dense_row(layer: DenseLayer) -> dict[str, object]:
     }
 
 
+@layer_row.register(OtherLayer)
 def _other_row(layer: OtherLayer) -> dict[str, object]:
     return {
         "batch_size": layer.batch_size,
@@ -159,15 +157,10 @@ _NORMALISED = frozenset({"Softmax", "LogSoftmax", "LayerNormalization", "SkipLay
                          "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd"})
 
 
+@functools.singledispatch
 def _op_features(layer: OtherLayer) -> dict[str, object]:
     """What sets an op family's cost beyond its element counts: a product's dims, a cell's, a resize's scales,
-    the length of the axis a softmax or norm runs along."""
-    if isinstance(layer, MatMulLayer):
-        return {"matrices": layer.matrices, "m": layer.m, "k": layer.k, "n": layer.n,
-                "b_is_constant": int(layer.b_is_constant), "equation": layer.equation}
-    if isinstance(layer, RecurrentLayer):
-        return {"sequence_length": layer.sequence_length, "rows": layer.rows, "input_features": layer.input_features,
-                "hidden": layer.hidden, "directions": layer.directions, "gates": layer.gates}
+    the length of the axis a softmax or norm runs along. A family with a record of its own registers its dims."""
     attributes = dict(layer.attributes)
     data = layer.input_shapes[0] if layer.input_shapes else None
     if layer.op_type in ("Resize", "Upsample") and data and layer.output_shapes:
@@ -188,3 +181,15 @@ def _op_features(layer: OtherLayer) -> dict[str, object]:
         axis_size = math.prod(data[a % len(data)] for a in axes)
         return {"axis_size": axis_size, "outer_rows": math.prod(data) // axis_size if axis_size else 0}
     return {}
+
+
+@_op_features.register(MatMulLayer)
+def _matmul_features(layer: MatMulLayer) -> dict[str, object]:
+    return {"matrices": layer.matrices, "m": layer.m, "k": layer.k, "n": layer.n,
+            "b_is_constant": int(layer.b_is_constant), "equation": layer.equation}
+
+
+@_op_features.register(RecurrentLayer)
+def _recurrent_features(layer: RecurrentLayer) -> dict[str, object]:
+    return {"sequence_length": layer.sequence_length, "rows": layer.rows, "input_features": layer.input_features,
+            "hidden": layer.hidden, "directions": layer.directions, "gates": layer.gates}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -14,6 +15,7 @@ __all__ = [
     "Layer",
     "LayerType",
     "MatMulLayer",
+    "ModelFacts",
     "ModelLayers",
     "OtherLayer",
     "PoolLayer",
@@ -247,20 +249,27 @@ class UnmodeledNode:
     macs: int | None = None
 
 
-@dataclass(frozen=True)
-class ModelLayers:
-    """Everything graph/ knows about one model: its layers, what it skipped, and its inputs."""
+@dataclass(frozen=True, kw_only=True)
+class ModelFacts:
+    """What every reading of a model records, as layers or as kernels: its source, the nodes it cannot
+    represent, its inputs, batch size, opset and node count."""
 
     source: str
-    layers: tuple[Layer, ...]
     unmodeled: tuple[UnmodeledNode, ...]
     input_shapes: tuple[tuple[str, Shape], ...]
     batch_size: int
     batch_size_assumed: bool
     opset: int
     node_count: int
+    data_dependent: tuple[str, ...] = ()  # layers or kernels whose sizes depend on input values (set to bounds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelLayers(ModelFacts):
+    """Everything graph/ knows about one model: its layers, what it skipped, and its inputs."""
+
+    layers: tuple[Layer, ...]
     batch_axes: tuple[tuple[str, int], ...] = ()  # input name -> its batch axis (graph/batch.py)
-    data_dependent: tuple[str, ...] = ()  # layers whose shapes depend on input values (set to bounds)
     absorbed_count: int = 0  # nodes folded into a layer (a bias Add into its MatMul): modeled, with no row
 
     def of_type(self, layer_type: LayerType) -> tuple[Layer, ...]:
@@ -273,18 +282,39 @@ def is_costed(layer: Layer) -> bool:
     return not (isinstance(layer, OtherLayer) and layer.is_free)
 
 
+@functools.singledispatch
 def layer_kind(layer: Layer) -> str:
     """The family a layer belongs to, for what a profile was trained on: conv, conv3d, conv_transpose,
-    pool, pool3d, dense, matmul, lstm/gru/rnn or other, with "-int8" for int8 convs, Linear layers and products."""
-    int8 = "-int8" if getattr(layer, "dtype_bytes", 4) == 1 and layer.dtype in ("int8", "uint8") else ""
-    if isinstance(layer, ConvLayer):
-        return ("conv_transpose" if layer.transposed else "conv") + ("3d" if layer.spatial_rank == 3 else "") + int8
-    if isinstance(layer, PoolLayer):
-        return "pool3d" if layer.spatial_rank == 3 else "pool"
-    if isinstance(layer, DenseLayer):
-        return "dense" + int8
-    if isinstance(layer, MatMulLayer):
-        return "matmul" + int8
-    if isinstance(layer, RecurrentLayer):
-        return layer.op_type.lower()
+    pool, pool3d, dense, matmul, lstm/gru/rnn or other, with "-int8" for int8 convs, Linear layers and products.
+
+    One registration per record type (a new op family's record registers its kind here)."""
     return "other"
+
+
+def _int8(layer: ConvLayer | DenseLayer | MatMulLayer) -> str:
+    return "-int8" if layer.dtype_bytes == 1 and layer.dtype in ("int8", "uint8") else ""
+
+
+@layer_kind.register(ConvLayer)
+def _conv_kind(layer: ConvLayer) -> str:
+    return ("conv_transpose" if layer.transposed else "conv") + ("3d" if layer.spatial_rank == 3 else "") + _int8(layer)
+
+
+@layer_kind.register(PoolLayer)
+def _pool_kind(layer: PoolLayer) -> str:
+    return "pool3d" if layer.spatial_rank == 3 else "pool"
+
+
+@layer_kind.register(DenseLayer)
+def _dense_kind(layer: DenseLayer) -> str:
+    return "dense" + _int8(layer)
+
+
+@layer_kind.register(MatMulLayer)
+def _matmul_kind(layer: MatMulLayer) -> str:
+    return "matmul" + _int8(layer)
+
+
+@layer_kind.register(RecurrentLayer)
+def _recurrent_kind(layer: RecurrentLayer) -> str:
+    return layer.op_type.lower()

@@ -19,7 +19,7 @@ from onnx import defs
 from graph.context import text
 from graph.errors import ModelLoadError, NodeError
 
-__all__ = ["check_schemas"]
+__all__ = ["check_schemas", "op_schema"]
 
 _TYPE_NAMES = {int(value): name.lower() for name, value in onnx.AttributeProto.AttributeType.items()}
 
@@ -48,15 +48,15 @@ def check_schemas(model: onnx.ModelProto, label: str) -> None:
 
 
 def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:
-    schema = _schema(op_type, opset)
+    schema = op_schema(op_type, opset)
     if schema is None:
-        first = _schema(op_type, defs.onnx_opset_version())
+        first = op_schema(op_type, defs.onnx_opset_version())
         since = f" (it exists from opset {first.since_version})" if first is not None else ""
         return f"no operator {op_type} in opset {opset}{since}"
     for attribute in node.attribute:
         name = text(attribute.name)
         if name not in schema.attributes:
-            newer = _schema(op_type, defs.onnx_opset_version())
+            newer = op_schema(op_type, defs.onnx_opset_version())
             since = ""
             if newer is not None and name in newer.attributes:
                 since = f" (it is from opset {_first_with_attribute(op_type, name, opset)})"
@@ -78,7 +78,7 @@ def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:
 
 def _omitted_required_input(node: onnx.NodeProto, op_type: str, opset: int) -> str:
     """A required input written as '' (an omitted one), or '' in a homogeneous variadic list."""
-    schema = _schema(op_type, opset)
+    schema = op_schema(op_type, opset)
     formal = list(schema.inputs) if schema is not None else []
     for position, name in enumerate(node.input):
         if name or not formal:
@@ -100,7 +100,7 @@ _VARIADIC = defs.OpSchema.FormalParameterOption.Variadic
 
 def _wrong_attribute_type(node: onnx.NodeProto, op_type: str, opset: int) -> str:
     """A declared attribute of another type than the schema's (a group given as a string, a list or a float)."""
-    schema = _schema(op_type, opset)
+    schema = op_schema(op_type, opset)
     if schema is None:
         return ""
     for attribute in node.attribute:
@@ -113,7 +113,8 @@ def _wrong_attribute_type(node: onnx.NodeProto, op_type: str, opset: int) -> str
 
 
 @functools.lru_cache(maxsize=1024)
-def _schema(op_type: str, opset: int) -> defs.OpSchema | None:
+def op_schema(op_type: str, opset: int) -> defs.OpSchema | None:
+    """The default-domain schema of `op_type` in effect at `opset` (None: no such op), looked up once."""
     try:
         return defs.get_schema(op_type, opset, "")
     except defs.SchemaError:
@@ -122,7 +123,7 @@ def _schema(op_type: str, opset: int) -> defs.OpSchema | None:
 
 def _first_with_attribute(op_type: str, attribute: str, after: int) -> int:
     for version in range(after + 1, defs.onnx_opset_version() + 1):
-        schema = _schema(op_type, version)
+        schema = op_schema(op_type, version)
         if schema is not None and attribute in schema.attributes:
             return schema.since_version
     return defs.onnx_opset_version()

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import defs, helper, numpy_helper
+from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
 from graph.context import text
+from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES, Dims
 
 __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
@@ -252,7 +253,7 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
             if name:
                 scope.tensors[name] = _Tensor(elem_type, dims)
         return
-    schema = _schema(node.op_type, scope.opsets[""])
+    schema = op_schema(node.op_type, scope.opsets[""])
     if schema is None or any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
         return
     types = {name: _to_type(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
@@ -269,14 +270,6 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
     for name, type_proto in found.items():
         if name and type_proto.HasField("tensor_type"):
             scope.tensors[name] = _from_type(type_proto)
-
-
-@functools.lru_cache(maxsize=512)
-def _schema(op_type: str, version: int) -> defs.OpSchema | None:
-    try:
-        return defs.get_schema(op_type, version, "")
-    except defs.SchemaError:
-        return None
 
 
 def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:

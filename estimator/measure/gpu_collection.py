@@ -12,7 +12,6 @@ again; add the run's facts to device.json (gpu_collection_runs); pack the device
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import tarfile
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from estimator.files import Journal, write_atomic
+from estimator.files import Journal, read_device_file, write_device_file
 from estimator.measure.backends.pytorch import TorchBackend, TorchSettings
 from estimator.measure.budget import (
     choose_window,
@@ -372,14 +371,13 @@ def _time_models(collector: Collector, model_runs: list[tuple[ZooJob, int]], dea
 
 def add_run_to_device_json(out_dir: Path, run_facts: dict[str, object], idle: PowerReading | None) -> None:
     """Append this run's facts to device.json's gpu_collection_runs (and record the idle power)."""
-    path = out_dir / "device.json"
-    document = json.loads(path.read_text()) if path.exists() else {"device_id": out_dir.name}
+    document = read_device_file(out_dir) or {"device_id": out_dir.name}
     earlier = document.pop("gpu_collection", None)  # written by versions that kept only the last run
     document["gpu_collection_runs"] = [*([earlier] if earlier else []), *document.get("gpu_collection_runs", []),
                                        run_facts]
     if idle is not None:
         document.setdefault("power_sensor", {})["idle_power_w"] = idle.power_w
-    write_atomic(path, json.dumps(document, indent=2, default=str) + "\n")
+    write_device_file(out_dir, document)
 
 
 def pack(folder: Path, out: Path, device_id: str) -> Path:

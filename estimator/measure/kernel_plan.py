@@ -8,7 +8,6 @@ and the unseen models, which are measured only to judge a profile (never trained
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -16,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from estimator.files import write_atomic
+from estimator.files import merge_device_file, read_device_file
 from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
 from estimator.measure.incontext import QUANTILE, SPINNING_NOTE, RunPolicy
 from estimator.measure.kernel_collector import DriftGuard, GraphJob, KernelCollector, Progress
-from estimator.measure.layout import machine_facts, now
-from estimator.predict.fingerprint import machine_fingerprint
+from estimator.measure.layout import now
+from estimator.predict.fingerprint import machine_facts, machine_fingerprint
 from graph.extract import extract_layers
 from graph.generate import FAMILIES, generate
 
@@ -89,10 +88,8 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
     references = [float(entry["end_to_end_ms"]) for entry in collector.references()]
     backend, guard = collector.backend, collector.guard
     settings = backend.settings
-    path = collector.out_dir / "device.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    document = {
-        **previous,
+    previous = read_device_file(collector.out_dir) or {}
+    merge_device_file(collector.out_dir, {
         "device_id": collector.out_dir.name,
         "machine": machine_facts(),
         "fingerprint": machine_fingerprint(settings.intra_op_threads, settings.provider, settings.optimization_level),
@@ -116,5 +113,4 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
         "drift": {"reference_ms": references,
                   "spread_pct": float((max(references) / min(references) - 1) * 100) if references else None},
         "runs": [*previous.get("runs", []), {"finished_at": now(), "command_line": command, **summary}],
-    }
-    write_atomic(path, json.dumps(document, indent=2, default=str) + "\n")
+    })

@@ -9,24 +9,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import platform
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from estimator.files import Journal, write_atomic, write_csv_atomic
+from estimator.files import Journal, merge_device_file, read_device_file, write_csv_atomic
 from estimator.measure.backends.base import Backend
 from estimator.measure.sensors import PowerSensor, SensorDetection
+from estimator.predict.fingerprint import machine_facts
 from graph.frames import layer_row
 from graph.records import Layer, ModelLayers, is_costed
 from graph.schema import CSV_FILES, FEATURE_COLUMNS, LAYER_TYPES
 
 __all__ = [
     "config_key",
-    "machine_facts",
     "measurable",
     "measured_layers_frame",
     "now",
@@ -78,8 +76,7 @@ def write_device_json(out_dir: Path, run: dict[str, object], sweep_counts: dict[
 
     Keys that other tools added to the previous device.json (e.g. gpu_collection_runs) are kept.
     """
-    path = out_dir / "device.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous = read_device_file(out_dir) or {}
     runs = [*previous.get("runs", []), run]
     sweep = dict(previous.get("sweep", {}).get("counts", {}))
     for layer_type, count in sweep_counts.items():
@@ -100,8 +97,7 @@ def write_device_json(out_dir: Path, run: dict[str, object], sweep_counts: dict[
         "sweep": {"seed": sweep_seed, "counts": sweep, "limits": sweep_limits},
         "runs": runs,
     }
-    document.update({key: value for key, value in previous.items() if key not in document})
-    write_atomic(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    merge_device_file(out_dir, document)
 
 
 def measured_layers_frame(layers: Iterable[Layer], layer_type: str, journal: Journal) -> pd.DataFrame:
@@ -136,28 +132,6 @@ def measured_layers_frame(layers: Iterable[Layer], layer_type: str, journal: Jou
 def measurable(layers: Iterable[Layer]) -> list[Layer]:
     """The layers that are run: free nodes (constants, shape arithmetic, reshapes) cost nothing."""
     return [layer for layer in layers if is_costed(layer)]
-
-
-def machine_facts() -> dict[str, object]:
-    """CPU model, core count, memory and OS of the measuring machine."""
-    facts: dict[str, object] = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "logical_cpus": os.cpu_count(),
-    }
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                facts["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal"):
-                facts["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
-                break
-    return facts
 
 
 def now() -> str:

@@ -7,6 +7,7 @@ data that pickles cheaply (PreparedModel), so that a process pool or a Dask clus
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -147,16 +148,30 @@ def _kernel_label(kernel: Kernel) -> str:
     return label + (" (NCHWc)" if kernel.layout == "nchwc" and not kernel.op_type.startswith("Reorder") else "")
 
 
+@functools.singledispatch
 def _shape_summary(layer: Layer) -> str:
-    if isinstance(layer, ConvLayer):
-        text = f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} k{shape_text(layer.kernel)} s{layer.stride[0]}"
-        return text + (f" g{layer.groups}" if layer.groups > 1 else "")
-    if isinstance(layer, PoolLayer):
-        if layer.is_global:
-            return f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} global"
-        return f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} k{shape_text(layer.kernel)} s{layer.stride[0]}"
-    if isinstance(layer, DenseLayer):
-        return f"{layer.rows}x{layer.in_features}->{layer.out_features}"
-    if isinstance(layer, OtherLayer):
-        return shape_text(layer.output_shapes[0]) if layer.output_shapes else ""
+    """A layer's shapes in a few characters, for reports: one registration per layer type."""
     return ""
+
+
+@_shape_summary.register(ConvLayer)
+def _conv_summary(layer: ConvLayer) -> str:
+    text = f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} k{shape_text(layer.kernel)} s{layer.stride[0]}"
+    return text + (f" g{layer.groups}" if layer.groups > 1 else "")
+
+
+@_shape_summary.register(PoolLayer)
+def _pool_summary(layer: PoolLayer) -> str:
+    if layer.is_global:
+        return f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} global"
+    return f"{shape_text(layer.input_chw)}->{shape_text(layer.output_chw)} k{shape_text(layer.kernel)} s{layer.stride[0]}"
+
+
+@_shape_summary.register(DenseLayer)
+def _dense_summary(layer: DenseLayer) -> str:
+    return f"{layer.rows}x{layer.in_features}->{layer.out_features}"
+
+
+@_shape_summary.register(OtherLayer)
+def _other_summary(layer: OtherLayer) -> str:
+    return shape_text(layer.output_shapes[0]) if layer.output_shapes else ""

@@ -10,10 +10,11 @@ import functools
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["ISA_FLAGS", "machine_fingerprint", "ort_default_threads"]
+__all__ = ["ISA_FLAGS", "machine_facts", "machine_fingerprint", "ort_default_threads"]
 
 # Instruction-set features that change which kernels a runtime picks (and how fast they run).
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
@@ -40,6 +41,22 @@ def machine_fingerprint(intra_op_threads: int, provider: str = "CPUExecutionProv
     }
 
 
+def machine_facts() -> dict[str, object]:
+    """CPU model, core count, memory and OS of the measuring machine (device.json's `machine`)."""
+    facts: dict[str, object] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "logical_cpus": os.cpu_count(),
+    }
+    cpu_model = _cpuinfo().get("model name")
+    if cpu_model is not None:
+        facts["cpu_model"] = cpu_model
+    memory_gib = _memory_gib()
+    if memory_gib is not None:
+        facts["memory_gib"] = memory_gib
+    return facts
+
+
 def ort_default_threads() -> int:
     """ONNX Runtime's own default intra-op thread count here: one per physical core it can use."""
     cores = _physical_cores()
@@ -62,39 +79,31 @@ def _onnxruntime_version() -> str:
     return onnxruntime.__version__
 
 
-def _cpuinfo() -> dict[str, str]:
+def _cpuinfo_blocks() -> Iterator[dict[str, str]]:
+    """/proc/cpuinfo, one dict per processor (none where the file does not exist), read lazily."""
     path = Path("/proc/cpuinfo")
-    facts: dict[str, str] = {}
     if not path.exists():
-        return facts
+        return
+    facts: dict[str, str] = {}
     for line in path.read_text(errors="replace").splitlines():
         if not line.strip():
             if facts:
-                break  # the first processor's block is enough
+                yield facts
+                facts = {}
             continue
         key, _, value = line.partition(":")
         facts.setdefault(key.strip(), value.strip())
-    return facts
+    if facts:
+        yield facts
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's block of /proc/cpuinfo: model, vendor, flags (all processors share them)."""
+    return next(_cpuinfo_blocks(), {})
 
 
 def _physical_cores() -> int | None:
-    path = Path("/proc/cpuinfo")
-    if not path.exists():
-        return None
-    cores: set[tuple[str, str]] = set()
-    physical = core = ""
-    for line in path.read_text(errors="replace").splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "physical id":
-            physical = value.strip()
-        elif key == "core id":
-            core = value.strip()
-        elif not line.strip() and core:
-            cores.add((physical, core))
-            physical = core = ""
-    if core:
-        cores.add((physical, core))
+    cores = {(block.get("physical id", ""), block["core id"]) for block in _cpuinfo_blocks() if block.get("core id")}
     return len(cores) or None
 
 

@@ -1,5 +1,8 @@
 """profile.json, checked against a schema kept as data: one line per key says its type, range and whether it is required.
 
+This schema is the one list of profile.json's keys: estimator.train writes no key it lacks (it checks what
+it writes with `closed=True`).
+
 Keys the estimator reads are checked strictly (types, ranges, known feature columns, closed
 sets of layer types and composition groups), so a malformed or hostile manifest is a one-line
 ProfileError, never a traceback or a silent nonsense estimate. Informational keys (how the data
@@ -241,6 +244,16 @@ MANIFEST: dict[str, Key] = {
         "cpu_model": Key(text(500)), "isa": Key(list_of(text(64), 200)), "gpu_name": Key(text(500)),
         "onnxruntime": Key(text(100))}, open_=True))),
     "layer_kinds": Key(nullable(list_of(text(64), 200))),
+    # Informational: written by estimator.train for people and tools, never read by the estimator.
+    "measured": Key(anything),  # the measuring machine, backend, power sensor and method (device.json)
+    "units": Key(anything),
+    "origin": Key(anything),  # trained from scratch, or transferred from a base profile
+    "targets": Key(anything),
+    "training_data": Key(anything),  # path, fingerprint, rows, zoo models
+    "catboost_params": Key(anything),
+    "versions": Key(anything),  # the packages that made the profile
+    "models_skipped": Key(anything),
+    "validation": Key(anything),  # held-out metrics
 }
 
 
@@ -259,8 +272,10 @@ def parse_manifest(data: bytes, where: Path, format_version: int) -> dict:
     return document
 
 
-def validate_manifest(document: object, where: Path, format_version: int) -> None:
-    """Check a parsed manifest against MANIFEST; the format version first, so an old or new profile says so."""
+def validate_manifest(document: object, where: Path, format_version: int, closed: bool = False) -> None:
+    """Check a parsed manifest against MANIFEST; the format version first, so an old or new profile says so.
+
+    `closed`: a key MANIFEST lacks is an error too (for what we write; reading tolerates unknown keys)."""
     if not isinstance(document, dict):
         raise ProfileError(f"{where}: expected a JSON object, got {_describe(document)}; retrain the profile")
     if document.get("format_version") != format_version:
@@ -269,7 +284,7 @@ def validate_manifest(document: object, where: Path, format_version: int) -> Non
             "retrain it with scripts/train.py"
         )
     try:
-        record(MANIFEST, open_=True)(document, "profile", document)
+        record(MANIFEST, open_=not closed)(document, "profile", document)
         _consistent(document)
     except _Invalid as error:
         raise ProfileError(f"{where}: {error}; retrain or re-download the profile") from None

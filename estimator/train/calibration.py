@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from estimator.files import write_atomic, write_csv_atomic
+from estimator.files import DEVICE_FILE, write_atomic, write_csv_atomic
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import Profile
+from estimator.train.accuracy import error_summary
 from estimator.train.composition import fit_kernel_composition
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.graphs import GRAPH_KEY, graph_predictions, graph_table, rows_of_graphs
-from estimator.train.kernel_evaluation import error_summary
 from estimator.train.transfer import STRATEGIES, fit_transfer
 
 __all__ = ["BUDGETS_S", "JUDGED_ZOO", "budget_curve", "copy_prefix", "elapsed_s", "write_calibration_evaluation"]
@@ -117,5 +117,5 @@ def copy_prefix(calibration: Path, budget_s: float, out: Path) -> Path:
         if not frame.empty:
             write_csv_atomic(out / csv.parent.name / csv.name, frame)
     write_csv_atomic(out / "models.csv", kept)
-    write_atomic(out / "device.json", (calibration / "device.json").read_text())
+    write_atomic(out / DEVICE_FILE, (calibration / DEVICE_FILE).read_text())  # a copy, byte for byte
     return out

@@ -12,9 +12,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from estimator.files import write_atomic
+from estimator.train.accuracy import layer_metrics, share_within
 from estimator.train.baselines import MacsBaseline, NeuralPowerBaseline
 from estimator.train.data import TrainingData, load_training_data
-from estimator.train.heldout import SEED_TEST_MODELS, held_out_predictions, layer_metrics, split_by_model
+from estimator.train.heldout import SEED_TEST_MODELS, held_out_predictions, split_by_model
+from estimator.train.tables import markdown_table
 
 __all__ = ["METHODS", "evaluate_split", "layer_table", "leave_one_model_out", "model_table", "write_evaluation"]
 
@@ -140,15 +142,15 @@ def _section(title: str, layers: pd.DataFrame, models: pd.DataFrame) -> tuple[di
     section = {"layers_runtime": runtime.to_dict("records"), "models": whole.to_dict("records"),
                "rmspe_reduction_vs_neuralpower_pct": _reduction(runtime), "models_within_10_pct": _within(whole),
                "layers_runtime_unseen_configurations": unseen.to_dict("records")}
-    text = [f"## {title}", "", "### Per-layer runtime", "", _markdown(runtime), "",
+    text = [f"## {title}", "", "### Per-layer runtime", "", markdown_table(runtime), "",
             "### Per-layer runtime, configurations never measured for a training model", "",
             f"Held-out layers whose exact configuration also occurs in a training model (e.g. VGG-16's convs "
             f"in VGG-13/19) are easy; {int((~layers['seen_in_training']).sum())} of {len(layers)} "
-            "held-out layers are not, and these are the figures for them alone:", "", _markdown(unseen), ""]
+            "held-out layers are not, and these are the figures for them alone:", "", markdown_table(unseen), ""]
     if layers["power_w"].notna().any():
         power = layer_table(layers, "power")
         section["layers_power"] = power.to_dict("records")
-        text += ["### Per-layer power", "", _markdown(power), ""]
+        text += ["### Per-layer power", "", markdown_table(power), ""]
     reduction = _reduction(runtime)
     versus = (f"Per-layer runtime RMSPE (conv+pool+dense pooled) is {reduction:.1f}% lower than the NeuralPower-style "
               "baseline; " if np.isfinite(reduction) else "The NeuralPower-style baseline was not fitted for this split; ")
@@ -157,18 +159,14 @@ def _section(title: str, layers: pd.DataFrame, models: pd.DataFrame) -> tuple[di
         errors = whole["ours_energy_error_pct"].abs()
         section["models_energy_mape_pct"] = float(errors.mean())
         energy = (f" Whole-model energy (in-graph power x in-graph runtime, summed) against the measured energy: MAPE "
-                  f"{errors.mean():.1f}%, median |error| {errors.median():.1f}%, {(errors <= 10).mean() * 100:.0f}% of "
+                  f"{errors.mean():.1f}%, median |error| {errors.median():.1f}%, {share_within(errors):.0f}% of "
                   "pairs within ±10%.")
-    text += ["### Whole model: sum of layers vs measured end to end (ms, error %)", "", _markdown(whole, 2), "",
+    text += ["### Whole model: sum of layers vs measured end to end (ms, error %)", "", markdown_table(whole, 2), "",
              f"{versus}{_within(whole):.0f}% of held-out model/batch pairs are within ±10% of the measured "
              f"end-to-end runtime.{energy}", ""]
     return section, text
 
 
-def _markdown(frame: pd.DataFrame, digits: int = 1) -> str:
-    """A Markdown table, floats to `digits` decimals, missing values empty."""
-    cells = frame.astype(object).where(frame.notna(), None)
-    return cells.to_markdown(index=False, floatfmt=f".{digits}f", missingval="")
 
 
 def _reduction(table: pd.DataFrame) -> float:
@@ -177,4 +175,4 @@ def _reduction(table: pd.DataFrame) -> float:
 
 
 def _within(models: pd.DataFrame) -> float:
-    return float((models["ours_error_pct"].abs() <= 10).mean() * 100)
+    return share_within(models["ours_error_pct"].abs())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from estimator.errors import TrainingDataError
+from estimator.files import read_device_file
 from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
 
 __all__ = ["EVALUATION_ONLY", "GENERATED", "MODERN", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data"]
@@ -81,9 +81,7 @@ def load_training_data(root: str | Path) -> TrainingData:
         )
     models_path = root / "models.csv"
     models = pd.read_csv(models_path) if models_path.exists() else None
-    device_path = root / "device.json"
-    device = json.loads(device_path.read_text()) if device_path.exists() else None
-    return TrainingData(root, merged, models, device, digest.hexdigest()[:16])
+    return TrainingData(root, merged, models, read_device_file(root), digest.hexdigest()[:16])
 
 
 def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:

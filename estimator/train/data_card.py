@@ -6,7 +6,6 @@ sum-of-isolated-layers vs measured end-to-end comparison per model and batch siz
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from estimator.files import Journal
 from estimator.predict.composition import GROUPS
 from estimator.train.composition import layer_sums
 from estimator.train.data import load_training_data
+from estimator.train.tables import markdown_table
 
 __all__ = ["data_card", "kernel_data_card"]
 
@@ -25,7 +25,7 @@ def data_card(data_path: str | Path) -> str:
     data = load_training_data(data_path)
     if data.unit == "kernels":
         return kernel_data_card(data_path)
-    device = json.loads((data_path / "device.json").read_text())
+    device = data.device or {}
     journal = Journal(data_path / "journal.jsonl")
     layers = pd.DataFrame([e for e in journal.entries.values() if e.get("kind") == "layer"])
 
@@ -36,14 +36,14 @@ def data_card(data_path: str | Path) -> str:
         counts.append({"layer type": layer_type, "zoo rows": len(zoo),
                        "zoo distinct configs": int(zoo["config_id"].nunique()) if "config_id" in zoo else len(zoo),
                        "sweep rows": int((frame["source"] == "sweep").sum())})
-    out += ["### Rows per layer type", "", _table(pd.DataFrame(counts)), ""]
+    out += ["### Rows per layer type", "", markdown_table(pd.DataFrame(counts), 2), ""]
 
     per_model = []
     for layer_type, frame in data.frames.items():
         zoo = frame[frame["source"] == "zoo"]
         per_model.append(zoo.groupby(["model", "batch_size"]).size().rename(layer_type))
     per_model_frame = pd.concat(per_model, axis=1).fillna(0).astype(int).reset_index()
-    out += ["### Rows per zoo model and batch size", "", _table(per_model_frame), ""]
+    out += ["### Rows per zoo model and batch size", "", markdown_table(per_model_frame, 2), ""]
 
     cv = layers["runtime_cv"]
     spread = (layers["runtime_p90_ms"] - layers["runtime_p10_ms"]) / layers["runtime_ms"]
@@ -68,31 +68,30 @@ def data_card(data_path: str | Path) -> str:
         sums["isolated_sum_ms"] = sums[list(GROUPS)].sum(axis=1)
         sums["ratio"] = sums["isolated_sum_ms"] / sums["end_to_end_ms"]
         shown = sums[["model", "batch_size", "layers", "end_to_end_ms", "isolated_sum_ms", "ratio"]]
-        out += ["### Sum of isolated layers vs the whole model", "", _table(shown.sort_values(["model", "batch_size"])),
+        out += ["### Sum of isolated layers vs the whole model", "",
+                markdown_table(shown.sort_values(["model", "batch_size"]), 2),
                 "", f"Ratio sum/whole: median {sums['ratio'].median():.3f}, min {sums['ratio'].min():.3f}, "
                 f"max {sums['ratio'].max():.3f}.", ""]
     return "\n".join(out)
 
 
-def _table(frame: pd.DataFrame, digits: int = 2) -> str:
-    return frame.to_markdown(index=False, floatfmt=f".{digits}f")
 
 
 def kernel_data_card(data_path: str | Path) -> str:
     """Statistics of an in-context collection: graphs and kernels per source, pairing, profiler and drift."""
     data_path = Path(data_path)
-    device = json.loads((data_path / "device.json").read_text())
-    graphs = pd.read_csv(data_path / "models.csv")
     data = load_training_data(data_path)
+    device = data.device or {}
+    graphs = pd.read_csv(data_path / "models.csv")
     out = ["### Graphs timed", ""]
     per_source = graphs.groupby(["source", "batch_size"]).agg(graphs=("model", "size"), kernels=("kernels", "sum"),
                                                               paired=("paired", "sum")).reset_index()
-    out += [_table(per_source), ""]
+    out += [markdown_table(per_source, 2), ""]
     rows = [{"layer type": t, "kernel rows": len(f), "timed": int(f["runtime_ms"].notna().sum()),
              "kinds": ", ".join(sorted(f["layer_kind"].dropna().unique())) if "layer_kind" in f else ""}
             for t, f in data.frames.items()]
     out += ["### Training rows per layer type (zoo and generated; unseen graphs excluded)", "",
-            _table(pd.DataFrame(rows)), ""]
+            markdown_table(pd.DataFrame(rows), 2), ""]
     unpaired = graphs["unpaired_runtime_kernels"].sum()
     ratio = graphs["kernel_sum_ms"] / graphs["end_to_end_ms"]
     profiled = graphs["profiled_end_to_end_ms"] / graphs["end_to_end_ms"]

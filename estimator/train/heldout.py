@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from estimator.predict.composition import Composition, composition_groups
 from estimator.predict.models import LayerModels, predict_layer_frame
+from estimator.train.accuracy import layer_metrics, share_within, whole_model_metrics
 from estimator.train.composition import fit_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData
 from estimator.train.fitting import fit_layer_models
@@ -19,7 +19,6 @@ __all__ = [
     "SEED_TEST_MODELS",
     "HeldOut",
     "held_out_predictions",
-    "layer_metrics",
     "split_by_model",
     "summarize_held_out",
 ]
@@ -106,17 +105,11 @@ def summarize_held_out(result: HeldOut) -> dict[str, object]:
         summary["layers"][layer_type] = entry
     models = result.models
     if not models.empty:
-        errors = models["error_pct"].abs()
-        summary["models"] = {
-            "pairs": len(models),
-            "runtime_mape": float(errors.mean()),
-            "runtime_within_10_pct": float((errors <= 10).mean() * 100),
-            "runtime_max_abs_error_pct": float(errors.max()),
-        }
+        summary["models"] = whole_model_metrics(models["error_pct"])
         energy = models["energy_error_pct"].dropna()
         if not energy.empty:
             summary["models"]["energy_mape"] = float(energy.abs().mean())
-            summary["models"]["energy_within_10_pct"] = float((energy.abs() <= 10).mean() * 100)
+            summary["models"]["energy_within_10_pct"] = share_within(energy.abs())
     return summary
 
 
@@ -129,21 +122,3 @@ def split_by_model(data: TrainingData, test_models: Iterable[str]) -> tuple[dict
         train[layer_type] = frame[~is_test].reset_index(drop=True)
         test[layer_type] = frame[is_test].reset_index(drop=True)
     return train, test
-
-
-def layer_metrics(actual: Iterable[float], predicted: Iterable[float]) -> dict[str, float]:
-    """RMSPE, MAPE (both %), share within ±10% and R² of per-layer predictions."""
-    actual = np.asarray(list(actual), dtype=float)
-    predicted = np.asarray(list(predicted), dtype=float)
-    if actual.size == 0:
-        return {"n": 0, "rmspe": math.nan, "mape": math.nan, "within_10": math.nan, "r2": math.nan}
-    relative = (predicted - actual) / actual
-    total = float(((actual - actual.mean()) ** 2).sum())
-    r2 = 1 - float(((predicted - actual) ** 2).sum()) / total if total > 0 else math.nan
-    return {
-        "n": int(actual.size),
-        "rmspe": float(np.sqrt(np.mean(relative**2)) * 100),
-        "mape": float(np.mean(np.abs(relative)) * 100),
-        "within_10": float(np.mean(np.abs(relative) <= 0.10) * 100),
-        "r2": r2,
-    }

@@ -15,16 +15,16 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from estimator.files import write_atomic
 from estimator.predict.estimation import estimate
 from estimator.predict.profiles import load_profile
+from estimator.train.accuracy import error_summary, layer_metrics
 from estimator.train.data import MODERN, UNSEEN, TrainingData, load_training_data
 from estimator.train.graphs import GraphSplit, graph_table, held_out_graphs
-from estimator.train.heldout import layer_metrics
+from estimator.train.tables import markdown_table
 
 __all__ = ["error_summary", "evaluate_kernel_profile", "family_folds", "unseen_graphs", "zoo_folds"]
 
@@ -72,14 +72,6 @@ def _repository() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def error_summary(errors: pd.Series) -> dict[str, float]:
-    """n, share within ±10% (%), median and mean |error| (%), worst |error| (%)."""
-    absolute = errors.abs()
-    return {"n": int(absolute.size), "within_10_pct": float((absolute <= 10).mean() * 100) if absolute.size else np.nan,
-            "median_abs_pct": float(absolute.median()), "mean_abs_pct": float(absolute.mean()),
-            "max_abs_pct": float(absolute.max())}
-
-
 def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, params: dict | None = None,
                             families: bool = True) -> Path:
     """Write evaluation.md and evaluation.json into the profile folder."""
@@ -103,12 +95,12 @@ def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, para
         document["unseen"] = unseen.to_dict("records")
         text += ["## Unseen torchvision classifiers, through `estimate` with this profile", "",
                  "Never part of training or of any choice made while building the method.", "",
-                 _markdown(_by_batch(unseen, "error_pct")), "", _markdown(unseen, 2), ""]
+                 markdown_table(_by_batch(unseen, "error_pct")), "", markdown_table(unseen, 2), ""]
     if not modern.empty:
         document["modern"] = modern.to_dict("records")
         text += ["## Modern exports (timm, transformers, ultralytics), through `estimate` with this profile", "",
                  "training_data/modern: evaluation only, never part of training.", "",
-                 _markdown(_by_batch(modern, "error_pct")), "", _markdown(modern, 2), ""]
+                 markdown_table(_by_batch(modern, "error_pct")), "", markdown_table(modern, 2), ""]
     text.append(f"Evaluation took {time.monotonic() - started:.0f} s.")
     write_atomic(profile_dir / "evaluation.md", "\n".join(text) + "\n")
     write_atomic(profile_dir / "evaluation.json", json.dumps(document, indent=2, default=float) + "\n")
@@ -132,9 +124,9 @@ def _zoo_section(split: GraphSplit, document: dict) -> list[str]:
                                            "kernels": per_type.to_dict("records")}
     return ["## Leave-one-model-out over the zoo", "",
             "Each zoo model's graphs (every batch size) predicted by a profile trained on the other zoo models and "
-            "every generated network.", "", _markdown(_by_batch(graphs, "predicted_error_pct")), "",
-            "### Per-kernel runtime (profiled, ms) against the MACs-proportional baseline", "", _markdown(per_type), "",
-            "### Every graph", "", _markdown(graphs[[c for c in columns if c in graphs]], 2), ""]
+            "every generated network.", "", markdown_table(_by_batch(graphs, "predicted_error_pct")), "",
+            "### Per-kernel runtime (profiled, ms) against the MACs-proportional baseline", "", markdown_table(per_type), "",
+            "### Every graph", "", markdown_table(graphs[[c for c in columns if c in graphs]], 2), ""]
 
 
 def _family_section(split: GraphSplit, document: dict) -> list[str]:
@@ -156,8 +148,8 @@ def _family_section(split: GraphSplit, document: dict) -> list[str]:
     return ["## Leave-one-family-out over generated networks", "",
             "Each family predicted by a profile trained on the other generated families only (no zoo). 'ours' is "
             "run overhead + sum of (kernel - profiler overhead); the other two columns drop parts of that composition "
-            "to show what each part buys.", "", _markdown(_by_batch(graphs, "predicted_error_pct")), "",
-            _markdown(table), ""]
+            "to show what each part buys.", "", markdown_table(_by_batch(graphs, "predicted_error_pct")), "",
+            markdown_table(table), ""]
 
 
 def _by_batch(graphs: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -170,8 +162,3 @@ def _by_batch(graphs: pd.DataFrame, column: str) -> pd.DataFrame:
 def _concat(folds: list[GraphSplit]) -> GraphSplit:
     return GraphSplit(pd.concat([f.kernels for f in folds], ignore_index=True),
                       pd.concat([f.graphs for f in folds], ignore_index=True))
-
-
-def _markdown(frame: pd.DataFrame, digits: int = 1) -> str:
-    cells = frame.astype(object).where(frame.notna(), None)
-    return cells.to_markdown(index=False, floatfmt=f".{digits}f", missingval="")

@@ -16,8 +16,10 @@ import pandas as pd
 
 from estimator.files import write_atomic
 from estimator.predict.features import categorical, feature_names, featurize
+from estimator.predict.manifest import validate_manifest
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
+from estimator.train.accuracy import whole_model_metrics
 from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import catboost_params, fit_layer_models
@@ -123,10 +125,7 @@ def _kernel_holdout(data: TrainingData, params: dict | None, fit: Fit | None
         intervals[layer_type] = {"runtime_log_ratio": [float(ratio.quantile(0.10)), float(ratio.quantile(0.90))],
                                  "coverage": 0.8, "from": "held-out kernels: log(measured / predicted), "
                                                           "10th and 90th percentiles"}
-    errors = split.graphs["predicted_error_pct"].abs()
-    holdout = {"models": {"pairs": len(errors), "runtime_mape": float(errors.mean()),
-                          "runtime_within_10_pct": float((errors <= 10).mean() * 100),
-                          "runtime_max_abs_error_pct": float(errors.max())},
+    holdout = {"models": whole_model_metrics(split.graphs["predicted_error_pct"]),
                "test_models": sorted(split.graphs["model"].unique().tolist())}
     return holdout, intervals
 
@@ -247,7 +246,9 @@ def save_profile(models: LayerModels, out_dir: Path, manifest: dict) -> dict:
         files.setdefault(layer_type, {"runtime": None, "power": None})["power"] = f"{layer_type}_power.cbm"
         model.save_model(str(out_dir / f"{layer_type}_power.cbm"))
     document = {"format_version": FORMAT_VERSION, **manifest, "model_files": files}
-    write_atomic(out_dir / "profile.json", json.dumps(document, indent=2, default=_json_default) + "\n")
+    text = json.dumps(document, indent=2, default=_json_default) + "\n"
+    validate_manifest(json.loads(text), out_dir / "profile.json", FORMAT_VERSION, closed=True)  # as it will be read
+    write_atomic(out_dir / "profile.json", text)
     return document
 
 

@@ -10,10 +10,10 @@ import pandas as pd
 from estimator.errors import TrainingDataError
 from estimator.predict.estimation import estimate
 from estimator.predict.profiles import Profile, load_profile
+from estimator.train.accuracy import error_summary
 from estimator.train.calibration import copy_prefix, elapsed_s
 from estimator.train.data import load_training_data
 from estimator.train.graphs import graph_table
-from estimator.train.kernel_evaluation import error_summary
 from estimator.train.profiles import train_profile
 from estimator.train.transfer import STRATEGIES, fit_transfer
 

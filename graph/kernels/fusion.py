@@ -252,10 +252,7 @@ def _gelu(graph: WorkingGraph) -> None:
             chain.append(half)
         gelu = WorkingNode("Gelu", [x], list(last.outputs), origin=erf.origin,
                            sources=[s for node in chain for s in node.sources])
-        graph.replace(min(chain, key=graph.nodes.index), gelu)
-        for node in chain:
-            if not node.removed:
-                graph.remove(node)
+        _replace_chain(graph, chain, gelu)
 
 
 def _quick_gelu(graph: WorkingGraph) -> None:
@@ -309,10 +306,7 @@ def _fast_gelu(graph: WorkingGraph) -> None:
         chain.append(half)
         fused = WorkingNode("FastGelu", [x], list(last.outputs), origin=tanh.origin,
                             sources=[source for node in chain for source in node.sources])
-        graph.replace(min(chain, key=graph.nodes.index), fused)
-        for node in chain:
-            if not node.removed:
-                graph.remove(node)
+        _replace_chain(graph, chain, fused)
 
 
 def _cubic_term(graph: WorkingGraph, producers, inner: WorkingNode) -> tuple[str, list[WorkingNode]] | None:
@@ -373,10 +367,16 @@ def _rms_norm(graph: WorkingGraph) -> None:
         chain.append(scale)
         fused = WorkingNode("SimplifiedLayerNormalization", [x, weight], list(scale.outputs), {"axis": -1},
                             origin=reduce.origin, sources=[source for node in chain for source in node.sources])
-        graph.replace(square, fused)
-        for node in chain:
-            if not node.removed:
-                graph.remove(node)
+        _replace_chain(graph, chain, fused, at=square)
+
+
+def _replace_chain(graph: WorkingGraph, chain: list[WorkingNode], fused: WorkingNode,
+                   at: WorkingNode | None = None) -> None:
+    """`fused` takes the place of `at` (the chain's first node by default); the rest of the chain goes."""
+    graph.replace(at if at is not None else min(chain, key=graph.nodes.index), fused)
+    for node in chain:
+        if not node.removed:
+            graph.remove(node)
 
 
 def _reduces_last_axis(graph: WorkingGraph, reduce: WorkingNode, rank: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph.records import Layer, LayerType, Shape, UnmodeledNode
+from graph.records import Layer, LayerType, ModelFacts, Shape
 
 __all__ = ["Kernel", "ModelKernels"]
 
@@ -36,18 +36,10 @@ class Kernel:
         return self.layer.layer_type
 
 
-@dataclass(frozen=True)
-class ModelKernels:
+@dataclass(frozen=True, kw_only=True)
+class ModelKernels(ModelFacts):
     """A model as kernels: what runs, what costs nothing, and what the estimator cannot represent."""
 
-    source: str
     rules: str
     kernels: tuple[Kernel, ...]
     free: tuple[tuple[str, str], ...]  # (node name, op type) of folded or eliminated nodes
-    unmodeled: tuple[UnmodeledNode, ...]
-    input_shapes: tuple[tuple[str, Shape], ...]
-    batch_size: int
-    batch_size_assumed: bool
-    opset: int
-    node_count: int
-    data_dependent: tuple[str, ...] = ()  # kernels whose sizes depend on input values (set to bounds, graph/shapes.py)

@@ -1,4 +1,10 @@
-"""One handler per op type, registered in HANDLERS."""
+"""One handler per op type, registered in HANDLERS.
+
+A new op family is its handler here; when it carries dims of its own, also its record (a subclass of
+OtherLayer in graph/records.py) with one registration for its kind (graph.records.layer_kind) and one for
+its feature columns (graph/frames.py's op features). Every other per-record function (layer_row, the one-node
+model builder, the shape summary, the PyTorch runner) dispatches on the record type and treats it as the
+OtherLayer it is."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from graph.context import GraphContext, NodeView, dtype_name_and_bytes
 from graph.records import UnmodeledNode
 
-__all__ = ["MAX_ATTRIBUTE", "data_type", "spatial_input", "spatial_shape", "unmodeled"]
+__all__ = ["MAX_ATTRIBUTE", "node_fields", "spatial_input", "spatial_shape", "unmodeled"]
 
 MAX_ATTRIBUTE = 2**31 - 1  # kernel sizes, strides, pads, dilations, groups: ONNX Runtime's int range
 
@@ -14,8 +14,12 @@ def unmodeled(node: NodeView, reason: str, macs: int | None = None) -> Unmodeled
     return UnmodeledNode(name=node.name, op_type=node.op_type, index=node.index, reason=reason, macs=macs)
 
 
-def data_type(ctx: GraphContext, tensor_name: str) -> tuple[str, int]:
-    return dtype_name_and_bytes(ctx.elem_type(tensor_name))
+def node_fields(ctx: GraphContext, node: NodeView, batch_size: int) -> dict[str, object]:
+    """The fields every layer record takes from its node: name, op type, index, batch size and the element type
+    (and its bytes) of its first input."""
+    dtype, dtype_bytes = dtype_name_and_bytes(ctx.elem_type(node.input(0)))
+    return {"name": node.name, "op_type": node.op_type, "index": node.index, "dtype": dtype, "batch_size": batch_size,
+            "dtype_bytes": dtype_bytes}
 
 
 def spatial_input(ctx: GraphContext, node: NodeView) -> tuple[int, int, int, int, int] | str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from graph.context import GraphContext, NodeView
-from graph.ops.common import MAX_ATTRIBUTE, data_type, spatial_shape, unmodeled
+from graph.ops.common import MAX_ATTRIBUTE, node_fields, spatial_shape, unmodeled
 from graph.ops.window import Window, read_window
 from graph.records import ConvLayer, Depth, UnmodeledNode
 
@@ -106,13 +106,8 @@ def _record(ctx: GraphContext, node: NodeView, batch: int, channels: int, input_
         bias_shape = ctx.shape(node.input(b_at))
         if bias_shape is not None and bias_shape != (out_channels,):
             raise ctx.error(node, f"bias shape {bias_shape} should be ({out_channels},)")
-    dtype, dtype_bytes = data_type(ctx, node.input(0))
     return ConvLayer(
-        name=node.name,
-        op_type=node.op_type,
-        index=node.index,
-        dtype=dtype,
-        batch_size=batch,
+        **node_fields(ctx, node, batch),
         input_chw=(channels, *input_hw),
         output_chw=(out_channels, *window.output_hw),
         kernel=window.kernel,
@@ -121,7 +116,6 @@ def _record(ctx: GraphContext, node: NodeView, batch: int, channels: int, input_
         dilation=window.dilation,
         groups=groups,
         has_bias=has_bias,
-        dtype_bytes=dtype_bytes,
         spatial_rank=rank,
         depth=window.depth,
     )

@@ -7,7 +7,7 @@ import dataclasses
 import math
 
 from graph.context import GraphContext, NodeView, present
-from graph.ops.common import data_type, unmodeled
+from graph.ops.common import node_fields, unmodeled
 from graph.ops.other import handle_other
 from graph.records import DenseLayer, MatMulLayer, OtherLayer, UnmodeledNode
 
@@ -125,17 +125,11 @@ def _bias_add(ctx: GraphContext, node: NodeView, out_features: int) -> int | Non
 def _record(ctx: GraphContext, node: NodeView, input_shape, rows: int, in_features: int,
             out_features: int, has_bias: bool) -> DenseLayer:
     """`rows` are the rows actually computed; `batch_size` is the model's, the same for every layer."""
-    dtype, dtype_bytes = data_type(ctx, node.input(0))
     return DenseLayer(
-        name=node.name,
-        op_type=node.op_type,
-        index=node.index,
-        dtype=dtype,
-        batch_size=ctx.batch_size,
+        **node_fields(ctx, node, ctx.batch_size),
         input_shape=tuple(input_shape),
         rows=rows,
         in_features=in_features,
         out_features=out_features,
         has_bias=has_bias,
-        dtype_bytes=dtype_bytes,
     )

@@ -7,7 +7,7 @@ import math
 import onnx
 
 from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes, present, text
-from graph.ops.common import unmodeled
+from graph.ops.common import node_fields, unmodeled
 from graph.records import OtherLayer, UnmodeledNode
 
 __all__ = ["FREE_OPS", "KNOWN_CUSTOM_OPS", "handle_other", "other_unmodeled"]
@@ -57,25 +57,19 @@ def handle_other(ctx: GraphContext, node: NodeView) -> OtherLayer | UnmodeledNod
         values = ctx.constant_values(name)
         if values is not None:
             constant_inputs.append((position, tuple(float(v) for v in values.reshape(-1))))
-    dtype, dtype_bytes = dtype_name_and_bytes(ctx.elem_type(node.input(0)))
     attributes = tuple(
         (text(a.name), value)
         for a in node.proto.attribute
         if isinstance(value := attribute_value(a), (int, float, str, tuple))
     )
     return OtherLayer(
-        name=node.name,
-        op_type=node.op_type,
-        index=node.index,
-        dtype=dtype,
-        batch_size=ctx.batch_size,
+        **node_fields(ctx, node, ctx.batch_size),
         input_shapes=input_shapes,
         input_dtypes=tuple(dtype_name_and_bytes(ctx.elem_type(name))[0] for name in node.inputs),
         output_shapes=tuple(output_shapes),
         attributes=attributes,
         constant_inputs=tuple(constant_inputs),
         is_free=_is_free(ctx, node, output_shapes),
-        dtype_bytes=dtype_bytes,
         producer_op=ctx.producer_op(node.input(0)),
     )
 

@@ -4,7 +4,7 @@ ReduceMean/ReduceMax over H, W -> PoolLayer."""
 from __future__ import annotations
 
 from graph.context import GraphContext, NodeView
-from graph.ops.common import MAX_ATTRIBUTE, data_type, spatial_shape, unmodeled
+from graph.ops.common import MAX_ATTRIBUTE, node_fields, spatial_shape, unmodeled
 from graph.ops.other import handle_other
 from graph.ops.window import read_window
 from graph.records import NO_DEPTH, Depth, OtherLayer, PoolLayer, UnmodeledNode
@@ -82,13 +82,8 @@ def _short(values: tuple[int, ...]) -> str:
 
 def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilation, is_global,
             ceil_mode, count_include_pad, rank=2, depth=NO_DEPTH) -> PoolLayer:
-    dtype, dtype_bytes = data_type(ctx, node.input(0))
     return PoolLayer(
-        name=node.name,
-        op_type=node.op_type,
-        index=node.index,
-        dtype=dtype,
-        batch_size=batch,
+        **node_fields(ctx, node, batch),
         input_chw=input_chw,
         output_chw=output_chw,
         kernel=kernel,
@@ -99,7 +94,6 @@ def _record(ctx, node, batch, input_chw, output_chw, kernel, pads, stride, dilat
         is_global=is_global,
         ceil_mode=ceil_mode,
         count_include_pad=count_include_pad,
-        dtype_bytes=dtype_bytes,
         spatial_rank=rank,
         depth=depth,
     )

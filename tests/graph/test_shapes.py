@@ -23,26 +23,16 @@ def conv_model(make_model, weights):
     return build
 
 
-def test_symbolic_batch_defaults_to_1_and_is_assumed(conv_model):
-    result = extract_layers(conv_model(("N", 3, 8, 8)))
-    assert result.batch_size == 1
-    assert result.batch_size_assumed is True
-    assert result.input_shapes == (("x", (1, 3, 8, 8)),)
+@pytest.mark.parametrize(("given", "batch", "assumed"), [(None, 1, True), (4, 4, False)])
+def test_symbolic_batch_is_the_batch_size_given_or_1_assumed(conv_model, given, batch, assumed):
+    result = extract_layers(conv_model(("N", 3, 8, 8)), batch_size=given)
+    assert result.batch_size == batch
+    assert result.batch_size_assumed is assumed
+    assert result.input_shapes == (("x", (batch, 3, 8, 8)),)
     conv, relu = result.layers
-    assert conv.batch_size == 1
-    assert relu.batch_size == 1
-    assert relu.output_shapes == ((1, 4, 6, 6),)
-
-
-def test_symbolic_batch_takes_batch_size(conv_model):
-    result = extract_layers(conv_model(("N", 3, 8, 8)), batch_size=4)
-    assert result.batch_size == 4
-    assert result.batch_size_assumed is False
-    assert result.input_shapes == (("x", (4, 3, 8, 8)),)
-    conv, relu = result.layers
-    assert conv.batch_size == 4
-    assert relu.batch_size == 4
-    assert relu.output_shapes == ((4, 4, 6, 6),)
+    assert conv.batch_size == batch
+    assert relu.batch_size == batch
+    assert relu.output_shapes == ((batch, 4, 6, 6),)
 
 
 def test_unnamed_unknown_batch_dim_is_treated_as_symbolic(make_model):

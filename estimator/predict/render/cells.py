@@ -1,9 +1,11 @@
-"""Cells that several renderers print: adaptive millisecond figures, middle-shortened labels, and the
-escaping of text for a terminal, Markdown, CSV or HTML (re-exported from estimator.predict.render.escape)."""
+"""Cells that several renderers print: adaptive millisecond figures, middle-shortened labels, the
+escaping of text for a terminal, Markdown, CSV or HTML (re-exported from estimator.predict.render.escape),
+and the Markdown pipe table they are set in."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 
 from estimator.predict.render.escape import csv_text, html_text, markdown_code, terminal_text
 
@@ -15,10 +17,20 @@ __all__ = [
     "markdown_code",
     "ms_text",
     "percent_text",
+    "pipe_table",
     "ratio_text",
     "shorten_middle",
     "terminal_text",
 ]
+
+def pipe_table(header: Sequence[str], rows: Iterable[Iterable[object]], numeric_from: int = 0) -> list[str]:
+    """The lines of a Markdown table of cells already escaped, columns from `numeric_from` on right-aligned
+    (not DataFrame.to_markdown: its padding would make the output depend on tabulate)."""
+    align = ["---" if position < numeric_from else "---:" for position in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
 
 def ms_text(value: float | None) -> str:
     """A runtime in ms with about four significant digits (0.0003258, 0.1197, 1.629, 14.21, 1203)."""

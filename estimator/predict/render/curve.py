@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from estimator.predict.breakdown import is_lower_bound, model_title
-from estimator.predict.render.cells import html_text, interval_text, markdown_code, ms_text, terminal_text
+from estimator.predict.render.cells import html_text, interval_text, markdown_code, ms_text, pipe_table, terminal_text
 from estimator.predict.render.chart import line_chart
 from estimator.predict.render.common import NOT_MEASURED, number
 from estimator.predict.render.escape import csv_frame, markdown_text
@@ -141,9 +141,8 @@ def _markdown(curve: Curve) -> str:
     shown = _shown(curve)
     out = [f"# Curve: {markdown_code(model_title(first.model))} over {markdown_text(_swept_label(curve))}", ""]
     out += [markdown_text(line) + "  " for line in _context(curve)[1:]]
-    out += ["", "| " + " | ".join(markdown_text(c) for c in shown.columns) + " |",
-            "|" + "|".join("---:" for _ in shown.columns) + "|"]
-    out += ["| " + " | ".join(markdown_text(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    out += ["", *pipe_table([markdown_text(c) for c in shown.columns],
+                            ([markdown_text(v) for v in row] for row in shown.itertuples(index=False)))]
     notes = _notes(curve)
     if notes:
         out += [""] + [f"- {markdown_text(note)}" for _, note in notes]

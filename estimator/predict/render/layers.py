@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 
+from estimator.predict.render.cells import pipe_table
 from estimator.predict.render.escape import csv_frame, html_text, markdown_code, markdown_text, terminal_text
 from graph import LAYER_TYPES, extract_layers, is_costed, layer_row
 from graph.loading import ModelSource
@@ -41,9 +42,8 @@ def render_layers(model: ModelSource, batch_size: int | None, shapes: dict[str, 
     shown = frame[columns].copy()
     if fmt == "markdown":
         cells = shown.astype(object).where(shown.notna(), "")
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(markdown_code(v) if c in _TEXT else str(v) for c, v in zip(columns, row, strict=True))
-                  + " |" for row in cells.itertuples(index=False)]
+        lines = pipe_table(columns, ([markdown_code(v) if c in _TEXT else v for c, v in zip(columns, row, strict=True)]
+                                     for row in cells.itertuples(index=False)), len(columns))
         return markdown_text(header.rstrip("\n")) + "\n\n" + "\n".join(lines) + "\n"
     for column in _TEXT:
         if column in shown.columns:

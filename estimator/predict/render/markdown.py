@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from estimator.predict.breakdown import cost_by, is_lower_bound, model_title
-from estimator.predict.render.cells import interval_text, markdown_code, ms_text, percent_text
+from estimator.predict.render.cells import interval_text, markdown_code, ms_text, percent_text, pipe_table
 from estimator.predict.render.common import (
     NOT_MEASURED,
     data_dependent_text,
@@ -24,20 +24,23 @@ __all__ = ["render_markdown"]
 
 def render_markdown(report: Report, top: int | None = None) -> str:
     totals = report.totals
-    out = [f"# Estimate: {markdown_code(model_title(report.model))}", "", "| quantity | value |", "|---|---|",
-           f"| profile | {markdown_text(report.profile_id)} ({markdown_text(report.device)}) |",
-           *([f"| note | {markdown_text(report.device_note)} |"] if report.device_note else []),
-           f"| batch size | {totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''} |",
-           f"| runtime | {runtime_prefix(report)}{totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
-           f"{totals.runtime_high_ms:.3f}) |",
-           f"| power | {power_text(totals.power_w, report, 'W', 2).replace('n/m', NOT_MEASURED)} |",
-           f"| energy | {power_text(totals.energy_mj, report, 'mJ', 3).replace('n/m', NOT_MEASURED)} |",
-           f"| nodes | {totals.nodes_total} total, {totals.nodes_modeled} modeled, {totals.nodes_free} free, "
-           f"{totals.nodes_unmodeled} unmodeled |",
-           f"| layers outside training ranges | {totals.layers_out_of_distribution} "
-           f"({percent_text(totals.runtime_share_out_of_distribution)} of the runtime) |",
-           f"| MACs modeled | {totals.macs_modeled_share * 100:.1f}% of {macs_text(totals.macs_total)} |",
-           *([f"| data-dependent | {data_dependent_text(report)} |"] if totals.data_dependent_layers else []), ""]
+    quantities = [
+        ("profile", f"{markdown_text(report.profile_id)} ({markdown_text(report.device)})"),
+        *([("note", markdown_text(report.device_note))] if report.device_note else []),
+        ("batch size", f"{totals.batch_size}{' (assumed)' if totals.batch_size_assumed else ''}"),
+        ("runtime", f"{runtime_prefix(report)}{totals.runtime_ms:.3f} ms (80% interval {totals.runtime_low_ms:.3f}-"
+                    f"{totals.runtime_high_ms:.3f})"),
+        ("power", power_text(totals.power_w, report, "W", 2).replace("n/m", NOT_MEASURED)),
+        ("energy", power_text(totals.energy_mj, report, "mJ", 3).replace("n/m", NOT_MEASURED)),
+        ("nodes", f"{totals.nodes_total} total, {totals.nodes_modeled} modeled, {totals.nodes_free} free, "
+                  f"{totals.nodes_unmodeled} unmodeled"),
+        ("layers outside training ranges", f"{totals.layers_out_of_distribution} "
+                                           f"({percent_text(totals.runtime_share_out_of_distribution)} of the runtime)"),
+        ("MACs modeled", f"{totals.macs_modeled_share * 100:.1f}% of {macs_text(totals.macs_total)}"),
+        *([("data-dependent", data_dependent_text(report))] if totals.data_dependent_layers else []),
+    ]
+    out = [f"# Estimate: {markdown_code(model_title(report.model))}", "",
+           *pipe_table(("quantity", "value"), quantities, 2), ""]
     if is_lower_bound(report):
         out += [f"**Lower bound:** {markdown_text(lower_bound_text(report))}.", ""]
     for column, title in (("layer_type", "layer type"), ("op_type", "op type")):
@@ -45,13 +48,11 @@ def render_markdown(report: Report, top: int | None = None) -> str:
     layers = report.layers.sort_values("runtime_ms", ascending=False)
     if top:
         layers = layers.head(top)
-    out += ["| layer | op | shape | runtime (ms) | share | power (W) | energy (mJ) |", "|---|---|---|---:|---:|---:|---:|"]
-    for row in layers.itertuples(index=False):
-        flag = " ⚠" if row.out_of_distribution else ""
-        out.append(f"| {markdown_code(row.name)}{flag} | {markdown_code(row.op_type)} | {markdown_text(row.shape)} | "
-                   f"{row.runtime_ms:.4f} | "
-                   f"{row.runtime_share * 100:.1f}% | {power_text(row.power_w, report, '', 2)} | "
-                   f"{power_text(row.energy_mj, report, '', 4)} |")
+    out += pipe_table(("layer", "op", "shape", "runtime (ms)", "share", "power (W)", "energy (mJ)"),
+                      ((markdown_code(row.name) + (" ⚠" if row.out_of_distribution else ""), markdown_code(row.op_type),
+                        markdown_text(row.shape), f"{row.runtime_ms:.4f}", f"{row.runtime_share * 100:.1f}%",
+                        power_text(row.power_w, report, "", 2), power_text(row.energy_mj, report, "", 4))
+                       for row in layers.itertuples(index=False)), 3)
     if report.unmodeled:
         out += ["", f"Unmodeled nodes ({len(report.unmodeled)}), not in the totals:", ""]
         out += [f"- {markdown_code(n.name)} ({markdown_code(n.op_type)}): {markdown_text(n.reason)}"
@@ -64,10 +65,9 @@ def render_markdown(report: Report, top: int | None = None) -> str:
 def _groups(report: Report, column: str, title: str) -> list[str]:
     """Runtime (and energy, where measured) summed by a layer column, as a table."""
     energy = report.power_measured
-    lines = [f"| {title} | layers | runtime (ms) | 80% interval | share |" + (" energy (mJ) |" if energy else ""),
-             "|---|---:|---:|---:|---:|" + ("---:|" if energy else "")]
-    for row in cost_by(report, column).itertuples(index=False):
-        lines.append(f"| {markdown_code(row.group)} | {row.layers} | {ms_text(row.runtime_ms)} | "
-                     f"{interval_text(row.runtime_low_ms, row.runtime_high_ms)} | {percent_text(row.runtime_share)} |"
-                     + (f" {'n/m' if row.energy_mj is None else ms_text(row.energy_mj)} |" if energy else ""))
-    return lines
+    header = (title, "layers", "runtime (ms)", "80% interval", "share", *(("energy (mJ)",) if energy else ()))
+    rows = ((markdown_code(row.group), row.layers, ms_text(row.runtime_ms),
+             interval_text(row.runtime_low_ms, row.runtime_high_ms), percent_text(row.runtime_share),
+             *((("n/m" if row.energy_mj is None else ms_text(row.energy_mj)),) if energy else ()))
+            for row in cost_by(report, column).itertuples(index=False))
+    return pipe_table(header, rows, 1)

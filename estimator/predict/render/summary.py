@@ -20,6 +20,7 @@ from estimator.predict.render.cells import (
     markdown_code,
     ms_text,
     percent_text,
+    pipe_table,
     ratio_text,
     terminal_text,
 )
@@ -186,24 +187,16 @@ def _table(reports: Sequence[Report]) -> str:
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
-def _markdown_table(frame: pd.DataFrame, numeric_from: int) -> list[str]:
-    """A pipe table (not DataFrame.to_markdown: its padding would make the output depend on tabulate)."""
-    align = ["---" if i < numeric_from else "---:" for i in range(len(frame.columns))]
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return lines
-
-
 def _markdown(reports: Sequence[Report]) -> str:
     shown, tables, totals = _summary_frames(reports, markdown_code)
     out = [f"# Comparison of {len(totals)} models", ""]
     out += [line.replace("|", "\\|") + "  " for line in _context_lines(totals.assign(device=totals["device"].map(terminal_text)))]
     out += ["", "Cheapest first; intervals are 80%.", ""]
-    out += _markdown_table(shown.rename(columns={"runtime ms": "runtime (ms)", "power W": "power (W)",
-                                                 "energy mJ": "energy (mJ)"}), 1)
+    shown = shown.rename(columns={"runtime ms": "runtime (ms)", "power W": "power (W)", "energy mJ": "energy (mJ)"})
+    out += pipe_table(shown.columns, shown.itertuples(index=False), 1)
     titles = ("## Runtime by layer type (ms, share of the model's runtime)", "## Energy by layer type (mJ)")
     for title, table in zip(titles, tables, strict=False):
-        out += ["", title, "", *_markdown_table(table, 1)]
+        out += ["", title, "", *pipe_table(table.columns, table.itertuples(index=False), 1)]
     notes = _notes(totals)
     if notes:
         out += [""] + [f"- {note}" for note in notes]

@@ -14,6 +14,7 @@ import pytest
 from estimator import estimate
 from estimator.predict.formats import VIEWS, renderer
 from estimator.predict.render import FORMATS, render, render_summary
+from estimator.predict.render.cells import pipe_table
 from estimator.predict.render.common import NOT_MEASURED
 from estimator.testing import small_cnn
 from tests.paths import ROOT
@@ -83,6 +84,11 @@ def test_summary_has_one_line_per_model(report):
 def test_summary_table_marks_unmeasured_power(report):
     text = render_summary([report], "table")
     assert "n/m" in text and "None" not in text and NOT_MEASURED in text
+
+
+def test_pipe_table_right_aligns_the_columns_from_numeric_from():
+    assert pipe_table(["layer", "ms", "share"], [["conv", 1.5, "50%"], ["relu", 0.25, "8%"]], 1) == [
+        "| layer | ms | share |", "|---|---:|---:|", "| conv | 1.5 | 50% |", "| relu | 0.25 | 8% |"]
 
 
 # --------------------------------------------------------------------------- the renderer registry

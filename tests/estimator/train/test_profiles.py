@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from catboost import CatBoostRegressor
 
-from estimator.errors import TrainingDataError
+from estimator.errors import ProfileError, TrainingDataError
 from estimator.predict.models import predict_layer_frame
 from estimator.predict.profiles import load_profile
 from estimator.train.data import load_training_data
 from estimator.train.fitting import fit_layer_models
-from estimator.train.profiles import train_profile
+from estimator.train.profiles import save_profile, train_profile
 from tests.estimator_fixtures import SUBSET
 
 
@@ -32,6 +32,17 @@ def test_trained_profile_round_trips(small_data, small_profile):
     second = predict_layer_frame(again.models, frame, "convolutional")["runtime_ms"]
     assert np.array_equal(first.to_numpy(), second.to_numpy())
     assert not loaded.has_power
+
+
+def test_a_key_the_manifest_schema_lacks_is_not_written(small_profile, tmp_path):
+    """profile.json's keys are declared once (estimator.predict.manifest.MANIFEST): training writes no other."""
+    written = json.loads((small_profile / "profile.json").read_text())
+    manifest = {key: value for key, value in written.items() if key not in ("format_version", "model_files")}
+    with pytest.raises(ProfileError, match=r"profile\.surprise: expected no such key"):
+        save_profile(load_profile(small_profile).models, tmp_path / "out", {**manifest, "surprise": 1})
+    assert not (tmp_path / "out" / "profile.json").exists()
+    save_profile(load_profile(small_profile).models, tmp_path / "out", manifest)
+    assert json.loads((tmp_path / "out" / "profile.json").read_text()) == written
 
 
 def test_training_is_deterministic(small_data, tmp_path):

@@ -13,6 +13,7 @@ torch raises MeasureError saying how to install it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import platform
 import warnings
@@ -154,22 +155,20 @@ class TorchBackend(Backend):
                                                                   or getattr(layer, "transposed", False)):
                     raise MeasureError(f"{layer.op_type} {layer.name!r}: 3-D, transposed and int8 layers are not "
                                        "supported by the PyTorch backend; measure them with ONNX Runtime")
-                if isinstance(layer, ConvLayer):
-                    return self._conv_runner(layer)
-                if isinstance(layer, PoolLayer):
-                    return self._pool_runner(layer)
-                if isinstance(layer, DenseLayer):
-                    return self._dense_runner(layer)
-                if isinstance(layer, OtherLayer):
-                    return self._other_runner(layer, opset)
+                return self._runner(layer, opset)
             except self.torch.cuda.OutOfMemoryError as error:
                 raise MeasureError(f"{layer.op_type} {layer.name!r}: out of device memory ({error})") from None
             except RuntimeError as error:
                 raise MeasureError(f"{layer.op_type} {layer.name!r}: torch cannot build it: "
                                    f"{str(error).splitlines()[0]}") from None
+
+    @functools.singledispatchmethod
+    def _runner(self, layer: Layer, opset: int) -> Callable[[], object]:
+        """The call that runs one layer: one registration per layer type."""
         raise MeasureError(f"not a layer record: {layer!r}")
 
-    def _conv_runner(self, layer: ConvLayer) -> Callable[[], object]:
+    @_runner.register(ConvLayer)
+    def _conv_runner(self, layer: ConvLayer, opset: int) -> Callable[[], object]:
         channels, height, width = layer.input_chw
         out_channels = layer.output_chw[0]
         x_shape = (layer.batch_size, channels, height, width)
@@ -181,7 +180,8 @@ class TorchBackend(Backend):
         b = self.tensors.random((out_channels,)) if layer.has_bias else None
         return lambda: fn(x, w, b)
 
-    def _pool_runner(self, layer: PoolLayer) -> Callable[[], object]:
+    @_runner.register(PoolLayer)
+    def _pool_runner(self, layer: PoolLayer, opset: int) -> Callable[[], object]:
         torch = self.torch
         x = self.tensors.random((layer.batch_size, *layer.input_chw))
         if layer.op_type in ("ReduceMean", "ReduceMax"):
@@ -197,7 +197,8 @@ class TorchBackend(Backend):
         fn = build(Spec("MaxPool" if layer.pool_kind == "max" else "AveragePool", attrs, [tuple(x.shape)], {}, LAYER_MODEL_OPSET))
         return lambda: fn(x)
 
-    def _dense_runner(self, layer: DenseLayer) -> Callable[[], object]:
+    @_runner.register(DenseLayer)
+    def _dense_runner(self, layer: DenseLayer, opset: int) -> Callable[[], object]:
         functional = nn_functional()
         x = self.tensors.random(layer.input_shape)
         w = self.tensors.weight((layer.out_features, layer.in_features))
@@ -210,6 +211,7 @@ class TorchBackend(Backend):
         raise MeasureError(f"dense layer {layer.name!r}: input {shape} does not hold {layer.rows} rows of "
                            f"{layer.in_features} features")
 
+    @_runner.register(OtherLayer)
     def _other_runner(self, layer: OtherLayer, opset: int) -> Callable[[], object]:
         if layer.op_type not in supported_ops():
             raise MeasureError(f"op {layer.op_type} is not supported by the PyTorch backend "

@@ -9,15 +9,14 @@ at the node's opset (onnx.defs.get_schema(op, opset).since_version).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from onnx import defs
 
 from estimator.errors import MeasureError
+from graph.schemas import op_schema
 
 __all__ = ["Builder", "Fn", "Spec", "build", "builder_for", "register", "supported_ops"]
 
@@ -82,12 +81,9 @@ def register(op_types: str | tuple[str, ...], since: int = 1) -> Callable[[Build
     return add
 
 
-@functools.lru_cache(maxsize=1024)
 def _schema_version(op_type: str, opset: int) -> int | None:
-    try:
-        return int(defs.get_schema(op_type, opset, "").since_version)
-    except defs.SchemaError:
-        return None
+    schema = op_schema(op_type, opset)
+    return None if schema is None else int(schema.since_version)
 
 
 def builder_for(op_type: str, opset: int) -> Builder | None:
