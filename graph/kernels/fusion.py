@@ -344,7 +344,7 @@ def _rms_norm(graph: WorkingGraph) -> None:
             continue
         x = square.input(0)
         shape = graph.shapes.get(x)
-        if shape is None or not _reduces_last_axis(graph, reduce, len(shape)):
+        if not shape or not _reduces_last_axis(graph, reduce, len(shape)):  # (a scalar has no last axis)
             continue
         plus_eps = sole(reduce)
         root = sole(plus_eps) if plus_eps is not None and plus_eps.op_type == "Add" \

@@ -189,3 +189,20 @@ def test_activation_and_norm_patterns_run_as_one_kernel_as_in_onnx_runtime(kind,
                         RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
     paired, unpaired = match_kernels(ours.kernels, timing)
     assert all(timed is not None for timed in paired) and unpaired == 0
+
+
+def test_a_mean_of_squares_over_a_scalar_is_no_rms_norm(rules, tmp_path):
+    """A degenerate RMSNorm chain on a scalar input: nothing to fuse, and no error."""
+    make = onnx.helper.make_node
+    constants = [onnx.numpy_helper.from_array(np.array(value, dtype=np.float32), name)
+                 for name, value in (("two", 2.0), ("eps", 1e-6), ("w", 1.0))]
+    graph = onnx.helper.make_graph(
+        [make("Pow", ["x", "two"], ["sq"]), make("ReduceMean", ["sq"], ["ms"], keepdims=1),
+         make("Add", ["ms", "eps"], ["v"]), make("Sqrt", ["v"], ["r"]), make("Div", ["x", "r"], ["n"]),
+         make("Mul", ["n", "w"], ["y"])],
+        "scalar_rms", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [])], constants)
+    path = tmp_path / "scalar_rms.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    kernels = extract_kernels(path, rules)
+    assert "SimplifiedLayerNormalization" not in [kernel.op_type for kernel in kernels.kernels]
