@@ -34,8 +34,15 @@ def predict_layer_frame(models: LayerModels, frame: pd.DataFrame, layer_type: st
     return predict_features(models, featurize(frame, layer_type, models.unit), layer_type)
 
 
-def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str) -> pd.DataFrame:
-    """predict_layer_frame for an already featurised frame (featurize's output)."""
+def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str,
+                     beyond: np.ndarray | None = None) -> pd.DataFrame:
+    """predict_layer_frame for an already featurised frame (featurize's output).
+
+    `beyond`: rows of more work (MACs) than any the models were trained on. There a kernel profile's regressor may
+    only make the kernel faster than its linear baseline, never slower: what makes small kernels slower than the
+    work model (fixed costs per call, short loops) shrinks as the work grows, while the residual the trees learned
+    at the largest measured size stays constant past it (attention MatMuls over 1,500 tokens came out 4.2x slow).
+    """
     out = pd.DataFrame(index=features.index)
     if layer_type in models.constant_runtime_ms and not features.empty:
         out["runtime_ms"] = models.constant_runtime_ms[layer_type]
@@ -48,6 +55,8 @@ def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: st
     pool = Pool(features, cat_features=list(categorical(layer_type, models.unit)))
     log_runtime = models.runtime[layer_type].predict(pool)
     if layer_type in models.baselines:
+        if beyond is not None:
+            log_runtime = np.where(beyond, np.minimum(log_runtime, 0.0), log_runtime)
         log_runtime = log_runtime + baseline_log_ms(models.baselines[layer_type], features)
     out["runtime_ms"] = np.exp(log_runtime)
     power_model = models.power.get(layer_type)

@@ -84,12 +84,19 @@ class Profile:
     def predict(self, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
         """Per-row runtime_ms with an 80% interval, power_w, and an out-of-distribution flag."""
         features = featurize(frame, layer_type, self.unit)
-        predicted = predict_features(self.models, features, layer_type)
+        predicted = predict_features(self.models, features, layer_type, self._beyond_largest(features, layer_type))
         low, high = self.manifest.get("intervals", {}).get(layer_type, {}).get("runtime_log_ratio", [0.0, 0.0])
         predicted["runtime_low_ms"] = predicted["runtime_ms"] * math.exp(low)
         predicted["runtime_high_ms"] = predicted["runtime_ms"] * math.exp(high)
         predicted["out_of_distribution"] = self._outside_training(features, layer_type)
         return predicted
+
+    def _beyond_largest(self, features: pd.DataFrame, layer_type: str) -> np.ndarray | None:
+        """Rows of more MACs than any this layer type was trained on (None: no MACs range recorded)."""
+        bounds = self.manifest.get("feature_ranges", {}).get(layer_type, {}).get("numeric", {}).get("macs")
+        if not bounds or "macs" not in features.columns:
+            return None
+        return features["macs"].to_numpy(dtype="float64") > float(bounds[1])
 
     def _outside_training(self, features: pd.DataFrame, layer_type: str) -> pd.Series:
         ranges = self.manifest.get("feature_ranges", {}).get(layer_type)
