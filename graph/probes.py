@@ -10,13 +10,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["ACTIVATION_CANDIDATES", "activation_after", "conv", "gemm_then", "pattern", "pool"]
+__all__ = ["ACTIVATION_CANDIDATES", "PATTERNS", "activation_after", "conv", "gemm_then", "pattern", "pool"]
 
 ACTIVATION_CANDIDATES = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
                          "Softplus", "Selu", "SiLU", "Gelu")
-_PATTERNS = ("gelu", "quick_gelu", "fast_gelu", "rms_norm", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
-             "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
-             "matmul_scale", "reshapes", "twins", "noops")
+PATTERNS = ("gelu", "quick_gelu", "fast_gelu", "rms_norm", "skip_layernorm", "matmul_add", "conv_add_relu", "slices",
+            "batchnorm_after_conv", "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers",
+            "matmul_transpose", "matmul_scale", "reshapes", "twins", "noops")
 
 
 class _Graph:
@@ -181,4 +181,4 @@ def _transformer_or_int8_pattern(g: _Graph, kind: str) -> bytes:
     if kind == "reshapes":
         flat = g.add("Reshape", [g.add("Reshape", [g.add("Relu", ["x"]), g.ints([4, 16])]), g.ints([64])])
         return g.model([2, 8, 4], [g.add("Sigmoid", [flat])])
-    raise ValueError(f"unknown pattern {kind!r}; patterns: {', '.join(_PATTERNS)}")
+    raise ValueError(f"unknown pattern {kind!r}; patterns: {', '.join(PATTERNS)}")

@@ -73,10 +73,7 @@ def rules_from_probes(optimize: Optimize, name: str) -> FusionRules:
             conv_activations.append(op_type)
         if any(node.op_type == "FusedGemm" and node.activation == op_type for node in optimize(probes.gemm_then(op_type))):
             gemm_activations.append(op_type)
-    nodes_of = {kind: optimize(probes.pattern(kind)) for kind in (
-        "gelu", "quick_gelu", "fast_gelu", "rms_norm", "skip_layernorm", "matmul_add", "conv_add_relu", "slices", "batchnorm_after_conv",
-        "conv3d_add_relu", "qdq_conv", "resize_blocked", "transpose_gathers", "gathers", "matmul_transpose",
-        "matmul_scale", "reshapes", "twins", "noops")}
+    nodes_of = {kind: optimize(probes.pattern(kind)) for kind in probes.PATTERNS}
     ops_of = {kind: {node.op_type for node in nodes} for kind, nodes in nodes_of.items()}
 
     def count(kind: str, op_type: str) -> int:

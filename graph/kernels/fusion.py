@@ -276,7 +276,7 @@ def _fast_gelu(graph: WorkingGraph) -> None:
     for tanh in [node for node in graph.nodes if node.op_type == "Tanh"]:
         consumers, producers = graph.consumers(), graph.producers()
 
-        def sole(node: WorkingNode | None) -> WorkingNode | None:
+        def sole(node: WorkingNode | None, consumers=consumers) -> WorkingNode | None:
             return None if node is None else graph.sole_consumer(consumers, node.output(0))
 
         scaled = producers.get(tanh.input(0))
@@ -336,7 +336,7 @@ def _rms_norm(graph: WorkingGraph) -> None:
     for reduce in [node for node in graph.nodes if node.op_type == "ReduceMean"]:
         consumers, producers = graph.consumers(), graph.producers()
 
-        def sole(node: WorkingNode | None) -> WorkingNode | None:
+        def sole(node: WorkingNode | None, consumers=consumers) -> WorkingNode | None:
             return None if node is None else graph.sole_consumer(consumers, node.output(0))
 
         square = producers.get(reduce.input(0))

@@ -39,7 +39,7 @@ def test_the_base_scores_each_graph_from_its_generated_bytes_without_generating_
     weights = uncertainty.weights(entries)
     assert weights.sum() == pytest.approx(1.0)
     assert weights[1] > 0.8
-    for key, (family, error) in uncertainty.errors.items():
+    for key, (family, _error) in uncertainty.errors.items():
         assert family == key[0].rsplit("_", 1)[0]
     assert uncertainty.errors["convnext_100000", 1][1] == pytest.approx(np.log(2), rel=1e-6)
 

@@ -15,10 +15,10 @@ from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
 from estimator.measure.incontext import RunPolicy, kernel_signature, match_kernels, time_graph
 from graph.build import runnable_model
-from graph.probes import pattern
 from graph.generate import FAMILIES, generate
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
 from graph.kernels.runtime import read_runtime_graph
+from graph.probes import pattern
 from tests.paths import FAMILIES as FAMILY_DIR
 from tests.paths import ZOO
 

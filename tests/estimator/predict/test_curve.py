@@ -9,8 +9,8 @@ import json
 import pytest
 
 from estimator import estimate, estimate_curve, load_profile
-from graph import ShapeError
 from estimator.testing import small_cnn
+from graph import ShapeError
 from tests.fuzz.worker import check_text
 
 

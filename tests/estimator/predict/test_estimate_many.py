@@ -15,10 +15,10 @@ from estimator.errors import EstimatorError
 from estimator.predict import extraction
 from estimator.predict.composition import composition_groups
 from estimator.predict.features import featurize, input_columns
+from estimator.testing import small_cnn
 from graph import LAYER_TYPES, ModelLoadError, extract_layers, is_costed, layer_row
 from graph.kernels import extract_kernels
 from graph.kernels.frames import kernel_row
-from estimator.testing import small_cnn
 from tests.estimator_fixtures import huge_conv
 from tests.paths import FAMILIES, ZOO
 
