@@ -32,7 +32,7 @@ from estimator.predict.estimation import estimate
 from estimator.predict.fingerprint import machine_fingerprint
 from estimator.predict.selection import choose_profile
 from estimator.predict.userdata import HOME_VARIABLE
-from estimator.train.kernel_evaluation import error_summary
+from estimator.train.accuracy import error_summary, share_within
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def study(models: list[Path], threads: int) -> tuple[pd.DataFrame, dict]:
 
 def summary(frame: pd.DataFrame, column: str) -> dict:
     errors = frame[column]
-    return {**error_summary(errors), "within_20": float((errors.abs() <= 20).mean() * 100)}
+    return {**error_summary(errors), "within_20": share_within(errors.abs(), 20.0)}
 
 
 def main(argv: list[str] | None = None) -> int:

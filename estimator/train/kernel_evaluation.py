@@ -26,7 +26,7 @@ from estimator.train.data import MODERN, UNSEEN, TrainingData, load_training_dat
 from estimator.train.graphs import GraphSplit, graph_table, held_out_graphs
 from estimator.train.tables import markdown_table
 
-__all__ = ["error_summary", "evaluate_kernel_profile", "family_folds", "unseen_graphs", "zoo_folds"]
+__all__ = ["evaluate_kernel_profile", "family_folds", "unseen_graphs", "zoo_folds"]
 
 logger = logging.getLogger(__name__)
 

@@ -213,15 +213,21 @@ def _between_activations(graph: WorkingGraph, node: WorkingNode) -> bool:
 def _is_scalar_scale(graph: WorkingGraph, node: WorkingNode | None) -> bool:
     """A Mul or Div by one constant scalar: a stored one, or one folded from shapes (timm's
     `q * d ** -0.25` exports as Sqrt(Cast(Gather(Shape)))), whose value this reader may not know."""
-    if node is None or node.op_type not in ("Mul", "Div") or len(present(node.inputs)) != 2 or not node.output(0):
-        return False
-    constants = [name for name in node.inputs if graph.is_constant(name)]
-    if len(constants) != 1 or (node.op_type == "Div" and node.inputs[1] != constants[0]):
-        return False
-    shape = graph.shapes.get(constants[0])
+    constant = _scale_operand(graph, node)
+    shape = graph.shapes.get(constant) if constant else None
     if shape is None or math.prod(shape) != 1:
         return False
-    return graph.constant_values(constants[0]) is None or _scalar_factor(graph, node) is not None
+    return graph.constant_values(constant) is None or _scalar_factor(graph, node) is not None
+
+
+def _scale_operand(graph: WorkingGraph, node: WorkingNode | None) -> str | None:
+    """The constant a Mul or Div scales by (a Div's divisor), or None when `node` is no such scaling."""
+    if node is None or node.op_type not in ("Mul", "Div") or len(present(node.inputs)) != 2 or not node.output(0):
+        return None
+    constants = [name for name in node.inputs if graph.is_constant(name)]
+    if len(constants) != 1 or (node.op_type == "Div" and node.inputs[1] != constants[0]):
+        return None
+    return constants[0]
 
 
 def _times(alpha: float | None, factor: float | None) -> float | None:
@@ -231,12 +237,8 @@ def _times(alpha: float | None, factor: float | None) -> float | None:
 
 def _scalar_factor(graph: WorkingGraph, node: WorkingNode | None) -> float | None:
     """The factor a Mul or Div by a constant scalar applies (None for anything else, or when its value is unknown)."""
-    if node is None or node.op_type not in ("Mul", "Div") or len(present(node.inputs)) != 2 or not node.output(0):
-        return None
-    constants = [name for name in node.inputs if graph.is_constant(name)]
-    if len(constants) != 1 or (node.op_type == "Div" and node.inputs[1] != constants[0]):
-        return None
-    values = graph.constant_values(constants[0])
+    constant = _scale_operand(graph, node)
+    values = graph.constant_values(constant) if constant else None
     if values is None or values.size != 1:
         return None
     value = float(values.reshape(-1)[0])
