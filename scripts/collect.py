@@ -38,6 +38,7 @@ from estimator.measure.progress import progress_callback
 from estimator.measure.sensors import SENSOR_NAMES, detect_sensors, open_sensor
 from estimator.measure.sweep import SweepLimits
 from estimator.measure.timing import LoopPolicy
+from graph.generate import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESUME_HINT = "what was measured is kept in journal.jsonl; rerun the same command to resume"
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="kernels timed inside whole graphs (default) or layers timed alone")
     what.add_argument("--generated", type=int, default=0, help="kernels: generated networks per family (default: 0)")
     what.add_argument("--generated-seed", type=int, default=0, help="kernels: first seed of the generated networks")
+    what.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES), metavar="FAMILY",
+                      help=f"kernels: generated families (default: all: {', '.join(FAMILIES)})")
+    what.add_argument("--generated-max-macs", type=float, default=1.5e9,
+                      help="kernels: cap on a generated graph's MACs, batch included (default 1.5e9; attention over "
+                           "4,096 tokens needs about 2.5e9)")
     what.add_argument("--unseen", nargs="*", default=[],
                       help="kernels: models of training_data/unseen to time for evaluation only, or 'all'")
     what.add_argument("--unseen-batch-sizes", nargs="+", type=int, default=[1], help="kernels: default 1")
@@ -126,7 +132,7 @@ def _collect(args: argparse.Namespace, command: str) -> int:
 
 def _collect_kernels(args: argparse.Namespace, command: str) -> int:
     jobs = file_jobs([job.path for job in zoo_jobs(args.zoo_dir, args.models, (1,))], "zoo", args.batch_sizes)
-    jobs += generated_jobs(args.generated, first_seed=args.generated_seed)
+    jobs += generated_jobs(args.generated, args.families, args.generated_seed, max_macs=args.generated_max_macs)
     unseen = [job.path for job in zoo_jobs(ROOT / "training_data" / "unseen", args.unseen, (1,))] if args.unseen else []
     jobs += file_jobs(unseen, "unseen", args.unseen_batch_sizes)
     modern = [job.path for job in zoo_jobs(ROOT / "training_data" / "modern", args.modern, (1,))] if args.modern else []

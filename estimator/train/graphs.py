@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from estimator.predict.composition import KernelComposition
-from estimator.predict.models import LayerModels, predict_layer_frame
+from estimator.predict.features import featurize
+from estimator.predict.models import LayerModels, predict_features
 from estimator.train.baselines import MacsBaseline
 from estimator.train.composition import fit_kernel_composition
 from estimator.train.data import TrainingData
@@ -67,12 +68,22 @@ def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = No
 
 def graph_predictions(models: LayerModels, composition: KernelComposition, frames: dict[str, pd.DataFrame],
                       baseline_frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """Every kernel row of `frames` predicted (profiled ms) and placed in its graph (in-graph ms)."""
+    """Every kernel row of `frames` predicted (profiled ms) and placed in its graph (in-graph ms).
+
+    `baseline_frames` are the training rows: they fit the MACs baseline, and kernels of more MACs than any measured
+    one of their type are scored as `estimate` scores them (estimator.predict.models.predict_features, `beyond`)."""
     parts = []
     for layer_type, frame in frames.items():
         if frame.empty or (layer_type not in models.runtime and layer_type not in models.constant_runtime_ms):
             continue
-        predicted = predict_layer_frame(models, frame, layer_type)["runtime_ms"].to_numpy(float)
+        train = (baseline_frames or {}).get(layer_type)
+        measured = train[train["runtime_ms"].notna()] if train is not None else None
+        features = featurize(frame, layer_type, models.unit)
+        beyond = None
+        if measured is not None and not measured.empty and "macs" in features.columns:
+            largest = float(featurize(measured, layer_type, models.unit)["macs"].max())
+            beyond = features["macs"].to_numpy(dtype="float64") > largest
+        predicted = predict_features(models, features, layer_type, beyond)["runtime_ms"].to_numpy(float)
         part = pd.DataFrame({
             "layer_type": layer_type,
             "model": frame["model"].to_numpy(),
@@ -81,12 +92,9 @@ def graph_predictions(models: LayerModels, composition: KernelComposition, frame
             "predicted_ms": predicted,
             "in_graph_ms": composition.in_graph(predicted),
         })
-        train = (baseline_frames or {}).get(layer_type)
-        if train is not None:
-            measured = train[train["runtime_ms"].notna()]
-            if len(measured) >= 2:
-                macs = MacsBaseline(layer_type).fit(measured, measured["runtime_ms"].to_numpy(float))
-                part["macs_ms"] = np.maximum(macs.predict(frame), 0.0)
+        if measured is not None and len(measured) >= 2:
+            macs = MacsBaseline(layer_type).fit(measured, measured["runtime_ms"].to_numpy(float))
+            part["macs_ms"] = np.maximum(macs.predict(frame), 0.0)
         parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 

@@ -1,9 +1,12 @@
 """The evaluation of a kernel profile (kernels timed in context): whole-graph accuracy on graphs it never saw.
 
-Three held-out views, each trained afresh without the graphs it tests:
+Held-out views, each trained afresh without the graphs it tests:
 - leave-one-model-out over the zoo (every batch size of the held-out model);
 - leave-one-family-out over generated networks (trained on the other families only, no zoo);
-- the shipped profile itself on the unseen torchvision classifiers, through `estimate` as users run it.
+- extrapolation in sequence length: generated attention encoders over 1,024-4,096 tokens, predicted by a profile that
+  saw no attention over more than 512 (where the data has both);
+- the shipped profile itself on the unseen torchvision classifiers and the modern exports, through `estimate` as
+  users run it.
 Kernel-level metrics and the MACs baseline come from the zoo folds; the composition table shows what
 each part of the composition buys on the held-out families.
 """
@@ -25,8 +28,11 @@ from estimator.train.accuracy import error_summary, layer_metrics
 from estimator.train.data import MODERN, UNSEEN, TrainingData, load_training_data
 from estimator.train.graphs import GraphSplit, graph_table, held_out_graphs
 from estimator.train.tables import markdown_table
+from graph.generate import generate
 
-__all__ = ["evaluate_kernel_profile", "family_folds", "unseen_graphs", "zoo_folds"]
+__all__ = ["evaluate_kernel_profile", "family_folds", "sequence_extrapolation", "unseen_graphs", "zoo_folds"]
+
+SHORT_TOKENS, LONG_TOKENS = 512, 1024  # the extrapolation study trains on attention up to 512 tokens, tests from 1,024
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,25 @@ def family_folds(data: TrainingData, params: dict | None = None) -> GraphSplit:
                              trains=lambda g: g["source"] == "generated", params=params)
              for family in tqdm(families, desc="leave-one-family-out", unit="family")]
     return _concat(folds)
+
+
+def sequence_extrapolation(data: TrainingData, params: dict | None = None) -> GraphSplit | None:
+    """Generated attention encoders over >= LONG_TOKENS tokens, predicted by a profile trained on everything else
+    but attention over more than SHORT_TOKENS; None when the data has no such pair of ranges."""
+    graphs = graph_table(data)
+    tokens = attention_tokens(graphs)
+    if not (tokens >= LONG_TOKENS).any() or not ((tokens > 0) & (tokens <= SHORT_TOKENS)).any():
+        return None
+    return held_out_graphs(data, lambda g: attention_tokens(g) >= LONG_TOKENS,
+                           trains=lambda g: attention_tokens(g) <= SHORT_TOKENS, params=params)
+
+
+def attention_tokens(graphs: pd.DataFrame) -> pd.Series:
+    """The sequence length of each generated attention graph (0 for every other graph), from its generator spec."""
+    attention = (graphs["source"] == "generated") & (graphs["family"] == "attention")
+    seeds = graphs.loc[attention, "model"].str.rsplit("_", n=1).str[1].astype(int)
+    tokens = {seed: int(generate("attention", seed).spec["seq"]) for seed in seeds.unique()}
+    return seeds.map(tokens).reindex(graphs.index, fill_value=0)
 
 
 def unseen_graphs(data: TrainingData, profile_dir: Path, source: str = UNSEEN) -> pd.DataFrame:
@@ -80,6 +105,7 @@ def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, para
     data = load_training_data(data_path)
     zoo = zoo_folds(data, params)
     generated = family_folds(data, params) if families else None
+    extrapolation = sequence_extrapolation(data, params) if families else None
     unseen = unseen_graphs(data, profile_dir)
     modern = unseen_graphs(data, profile_dir, MODERN)
     document: dict[str, object] = {"data": str(data_path), "fingerprint": data.fingerprint}
@@ -91,6 +117,10 @@ def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, para
     text += _zoo_section(zoo, document)
     if generated is not None:
         text += _family_section(generated, document)
+    if extrapolation is not None:
+        table = graph_table(data)
+        text += _extrapolation_section(extrapolation, dict(zip(table["model"], attention_tokens(table), strict=True)),
+                                       document)
     if not unseen.empty:
         document["unseen"] = unseen.to_dict("records")
         text += ["## Unseen torchvision classifiers, through `estimate` with this profile", "",
@@ -150,6 +180,25 @@ def _family_section(split: GraphSplit, document: dict) -> list[str]:
             "run overhead + sum of (kernel - profiler overhead); the other two columns drop parts of that composition "
             "to show what each part buys.", "", markdown_table(_by_batch(graphs, "predicted_error_pct")), "",
             markdown_table(table), ""]
+
+
+def _extrapolation_section(split: GraphSplit, tokens: dict[str, int], document: dict) -> list[str]:
+    graphs = split.graphs.assign(tokens=split.graphs["model"].map(tokens))
+    kernels = split.kernels[split.kernels["runtime_ms"].notna()]
+    per_type = pd.DataFrame([{"layer_type": layer_type, "method": method,
+                              **layer_metrics(part["runtime_ms"], part[column])}
+                             for layer_type, part in kernels.groupby("layer_type")
+                             for method, column in (("ours", "predicted_ms"), ("macs", "macs_ms")) if column in part])
+    columns = ["model", "tokens", "batch_size", "end_to_end_ms", "predicted_ms", "predicted_error_pct", "macs_error_pct"]
+    table = graphs[[c for c in columns if c in graphs]].sort_values("tokens")
+    document["sequence_extrapolation"] = {"summary": error_summary(graphs["predicted_error_pct"]),
+                                          "graphs": table.to_dict("records"), "kernels": per_type.to_dict("records")}
+    return ["## Extrapolation in sequence length", "",
+            f"Generated attention encoders over {LONG_TOKENS:,}-4,096 tokens, predicted by a profile trained on every "
+            f"other graph but attention over more than {SHORT_TOKENS} tokens: their attention MatMuls are up to 64x "
+            "larger than any it measured.", "", markdown_table(_by_batch(graphs, "predicted_error_pct")), "",
+            "### Per-kernel runtime (profiled, ms)", "", markdown_table(per_type), "",
+            "### Every graph", "", markdown_table(table, 2), ""]
 
 
 def _by_batch(graphs: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -1,0 +1,72 @@
+"""The seeded generator: classic families unchanged, modern families valid, runnable and varied."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+
+from estimator.train.kernel_evaluation import attention_tokens
+from graph.build import with_random_weights
+from graph.generate import FAMILIES, MODERN, generate
+
+# sha256 of generate(family, 0).model.graph, as the generator wrote it before the modern families were added: the
+# training data of every profile names its generated graphs by (family, seed) only.
+CLASSIC_DIGESTS = {
+    "basic_residual": "f041c0f0a967ce04",
+    "bottleneck": "5800da56b8649e96",
+    "inverted_residual": "32e79e2ed5cc8ff6",
+    "inverted_residual_se": "80b6c7135d210f66",
+    "depthwise_separable": "4c30f2af309efee2",
+    "channel_shuffle": "0cc2c4e72656684b",
+    "dense_concat": "961744a1e0e44fd5",
+    "inception": "fc54f30d948cd311",
+    "convnext": "37624a4779b702de",
+    "transformer_mlp": "81cc32fb52a37669",
+}
+
+
+def test_classic_families_keep_their_graphs_and_modern_ones_come_after():
+    assert FAMILIES[:len(CLASSIC_DIGESTS)] == tuple(CLASSIC_DIGESTS)
+    assert FAMILIES[len(CLASSIC_DIGESTS):] == MODERN
+    for family, digest in CLASSIC_DIGESTS.items():
+        assert hashlib.sha256(generate(family, 0).model.graph.SerializeToString()).hexdigest()[:16] == digest, family
+
+
+@pytest.mark.parametrize("family", MODERN)
+def test_modern_networks_run_and_write_the_declared_output_shape(family):
+    network = generate(family, 0)
+    assert generate(family, 0).model.SerializeToString() == network.model.SerializeToString()  # seeded
+    session = ort.InferenceSession(with_random_weights(network.model).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    feeds = {}
+    for value in session.get_inputs():
+        shape = [2 if isinstance(dim, str) else dim for dim in value.shape]
+        feeds[value.name] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    (output,) = session.run(None, feeds)
+    declared = [2 if dim.dim_param else dim.dim_value for dim in network.model.graph.output[0].type.tensor_type.shape.dim]
+    assert list(output.shape) == declared
+
+
+def test_attention_family_spans_the_variants_real_encoders_use():
+    specs = [generate("attention", seed).spec for seed in range(60)]
+    assert {spec["frontend"] for spec in specs} == {"tokens", "conv1d", "patch"}
+    assert {spec["norm"] for spec in specs} == {"layer_norm", "rms_norm"}
+    assert {spec["mlp"] for spec in specs} >= {"gelu", "gelu_tanh", "swiglu", "silu", "hardswish"}
+    assert {spec["mixer"] for spec in specs} == {"softmax", "linear"}
+    assert any(spec["kv_heads"] < spec["heads"] for spec in specs)  # grouped-query attention
+    assert any(spec["bias"] for spec in specs)
+    tokens = [spec["seq"] for spec in specs]
+    assert min(tokens) == 16 and max(tokens) == 4096
+    assert sum(t >= 1024 for t in tokens) >= 10 and sum(t <= 512 for t in tokens) >= 30
+
+
+def test_attention_tokens_reads_each_generated_attention_graph_s_sequence_length():
+    graphs = pd.DataFrame({"model": ["attention_1", "attention_3", "basic_residual_0", "attention_3"],
+                           "source": ["generated", "generated", "generated", "zoo"],
+                           "family": ["attention", "attention", "basic_residual", "attention"]})
+    assert attention_tokens(graphs).tolist() == [generate("attention", 1).spec["seq"],
+                                                 generate("attention", 3).spec["seq"], 0, 0]
