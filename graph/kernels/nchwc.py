@@ -94,12 +94,40 @@ class _Pass:
         node.input_layout = "nchwc"
 
     def _channels_last_source(self, tensor: str) -> WorkingNode | None:
-        """The Transpose (0, 3, 1, 2) already emitted that writes `tensor`, when its one reader is a Conv."""
+        """The Transpose (0, 3, 1, 2) already emitted that writes `tensor`, when its one reader is a Conv; or the
+        Transpose of tokens back to a map, (N, T, C) -> (N, C, T) -> Reshape (N, C, H, W), made into one."""
         producer = self.graph.producers().get(tensor)
-        if producer is None or producer.op_type != "Transpose" or self._uses(tensor) != 1 \
-                or tuple(producer.attributes.get("perm") or ()) != (0, 3, 1, 2) or producer not in self.out:
+        if producer is None or self._uses(tensor) != 1 or producer not in self.out:
+            return None
+        if producer.op_type == "Reshape":
+            return self._tokens_to_map(producer)
+        if producer.op_type != "Transpose" or tuple(producer.attributes.get("perm") or ()) != (0, 3, 1, 2):
             return None
         return producer
+
+    def _tokens_to_map(self, reshape: WorkingNode) -> WorkingNode | None:
+        """ONNX Runtime's transpose optimizer moves the Transpose (0, 2, 1) of (N, T, C) tokens past the Reshape to
+        (N, C, H, W) (which then writes (N, H, W, C)) and folds it into the Conv's ReorderInput as channels last:
+        here the Reshape reads the tokens and the Transpose becomes that ReorderInput."""
+        tokens_t = reshape.input(0)
+        transpose = self.graph.producers().get(tokens_t)
+        map_shape = self.graph.shapes.get(reshape.output(0))
+        if transpose is None or transpose.op_type != "Transpose" or transpose not in self.out \
+                or tuple(transpose.attributes.get("perm") or ()) != (0, 2, 1) or self._uses(tokens_t) != 1 \
+                or map_shape is None or len(map_shape) != 4:
+            return None
+        tokens = self.graph.shapes.get(transpose.input(0))
+        batch, channels, height, width = map_shape
+        if tokens is None or tuple(tokens) != (batch, height * width, channels):
+            return None
+        channels_last = f"{reshape.output(0)}/channels_last"
+        self.graph.shapes[channels_last] = (batch, height, width, channels)
+        reshape.inputs = [transpose.input(0), *reshape.inputs[1:]]
+        transpose.inputs, transpose.outputs = [channels_last], list(reshape.outputs)
+        reshape.outputs = [channels_last]
+        self.out.remove(transpose)
+        self.out.append(transpose)
+        return transpose
 
     def _runs_blocked(self, op: str) -> bool:
         """An unfused unary op that works on NCHWc tensors as they are (an expanded one: all its body does)."""

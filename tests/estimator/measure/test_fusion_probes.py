@@ -15,7 +15,7 @@ from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
 from estimator.measure.incontext import RunPolicy, kernel_signature, match_kernels, time_graph
 from graph.build import runnable_model
-from graph.generate import FAMILIES, generate
+from graph.generate import FAMILIES, MODERN, generate
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
 from graph.kernels.runtime import read_runtime_graph
 from graph.probes import pattern
@@ -79,7 +79,7 @@ def test_probed_rules_are_the_avx2_preset_on_an_avx2_machine(rules):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_generated_network_kernels_match_onnx_runtime(family, seed, rules, tmp_path):
     extra, missing = _compare(generate(family, seed).model, 2, rules, tmp_path)
-    if family in ("convnext", "hybrid_attention"):  # tokens back to a map: ORT folds that Transpose into ReorderInput
+    if family == "convnext":
         assert _only_extra_transposes(extra, missing), (extra, missing)
     else:
         assert not extra and not missing, (extra, missing)
@@ -116,6 +116,19 @@ PAIRED_MODELS = (FAMILY_DIR / "resnet18_int8_qdq.onnx", FAMILY_DIR / "transforme
 def test_profiled_kernels_pair_with_ours_by_op_and_physical_shape(path, rules):
     ours = extract_kernels(path, rules, batch_size=1)
     timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    paired, unpaired = match_kernels(ours.kernels, timing)
+    lost = [kernel_signature(kernel) for kernel, timed in zip(ours.kernels, paired, strict=True) if timed is None]
+    assert not lost and unpaired == 0, lost[:5]
+
+
+@pytest.mark.parametrize("family", MODERN)
+def test_modern_family_kernels_pair_with_the_profiler(family, rules):
+    """Attention (GQA, biases, linear attention), tokens folded back into a map (the Transpose becomes the Conv's
+    channels-last ReorderInput), ghost modules, re-parameterisable branches, YOLO heads with DFL: all paired."""
+    model = generate(family, 0).model
+    ours = extract_kernels(model, rules, batch_size=1)
+    timing = time_graph(OrtBackend(), runnable_model(model, dict(ours.input_shapes)),
                         RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
     paired, unpaired = match_kernels(ours.kernels, timing)
     lost = [kernel_signature(kernel) for kernel, timed in zip(ours.kernels, paired, strict=True) if timed is None]
