@@ -26,11 +26,11 @@ import pandas as pd
 
 import estimator.predict.render  # noqa: F401  (registers the renderers that Report.to_json() and the like look up)
 from estimator.errors import EstimatorError
-from estimator.predict.composition import Composition, KernelComposition, composition_groups
 from estimator.predict.extraction import ExtractionSettings, ModelJob, PreparedModel, prepare_chunk
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from estimator.predict.selection import choose_profile, device_note
+from estimator.predict.units import UNITS
 from graph.loading import ModelSource, source_label
 from graph.schema import LAYER_TYPES
 
@@ -190,20 +190,7 @@ def _score_together(profile: Profile, models: list[PreparedModel], note: str | N
 
 def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> list[Report]:
     """One Report per model: each layer type's records of all models featurised and predicted at once."""
-    if profile.unit == "kernels":
-        kernel_composition = KernelComposition.from_dict(profile.manifest["composition"])
-        run_overhead_ms, power_scale, summary = kernel_composition.run_overhead_ms, 1.0, kernel_composition.summary
-
-        def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
-            return {column: kernel_composition.in_graph(predicted[column].to_numpy()) for column in _RUNTIME_COLUMNS}
-    else:
-        composition = Composition.from_dict(profile.manifest.get("composition"))
-        run_overhead_ms, power_scale, summary = 0.0, composition.power_scale, composition.summary
-
-        def in_graph(predicted: pd.DataFrame, frame: pd.DataFrame, layer_type: str) -> dict[str, np.ndarray]:
-            groups = composition_groups(frame, layer_type)
-            return {column: composition.apply(predicted[column].to_numpy(), groups) for column in _RUNTIME_COLUMNS}
-
+    placement = UNITS[profile.unit].placement(profile.manifest.get("composition"))
     scores = [_empty_scores(len(model.names)) for model in models]
     for layer_type in LAYER_TYPES:
         owners = [(score, model) for score, model in zip(scores, models, strict=True) if layer_type in model.positions]
@@ -213,7 +200,8 @@ def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> l
         if len(models) == 1:  # the frame holds them now; a large model's lists would double its memory
             models[0].features.pop(layer_type)
         predicted = profile.predict(frame, layer_type)
-        columns = {**in_graph(predicted, frame, layer_type), "power_w": predicted["power_w"].to_numpy(),
+        columns = {**{column: placement.in_graph(predicted[column].to_numpy(), frame, layer_type)
+                      for column in _RUNTIME_COLUMNS}, "power_w": predicted["power_w"].to_numpy(),
                    "out_of_distribution": predicted["out_of_distribution"].to_numpy(dtype=bool)}
         start = 0
         for score, model in owners:
@@ -221,7 +209,8 @@ def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> l
             for column, values in columns.items():
                 score[column][positions] = values[start:start + len(positions)]
             start += len(positions)
-    return [_report(profile, model, _layers(model, score, power_scale), run_overhead_ms, summary, note)
+    return [_report(profile, model, _layers(model, score, placement.power_scale), placement.run_overhead_ms,
+                    placement.summary, note)
             for score, model in zip(scores, models, strict=True)]
 
 

@@ -8,17 +8,16 @@ data that pickles cheaply (PreparedModel), so that a process pool or a Dask clus
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from estimator.predict.coverage import Coverage, coverage
 from estimator.predict.features import input_columns
-from graph.extract import extract_layers
-from graph.frames import layer_row, shape_text
-from graph.kernels import FusionRules, Kernel, ModelKernels, extract_kernels
-from graph.kernels.frames import kernel_row
+from estimator.predict.units import UNITS
+from graph.frames import shape_text
+from graph.kernels import FusionRules
 from graph.loading import ModelSource
-from graph.records import ConvLayer, DenseLayer, Layer, ModelLayers, OtherLayer, PoolLayer, UnmodeledNode, is_costed
+from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer, UnmodeledNode
 
 __all__ = ["ExtractionSettings", "ModelJob", "PreparedModel", "prepare", "prepare_chunk"]
 
@@ -38,7 +37,7 @@ class ExtractionSettings:
     """What reading a model needs to know of the profile: what it scores, the device's fusion rules, and
     the layer kinds it was trained on (for coverage)."""
 
-    unit: str  # "kernels" (timed in context) or "layers" (each timed alone)
+    unit: str  # what the profile scores: a key of estimator.predict.units.UNITS
     rules: FusionRules
     layer_kinds: tuple[str, ...] | None
 
@@ -68,36 +67,18 @@ class PreparedModel:
 
 def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
     """Read one model into what scoring needs (graph work only: no profile models are used)."""
-    if settings.unit == "kernels":
-        kernels = extract_kernels(job.model, settings.rules, batch_size=job.batch_size,
-                                  input_shapes=job.input_shapes, dimensions=job.dimensions)
-        records: Sequence[Layer] = [kernel.layer for kernel in kernels.kernels]
-        rows: Iterable[dict[str, object]] = (kernel_row(kernel) for kernel in kernels.kernels)
-        extra = {"kernel": [_kernel_label(kernel) for kernel in kernels.kernels],
-                 "layout": [kernel.layout for kernel in kernels.kernels],
-                 "fused_nodes": [len(kernel.sources) for kernel in kernels.kernels]}
-        extracted: ModelKernels | ModelLayers = kernels
-        modeled = sum(len(kernel.sources) for kernel in kernels.kernels)
-        free = len(kernels.free)
-    else:
-        layers = extract_layers(job.model, batch_size=job.batch_size, input_shapes=job.input_shapes,
-                                dimensions=job.dimensions)
-        records = [layer for layer in layers.layers if is_costed(layer)]
-        rows = (layer_row(layer) for layer in records)
-        extra = {}
-        extracted = layers
-        modeled = len(records) + layers.absorbed_count
-        free = len(layers.layers) - len(records)
+    read = UNITS[settings.unit].read(job.model, settings.rules, job.batch_size, job.input_shapes, job.dimensions)
+    records, extracted = read.records, read.model
     positions: dict[str, list[int]] = {}
     for position, record in enumerate(records):
         positions.setdefault(record.layer_type, []).append(position)
     # Only what scoring reads: names, shapes as text and the like would double a large model's memory.
     features: dict[str, dict[str, list]] = {layer_type: {} for layer_type in positions}
-    read = {layer_type: input_columns(layer_type, settings.unit) for layer_type in positions}
+    wanted = {layer_type: input_columns(layer_type, settings.unit) for layer_type in positions}
     at = dict.fromkeys(positions, 0)
-    for record, row in zip(records, rows, strict=True):
+    for record, row in zip(records, read.rows, strict=True):
         layer_type = record.layer_type
-        _put(features[layer_type], len(positions[layer_type]), at[layer_type], row, read[layer_type])
+        _put(features[layer_type], len(positions[layer_type]), at[layer_type], row, wanted[layer_type])
         at[layer_type] += 1
     return PreparedModel(
         source=extracted.source,
@@ -105,12 +86,12 @@ def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
         names=[record.name for record in records],
         op_types=[record.op_type for record in records],
         shapes=[_shape_summary(record) for record in records],
-        extra=extra,
+        extra=read.extra,
         positions=positions,
         features=features,
         nodes_total=extracted.node_count,
-        nodes_modeled=modeled,
-        nodes_free=free,
+        nodes_modeled=read.nodes_modeled,
+        nodes_free=read.nodes_free,
         unmodeled=extracted.unmodeled,
         coverage=coverage(records, extracted.unmodeled, len(extracted.data_dependent), settings.layer_kinds),
         batch_size=extracted.batch_size,
@@ -140,12 +121,6 @@ def _put(columns: dict[str, list], rows: int, index: int, row: dict[str, object]
         if column is None:
             columns[key] = column = [None] * rows
         column[index] = value
-
-
-def _kernel_label(kernel: Kernel) -> str:
-    """The runtime's op with what it absorbed, e.g. 'Conv+Relu+Sum (NCHWc)'."""
-    label = kernel.op_type + (f"+{kernel.activation}" if kernel.activation else "") + ("+Sum" if kernel.has_summand else "")
-    return label + (" (NCHWc)" if kernel.layout == "nchwc" and not kernel.op_type.startswith("Reorder") else "")
 
 
 @functools.singledispatch

@@ -57,13 +57,17 @@ KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
 }
 
 
+# Per unit of estimation (estimator.predict.units, which holds these tables): feature columns, categorical ones.
+_TABLES = {"layers": (FEATURES, CATEGORICAL), "kernels": (KERNEL_FEATURES, KERNEL_CATEGORICAL)}
+
+
 def feature_names(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
     """The feature columns of a profile that scores `unit` (layers, or kernels timed in context)."""
-    return (KERNEL_FEATURES if unit == "kernels" else FEATURES)[layer_type]
+    return _TABLES[unit][0][layer_type]
 
 
 def categorical(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
-    return (KERNEL_CATEGORICAL if unit == "kernels" else CATEGORICAL)[layer_type]
+    return _TABLES[unit][1][layer_type]
 
 
 # The columns of a layer frame that the derivations below read beyond the seed's (any layer type; absent ones

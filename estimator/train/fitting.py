@@ -10,13 +10,14 @@ from scipy.optimize import nnls
 from estimator.errors import TrainingDataError
 from estimator.predict.features import categorical, featurize
 from estimator.predict.models import LayerModels, baseline_log_ms
+from estimator.predict.units import UNITS
 from graph.schema import LAYER_TYPES
 
 __all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "catboost_params", "fit_baseline",
            "fit_layer_models"]
 
 MIN_ROWS = 5
-# Kernel profiles fit a regressor on top of a linear baseline: deeper trees, fewer of them.
+# Regressors on top of a linear baseline (a unit's relative_to_baseline: kernels) grow deeper trees.
 KERNEL_PARAMS: dict[str, object] = {"iterations": 600, "depth": 7}
 BASELINE_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops")
 CATBOOST_PARAMS: dict[str, object] = {
@@ -50,7 +51,7 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
             continue
         target = np.log(runtime)
         offset = None
-        if unit == "kernels":
+        if UNITS[unit].relative_to_baseline:
             models.baselines[layer_type] = fit_baseline(features, runtime)
             offset = baseline_log_ms(models.baselines[layer_type], features)
         models.runtime[layer_type] = _fit(features, target, categorical(layer_type, unit),
@@ -70,7 +71,7 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
 
 def catboost_params(unit: str, params: dict[str, object] | None = None) -> dict[str, object]:
     """The CatBoost parameters a fit of rows of `unit` uses: the defaults, the kernel ones, then `params`."""
-    return {**CATBOOST_PARAMS, **(KERNEL_PARAMS if unit == "kernels" else {}), **(params or {})}
+    return {**CATBOOST_PARAMS, **(KERNEL_PARAMS if UNITS[unit].relative_to_baseline else {}), **(params or {})}
 
 
 def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params,
