@@ -48,3 +48,25 @@ def test_the_regressor_never_slows_a_kernel_beyond_the_training_range(tokens, be
         assert predicted[0] == pytest.approx(baseline_ms[0], rel=1e-9)
     else:
         assert predicted[0] == free[0]
+
+
+def test_convolutions_keep_their_residual_beyond_the_training_range(tmp_path):
+    """A convolution's residual over the baseline is the work model's slope, which holds past the largest trained
+    kernel (capping it made VGG-11's convolutions at batch 16, held out, 42% fast)."""
+    profile = load_profile("amd-epyc-f25m17-avx512-t1")  # its trees put large convolutions 1.7x above the baseline
+    weight = onnx.numpy_helper.from_array(np.zeros((512, 512, 3, 3), dtype=np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "big_conv",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 512, 28, 28])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 512, 28, 28])], [weight])
+    path = tmp_path / "big_conv.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    prepared = prepare(ModelJob(path, batch_size=64), ExtractionSettings(profile.unit, profile.rules, None))
+    frame = pd.DataFrame(prepared.features["convolutional"])
+    features = featurize(frame, "convolutional", profile.unit)
+    largest = profile.manifest["feature_ranges"]["convolutional"]["numeric"]["macs"][1]
+    assert (features["macs"].to_numpy() > largest).all()
+    free = predict_features(profile.models, features, "convolutional")["runtime_ms"].to_numpy()
+    baseline_ms = np.exp(baseline_log_ms(profile.models.baselines["convolutional"], features))
+    assert (free > baseline_ms).all()  # slower than the work model: a cap would pull it down
+    np.testing.assert_array_equal(profile.predict(frame, "convolutional")["runtime_ms"].to_numpy(), free)
