@@ -42,7 +42,7 @@ _VERIFIED: set[str] = set()  # sha256 of model files that loaded and scored in a
 _CHILD = r"""
 import resource, struct, sys
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
-from catboost.core import CatBoostRegressor, Pool
+from catboost import CatBoostRegressor, Pool
 stream = sys.stdin.buffer
 while True:
     header = stream.read(8)
