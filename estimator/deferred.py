@@ -1,16 +1,19 @@
-"""Deferred packages for the `estimate` process: catboost/__init__.py, which scoring does not need, runs later.
+"""Deferred packages for the `estimate` process: package code that scoring does not need runs only if read.
 
-`import catboost` runs catboost/__init__.py, which imports CatBoost's Jupyter widgets: IPython, ipywidgets and
-traitlets, 0.25-0.35 s wherever IPython is installed (most data-science environments). Scoring needs only
-catboost.core (CatBoostRegressor, Pool). defer("catboost") puts the package in sys.modules with its __init__
-not run: `from catboost.core import ...` then imports core and the extension only, and the package's own code
-runs, into the same module object, on the first read of a name it has not set yet (catboost.CatBoostRegressor,
-catboost.__version__). Nothing is skipped, only postponed: once anything reads it, the package is the one a
-plain import gives. A name that is a submodule is imported as `from catboost import <submodule>` would.
+defer(name) puts a package in sys.modules with its __init__ not run: `import name` and `from name.sub import x`
+then cost nothing, and the package's own code runs, into the same module object, on the first read of a name it
+has not set yet (catboost.CatBoostRegressor, numpy.testing.assert_equal). Nothing is skipped, only postponed:
+once anything reads it, the package is the one a plain import gives. A name that is a submodule is imported as
+`from package import submodule` would.
 
+What the CLI defers (FOR_SCORING), and why:
+- catboost: its __init__ imports CatBoost's Jupyter widgets, IPython, ipywidgets and traitlets (0.25-0.35 s
+  wherever IPython is installed); scoring imports catboost.core, which does not need them.
+- numpy's f2py, testing (with unittest), polynomial, ctypeslib, char, rec and strings: SciPy's array-API layer,
+  which CatBoost imports with scipy.sparse, asks numpy for every name it offers, and numpy imports each of these
+  submodules when asked (0.035 s); only their names are kept.
 What cannot be deferred: CatBoost's extension (_catboost.so) reads scipy.sparse.csr_matrix and polars.__version__
-(where polars is installed) while it initialises, so scipy.sparse (0.05 s with the numpy submodules scipy's
-array-API layer walks) and polars (0.08 s) load with it whatever the estimator does.
+(where polars is installed) while it initialises, and SciPy's layer reads numpy.fft, so these load with it.
 
 Only the CLI defers (estimator.cli), as it owns its process; the library imports normally.
 """
@@ -24,7 +27,10 @@ import sys
 import threading
 import types
 
-__all__ = ["defer", "is_deferred"]
+__all__ = ["FOR_SCORING", "defer", "is_deferred"]
+
+FOR_SCORING = ("catboost", "numpy.f2py", "numpy.testing", "numpy.polynomial", "numpy.ctypeslib", "numpy.char",
+               "numpy.rec", "numpy.strings")
 
 _LOCK = threading.RLock()  # one thread runs a deferred package; the others wait for it, as for an import
 
@@ -45,13 +51,13 @@ class _DeferredPackage(types.ModuleType):
 
 
 def defer(name: str) -> bool:
-    """Put top-level package `name` in sys.modules without running its __init__; False (nothing done) when it is
-    already imported, not installed, or not a package of Python source."""
+    """Put package `name` in sys.modules without running its __init__ (its parent package is imported, and holds
+    it); False (nothing done) when it is already imported, not installed, or not a package of Python source."""
     with _LOCK:
-        if name in sys.modules or "." in name:
+        if name in sys.modules:
             return False
         try:
-            spec = importlib.util.find_spec(name)
+            spec = importlib.util.find_spec(name)  # imports the parent package
         except (ImportError, ValueError):
             return False
         if (spec is None or spec.submodule_search_locations is None
@@ -60,6 +66,9 @@ def defer(name: str) -> bool:
         package = importlib.util.module_from_spec(spec)  # __spec__, __path__, __file__: what importing needs
         package.__class__ = _DeferredPackage
         sys.modules[name] = package
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, package)  # as an import of it would
         return True
 
 

@@ -18,6 +18,8 @@ def _run(tmp_path, body: str) -> str:
     (package / "__init__.py").write_text("import sys\nsys.stdout.write('init ran\\n')\nfrom .core import VALUE\nALIAS = VALUE\n")
     (package / "core.py").write_text("from . import helper\nVALUE = helper.NUMBER * 2\n")
     (package / "helper.py").write_text("NUMBER = 21\n")
+    (package / "extra").mkdir()
+    (package / "extra" / "__init__.py").write_text("import sys\nsys.stdout.write('extra ran\\n')\nNAME = 'extra'\n")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "__init__.py").write_text("raise ImportError('broken on purpose')\n")
     code = f"import sys\nsys.path[:0] = [{str(tmp_path)!r}, {str(ROOT)!r}]\n" + textwrap.dedent(body)
@@ -51,13 +53,25 @@ def test_reading_a_name_the_package_lacks_runs_its_init_once_into_the_same_modul
     assert out == "init ran\n42 False True module\n42 42\nAttributeError module 'pkg' has no attribute 'missing'\n"
 
 
+def test_a_subpackage_is_held_by_its_parent_and_runs_when_read(tmp_path):
+    out = _run(tmp_path, """
+        from estimator.deferred import defer, is_deferred
+        print(defer("pkg.extra"), "pkg" in sys.modules, is_deferred("pkg"), is_deferred("pkg.extra"))
+        import pkg
+        from pkg import extra
+        print(extra is pkg.extra is sys.modules["pkg.extra"], is_deferred("pkg.extra"))
+        print(extra.NAME, is_deferred("pkg.extra"))
+    """)
+    assert out == "init ran\nTrue True False True\nTrue True\nextra ran\nextra False\n"
+
+
 def test_nothing_is_deferred_that_is_imported_missing_or_not_a_package(tmp_path):
     out = _run(tmp_path, """
         import json
         from estimator.deferred import defer
         print(defer("json"), defer("no_such_package_here"), defer("pkg.core"), defer("textwrap"))
     """)
-    assert out == "False False False False\n"
+    assert out == "init ran\nFalse False False False\n"  # pkg.core: a module, not a package (pkg is imported)
 
 
 def test_a_failing_init_fails_where_it_is_read_and_leaves_sys_modules(tmp_path):
