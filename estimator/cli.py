@@ -6,6 +6,8 @@ Heavy imports (onnx, pandas, catboost) happen after argument parsing, so `--help
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import json
 import os
 import sys
@@ -131,16 +133,40 @@ def _write(text: str, output: Path | None) -> None:
         raise UsageError(f"--output {output}: cannot write it ({error.strerror or error})") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """Run the command; returns the exit code (0 ok, 2 bad input, 130 interrupted). `own_process`: the process
+    ends with the command (the console script), so what the imports allocate is frozen out of the collector."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    _import_library(scoring=not args.layers, freeze=own_process)
     from estimator.commands import run_command
 
     return run_command("estimate", lambda: _run(args))
+
+
+def _import_library(scoring: bool, freeze: bool) -> None:
+    """Import what the command runs on (graph, pandas, onnx; with `scoring`, the profiles and CatBoost) with the
+    cyclic collector paused: the imports allocate some 70,000 objects that live as long as the process, and the
+    200 collections that would run among them cost a tenth of the imports (0.04 s). With `freeze` they are then
+    moved out of the collector's reach, or the first full collection would still traverse them all (0.02 s)."""
+    from estimator.deferred import FOR_SCORING, defer
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for name in FOR_SCORING:  # what CatBoost's imports bring but scoring never reads (0.04 s; 0.3 s with IPython)
+            defer(name)
+        importlib.import_module("estimator.commands")  # graph, pandas, onnx
+        if scoring:
+            importlib.import_module("estimator.predict.estimation")  # the profiles, CatBoost, the renderers
+    finally:
+        if freeze:
+            gc.freeze()
+        if collecting:
+            gc.enable()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -341,7 +367,12 @@ def _exit_code(failed: bool) -> int:
 
 def entrypoint() -> None:
     """Console-script entry point."""
-    raise SystemExit(main())
+    code = main(own_process=True)
+    # The process ends here: its 70,000 objects (numpy, pandas, CatBoost, the model) need not be traversed once
+    # more by the collections the interpreter runs while it shuts down (0.05-0.1 s). Exit handlers still run and
+    # standard streams are still flushed; only unreachable cycles are left to the operating system.
+    gc.freeze()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

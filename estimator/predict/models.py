@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from catboost import CatBoostRegressor, Pool
+from catboost.core import CatBoostRegressor, Pool
 
 from estimator.predict.features import categorical, featurize
 

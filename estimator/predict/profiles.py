@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from catboost import CatBoostRegressor
+from catboost.core import CatBoostRegressor
 
 from estimator.errors import ProfileError
 from estimator.predict.features import categorical, featurize
