@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from graph.context import GraphContext, NodeView, input_at
+from graph.context import GraphContext, NodeView, attribute_value, input_at, text
 
 __all__ = ["WorkingGraph", "WorkingNode"]
 
@@ -35,10 +35,6 @@ class _TrackedList(list):
     """A list that tells its owner (a node, or the graph for its node list) before it changes."""
 
     __slots__ = ("owner",)
-
-    def __init__(self, values, owner: WorkingNode | WorkingGraph) -> None:
-        super().__init__(values)
-        self.owner = owner
 
     __setitem__ = _tracking(list.__setitem__)
     __delitem__ = _tracking(list.__delitem__)
@@ -81,6 +77,13 @@ class _NodeList(_TrackedList):
         list.insert(self, index, value)
 
 
+def _tracked(kind: type[_TrackedList], values, owner: WorkingNode | WorkingGraph) -> _TrackedList:
+    """A tracked list of `values` (built without an __init__ of its own: a node is made for every model node)."""
+    tracked = kind(values)
+    tracked.owner = owner
+    return tracked
+
+
 class WorkingNode:
     """One (future) kernel: an op with named inputs and outputs.
 
@@ -120,7 +123,7 @@ class WorkingNode:
     @inputs.setter
     def inputs(self, value: list[str]) -> None:
         self._before_change()
-        self._inputs = _TrackedList(value, self)
+        self._inputs = _tracked(_TrackedList, value, self)
 
     @property
     def outputs(self) -> list[str]:
@@ -129,7 +132,7 @@ class WorkingNode:
     @outputs.setter
     def outputs(self, value: list[str]) -> None:
         self._before_change()
-        self._outputs = _TrackedList(value, self)
+        self._outputs = _tracked(_TrackedList, value, self)
 
     def input(self, position: int) -> str:
         """The input at `position`, '' when it is omitted (graph.context.input_at): read inputs by position so."""
@@ -175,7 +178,11 @@ class WorkingGraph:
             if view.op_type == "Constant" and view.is_default_domain:
                 self.free.append(view)
                 continue
-            attributes = {name: view.attribute(name) for name in view.attribute_names()}
+            attributes: dict[str, object] = {}
+            for attribute in view.proto.attribute:  # a name given twice: the first one's value, as view.attribute
+                name = text(attribute.name)
+                if name not in attributes:
+                    attributes[name] = attribute_value(attribute)
             # ONNX Runtime's own ops (com.microsoft) are kernels under their plain names, as it writes them.
             self.nodes.append(WorkingNode(view.op_type if view.domain in ("", "ai.onnx", "com.microsoft") else
                                           f"{view.domain}:{view.op_type}",
@@ -185,7 +192,7 @@ class WorkingGraph:
     def __setattr__(self, name: str, value: object) -> None:
         if name == "nodes":
             self._before_change()
-            value = _NodeList(value, self)
+            value = _tracked(_NodeList, value, self)
         object.__setattr__(self, name, value)
 
     def _before_change(self) -> None:
