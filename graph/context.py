@@ -39,7 +39,7 @@ def present(names: Iterable[str]) -> list[str]:
     Every name-keyed map of the graph (shapes, constants, producers, consumers) leaves '' out, so a lookup
     of an omitted input finds nothing; code that indexes a map or counts real inputs filters with this.
     """
-    return [name for name in names if name]
+    return list(filter(None, names))
 
 
 def _texts(names: Iterable[str | bytes]) -> tuple[str, ...]:
@@ -213,8 +213,10 @@ class GraphContext:
 
     def constant_values(self, name: str) -> np.ndarray | None:
         """A small constant's values (a copy), or None when it is not constant, too large or stripped."""
+        if name not in self.constants:
+            return None
         shape = self.shapes.get(name)
-        if name not in self.constants or shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
+        if shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
             return None
         if name not in self._arrays:
             self._arrays[name] = _tensor_values(self.constants[name])

@@ -63,7 +63,7 @@ def extract_kernels(
             unmodeled.append(record)
             continue
         kernels.append(_kernel(graph, node, record, rules))
-        if any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
+        if ctx.data_dependent and any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
             data_dependent.append(kernels[-1].name)
     return ModelKernels(
         source=loaded.label,
@@ -130,18 +130,20 @@ def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> Othe
     ctx = graph.ctx
     inputs = present(node.inputs)
     outputs = present(node.outputs)
-    input_types = [ctx.elem_type(name) for name in inputs]
+    elem_types = ctx.elem_types
+    input_types = [elem_types.get(name, onnx.TensorProto.UNDEFINED) for name in inputs]
     elem_type = input_types[0] if inputs else onnx.TensorProto.FLOAT
     if elem_type == onnx.TensorProto.UNDEFINED:
         elem_type = onnx.TensorProto.FLOAT
     dtype, dtype_bytes = dtype_name_and_bytes(elem_type)
     constant_inputs = []
     for slot, name in enumerate(inputs):
-        values = ctx.constant_values(name)
+        values = ctx.constant_values(name) if name in ctx.constants else None
         if values is not None:
             constant_inputs.append((slot, tuple(float(v) for v in values.reshape(-1))))
     attributes = tuple((key, value) for key, value in sorted(node.attributes.items())
-                       if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool))
+                       if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool)) \
+        if node.attributes else ()
     batch = graph.shapes.get(outputs[0]) if outputs else None
     return OtherLayer(
         name=node.name if node.origin is not None else f"{node.op_type}({_short(inputs[0] if inputs else '')})",
