@@ -167,8 +167,7 @@ def _short(tensor: str) -> str:
 
 
 def _kernel(graph: WorkingGraph, node: WorkingNode, layer: Layer, rules: FusionRules) -> Kernel:
-    inputs = present(node.inputs)
-    outputs = present(node.outputs)
+    first_input, first_output = next(filter(None, node.inputs), ""), next(filter(None, node.outputs), "")
     return Kernel(
         layer=layer,
         op_type=node.op_type,
@@ -176,8 +175,8 @@ def _kernel(graph: WorkingGraph, node: WorkingNode, layer: Layer, rules: FusionR
         input_layout=node.input_layout,
         activation=node.activation,
         has_summand=bool(node.summand),
-        input_shape=_physical(graph.shapes.get(inputs[0]) if inputs else None, node.input_layout, rules),
-        output_shape=_physical(graph.shapes.get(outputs[0]) if outputs else None, node.layout, rules),
+        input_shape=_physical(graph.shapes.get(first_input) if first_input else None, node.input_layout, rules),
+        output_shape=_physical(graph.shapes.get(first_output) if first_output else None, node.layout, rules),
         sources=tuple(node.sources),
     )
 
