@@ -43,8 +43,10 @@ def extract_kernels(
     """Read a model and return the kernels that a runtime applying `rules` would run (sizes as in extract_layers)."""
     loaded = load_model(model)
     shaped = fix_input_shapes(loaded, batch_size, input_shapes, dimensions)
+    label = loaded.label
+    del loaded  # the shaped copy is all that is read from here on: a large graph's nodes are not kept twice
     opset = default_opset(shaped.model) or 0
-    ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
+    ctx = GraphContext.from_shaped(shaped, label, opset)
     graph = WorkingGraph(ctx, set(present(text(output.name) for output in shaped.model.graph.output)))
     groups = qdq_groups(ctx) if rules.qdq_fusion else {}
     if groups:
@@ -66,7 +68,7 @@ def extract_kernels(
         if ctx.data_dependent and any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
             data_dependent.append(kernels[-1].name)
     return ModelKernels(
-        source=loaded.label,
+        source=label,
         rules=rules.name,
         kernels=tuple(kernels),
         free=tuple((view.name, view.op_type) for view in graph.free),
