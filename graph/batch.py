@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import onnx
 from onnx import helper
 
-__all__ = ["flow_batch_axis", "symbolic_batch_axes"]
+__all__ = ["flow_batch_axis", "model_shapes", "symbolic_batch_axes"]
 
 _BATCH_NAMES = ("batch", "batch_size", "n", "b", "bs", "batchsize")
 _ELEMENTWISE = frozenset({
@@ -60,9 +60,12 @@ def symbolic_batch_axes(declared: Mapping[str, Sequence[int | str]]) -> dict[str
     return axes
 
 
-def flow_batch_axis(model: onnx.ModelProto, input_name: str) -> int:
-    """The lowest axis of `input_name` that no op mixes (rule 2); 0 when every axis is mixed."""
-    shapes = _shapes(model)
+def flow_batch_axis(model: onnx.ModelProto, input_name: str,
+                    shapes: Mapping[str, tuple[int, ...] | None] | None = None) -> int:
+    """The lowest axis of `input_name` that no op mixes (rule 2); 0 when every axis is mixed.
+
+    `shapes` is `model_shapes(model)`, for a caller that asks for several inputs of one model."""
+    shapes = model_shapes(model) if shapes is None else shapes
     rank = len(shapes.get(input_name) or ())
     labels: dict[str, Labels] = {input_name: tuple(range(rank))}
     mixed: set[int] = set()
@@ -83,7 +86,7 @@ def _flow(node: onnx.NodeProto, found: list[Labels | None], shapes, mixed: set[i
     op = node.op_type
     outputs = [name for name in node.output if name]
     first = found[0]
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute} if node.attribute else {}
     if op in _ELEMENTWISE:
         merged = _align([labels for labels in found if labels])
         return {name: merged[-len(shapes.get(name) or merged):] if shapes.get(name) else merged for name in outputs}
@@ -191,7 +194,8 @@ def _reshape(labels: Labels, before, after) -> Labels:
     return tuple(out)
 
 
-def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...] | None]:
+def model_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...] | None]:
+    """Each tensor's dims as the model's types give them (None: some dim unknown), for flow_batch_axis."""
     shapes: dict[str, tuple[int, ...] | None] = {}
     for value in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
         tensor_type = value.type.tensor_type

@@ -39,7 +39,17 @@ def present(names: Iterable[str]) -> list[str]:
     Every name-keyed map of the graph (shapes, constants, producers, consumers) leaves '' out, so a lookup
     of an omitted input finds nothing; code that indexes a map or counts real inputs filters with this.
     """
-    return [name for name in names if name]
+    return list(filter(None, names))
+
+
+def _texts(names: Iterable[str | bytes]) -> tuple[str, ...]:
+    """The names as text (see `text`); str.join takes only str, so it tells in one C call that all already are."""
+    names = tuple(names)
+    try:
+        "".join(names)
+    except TypeError:
+        return tuple(map(text, names))
+    return names
 
 
 def input_at(names: Sequence[str], position: int) -> str:
@@ -48,7 +58,7 @@ def input_at(names: Sequence[str], position: int) -> str:
     return names[position] if 0 <= position < len(names) else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeView:
     """One node with its resolved unique name, graph position and names decoded (see `text`)."""
 
@@ -62,8 +72,7 @@ class NodeView:
 
     @classmethod
     def of(cls, proto: onnx.NodeProto, name: str, index: int) -> NodeView:
-        return cls(proto, name, index, text(proto.op_type), tuple(map(text, proto.input)),
-                   tuple(map(text, proto.output)), text(proto.domain))
+        return cls(proto, name, index, text(proto.op_type), _texts(proto.input), _texts(proto.output), text(proto.domain))
 
     @property
     def is_default_domain(self) -> bool:
@@ -172,11 +181,14 @@ class GraphContext:
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:
-            for name in present(node.outputs):
-                producers[name] = node.index
-            for name in present(node.inputs):
-                consumers.setdefault(name, []).append(node.index)
-            if not node.is_default_domain or not node.outputs or not node.outputs[0]:
+            for name in node.outputs:
+                if name:
+                    producers[name] = node.index
+            for name in node.inputs:
+                if name:
+                    consumers.setdefault(name, []).append(node.index)
+            if node.op_type not in _CONSTANT_SOURCES or not node.is_default_domain or not node.outputs \
+                    or not node.outputs[0]:
                 continue
             tensor = _constant_output(node, constants)
             if tensor is not None:
@@ -201,8 +213,10 @@ class GraphContext:
 
     def constant_values(self, name: str) -> np.ndarray | None:
         """A small constant's values (a copy), or None when it is not constant, too large or stripped."""
+        if name not in self.constants:
+            return None
         shape = self.shapes.get(name)
-        if name not in self.constants or shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
+        if shape is None or math.prod(shape) > MAX_CONSTANT_ELEMENTS:
             return None
         if name not in self._arrays:
             self._arrays[name] = _tensor_values(self.constants[name])
@@ -257,6 +271,9 @@ class GraphContext:
 
     def error(self, node: NodeView, message: str) -> NodeError:
         return NodeError(f"{self.label}: node {node.name!r} ({node.op_type}): {message}")
+
+
+_CONSTANT_SOURCES = frozenset({"Constant", "Identity", "Cast"})  # the ops _constant_output reads through
 
 
 def _constant_output(node: NodeView, constants: dict[str, onnx.TensorProto]) -> onnx.TensorProto | None:

@@ -8,7 +8,9 @@ unknown and every vector it could follow is known and small.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 
 import onnx
 from onnx import defs
@@ -39,10 +41,15 @@ def unknown_outputs(model: onnx.ModelProto) -> bool:
     known = set()
     for value in (*model.graph.value_info, *model.graph.output, *model.graph.input):
         tensor_type = value.type.tensor_type
-        if tensor_type.HasField("shape") and all(dim.HasField("dim_value") for dim in tensor_type.shape.dim):
+        if tensor_type.HasField("shape") and all(map(_has_dim_value, tensor_type.shape.dim)):
             known.add(value.name)
     known.update(tensor.name for tensor in model.graph.initializer)
-    return any(name and name not in known for node in model.graph.node for name in node.output)
+    produced = set(itertools.chain.from_iterable(node.output for node in model.graph.node))
+    produced.discard("")
+    return not produced <= known
+
+
+_has_dim_value = operator.methodcaller("HasField", "dim_value")
 
 
 def _onnx_inference(model: onnx.ModelProto, label: str, data_prop: bool) -> onnx.ModelProto:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from graph.batch import flow_batch_axis, symbolic_batch_axes
+from graph.batch import flow_batch_axis, model_shapes, symbolic_batch_axes
 from graph.context import text
 from graph.errors import BatchSizeError, ShapeError
 from graph.inference import infer_shapes
@@ -100,9 +100,11 @@ def fix_input_shapes(
         values, data_dependent = resolution.values, resolution.data_dependent
     axes = {name: symbolic_axes.get(name) if name in symbolic_axes else _given_axis(declared[name], given, name)
             for name in fixed}
+    shapes = None
     for name, axis in axes.items():
         if axis is None and fixed[name]:
-            axes[name] = flow_batch_axis(inferred, name)
+            shapes = model_shapes(inferred) if shapes is None else shapes
+            axes[name] = flow_batch_axis(inferred, name, shapes)
             _check_fixed_batch(label, name, fixed[name], axes[name], batch_size)
     batches = [fixed[name][axis] for name, axis in axes.items() if axis is not None and fixed[name]]
     resolved_batch = batches[0] if batches else (batch_size or 1)

@@ -30,19 +30,21 @@ def check_schemas(model: onnx.ModelProto, label: str) -> None:
     if opset is None:
         return
     for index, node in enumerate(model.graph.node):
-        if text(node.domain) not in ("", "ai.onnx"):
+        if node.domain and text(node.domain) not in ("", "ai.onnx"):
             continue
         op_type = text(node.op_type)
-        name = text(node.name) or f"{op_type}_{index}"
         wrong_type = _wrong_attribute_type(node, op_type, opset)
         if wrong_type:
+            name = text(node.name) or f"{op_type}_{index}"
             raise NodeError(f"{label}: node {name!r} ({op_type}): {wrong_type}; re-export the model")
         problem = _problem(node, op_type, opset)
         if problem:
+            name = text(node.name) or f"{op_type}_{index}"
             raise ModelLoadError(f"{label}: node {name!r} ({op_type}): {problem}; ONNX Runtime would refuse "
                                  f"to load this model: re-export it at one consistent opset")
-        omitted = _omitted_required_input(node, op_type, opset)
+        omitted = _omitted_required_input(node, op_type, opset) if "" in node.input else ""
         if omitted:
+            name = text(node.name) or f"{op_type}_{index}"
             raise NodeError(f"{label}: node {name!r} ({op_type}): {omitted}; ONNX Runtime cannot run this model: "
                             "re-export it")
 
@@ -53,9 +55,10 @@ def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:
         first = op_schema(op_type, defs.onnx_opset_version())
         since = f" (it exists from opset {first.since_version})" if first is not None else ""
         return f"no operator {op_type} in opset {opset}{since}"
+    attribute_types = _attribute_types(op_type, opset)
     for attribute in node.attribute:
         name = text(attribute.name)
-        if name not in schema.attributes:
+        if name not in attribute_types:
             newer = op_schema(op_type, defs.onnx_opset_version())
             since = ""
             if newer is not None and name in newer.attributes:
@@ -100,16 +103,24 @@ _VARIADIC = defs.OpSchema.FormalParameterOption.Variadic
 
 def _wrong_attribute_type(node: onnx.NodeProto, op_type: str, opset: int) -> str:
     """A declared attribute of another type than the schema's (a group given as a string, a list or a float)."""
-    schema = op_schema(op_type, opset)
-    if schema is None:
+    if not node.attribute:
         return ""
+    attribute_types = _attribute_types(op_type, opset)
     for attribute in node.attribute:
         name = text(attribute.name)
-        if name in schema.attributes and int(attribute.type) != int(schema.attributes[name].type):
-            expected = int(schema.attributes[name].type)
+        if name in attribute_types and int(attribute.type) != attribute_types[name]:
+            expected = attribute_types[name]
             return (f"attribute {name!r} must be {_TYPE_NAMES.get(expected, '?')}, "
                     f"got {_TYPE_NAMES.get(int(attribute.type), 'no value')}")
     return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _attribute_types(op_type: str, opset: int) -> dict[str, int]:
+    """The attribute names and types of `op_type`'s schema at `opset` (empty: no such op), read once: the schema
+    builds its attribute map anew on each access."""
+    schema = op_schema(op_type, opset)
+    return {} if schema is None else {name: int(attribute.type) for name, attribute in schema.attributes.items()}
 
 
 @functools.lru_cache(maxsize=1024)

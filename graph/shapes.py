@@ -109,11 +109,12 @@ def resolve_shapes(model: onnx.ModelProto, inferred: onnx.ModelProto) -> tuple[o
     for name, tensor in scope.tensors.items():
         if name in graph_inputs or tensor.dims is None:
             continue
-        type_proto = _to_type(tensor)
         if name in outputs:
-            outputs[name].type.CopyFrom(type_proto)
+            outputs[name].type.CopyFrom(_to_type(tensor))
         else:
-            resolved.graph.value_info.append(helper.make_value_info(text(name), type_proto))
+            value = resolved.graph.value_info.add()  # filled in place: a value per tensor of the graph
+            value.name = text(name)
+            _write_type(tensor, value.type)
     return resolved, Resolution(dict(scope.values), frozenset(scope.tainted))
 
 
@@ -352,6 +353,18 @@ def _to_type(tensor: _Tensor) -> onnx.TypeProto:
         type_proto.tensor_type.elem_type = tensor.elem_type
         return type_proto
     return helper.make_tensor_type_proto(tensor.elem_type, [d if d is not None else None for d in tensor.dims])
+
+
+def _write_type(tensor: _Tensor, type_proto: onnx.TypeProto) -> None:
+    """Write `_to_type(tensor)` of a tensor of known rank into an empty `type_proto`."""
+    tensor_type = type_proto.tensor_type
+    tensor_type.elem_type = tensor.elem_type
+    shape = tensor_type.shape
+    shape.SetInParent()
+    for size in tensor.dims:
+        dim = shape.dim.add()
+        if size is not None:
+            dim.dim_value = size
 
 
 def _small_array(tensor: onnx.TensorProto) -> np.ndarray | None:

@@ -43,8 +43,10 @@ def extract_kernels(
     """Read a model and return the kernels that a runtime applying `rules` would run (sizes as in extract_layers)."""
     loaded = load_model(model)
     shaped = fix_input_shapes(loaded, batch_size, input_shapes, dimensions)
+    label = loaded.label
+    del loaded  # the shaped copy is all that is read from here on: a large graph's nodes are not kept twice
     opset = default_opset(shaped.model) or 0
-    ctx = GraphContext.from_shaped(shaped, loaded.label, opset)
+    ctx = GraphContext.from_shaped(shaped, label, opset)
     graph = WorkingGraph(ctx, set(present(text(output.name) for output in shaped.model.graph.output)))
     groups = qdq_groups(ctx) if rules.qdq_fusion else {}
     if groups:
@@ -63,10 +65,10 @@ def extract_kernels(
             unmodeled.append(record)
             continue
         kernels.append(_kernel(graph, node, record, rules))
-        if any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
+        if ctx.data_dependent and any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
             data_dependent.append(kernels[-1].name)
     return ModelKernels(
-        source=loaded.label,
+        source=label,
         rules=rules.name,
         kernels=tuple(kernels),
         free=tuple((view.name, view.op_type) for view in graph.free),
@@ -130,18 +132,20 @@ def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> Othe
     ctx = graph.ctx
     inputs = present(node.inputs)
     outputs = present(node.outputs)
-    input_types = [ctx.elem_type(name) for name in inputs]
+    elem_types = ctx.elem_types
+    input_types = [elem_types.get(name, onnx.TensorProto.UNDEFINED) for name in inputs]
     elem_type = input_types[0] if inputs else onnx.TensorProto.FLOAT
     if elem_type == onnx.TensorProto.UNDEFINED:
         elem_type = onnx.TensorProto.FLOAT
     dtype, dtype_bytes = dtype_name_and_bytes(elem_type)
     constant_inputs = []
     for slot, name in enumerate(inputs):
-        values = ctx.constant_values(name)
+        values = ctx.constant_values(name) if name in ctx.constants else None
         if values is not None:
             constant_inputs.append((slot, tuple(float(v) for v in values.reshape(-1))))
     attributes = tuple((key, value) for key, value in sorted(node.attributes.items())
-                       if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool))
+                       if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool)) \
+        if node.attributes else ()
     batch = graph.shapes.get(outputs[0]) if outputs else None
     return OtherLayer(
         name=node.name if node.origin is not None else f"{node.op_type}({_short(inputs[0] if inputs else '')})",
@@ -165,8 +169,7 @@ def _short(tensor: str) -> str:
 
 
 def _kernel(graph: WorkingGraph, node: WorkingNode, layer: Layer, rules: FusionRules) -> Kernel:
-    inputs = present(node.inputs)
-    outputs = present(node.outputs)
+    first_input, first_output = next(filter(None, node.inputs), ""), next(filter(None, node.outputs), "")
     return Kernel(
         layer=layer,
         op_type=node.op_type,
@@ -174,8 +177,8 @@ def _kernel(graph: WorkingGraph, node: WorkingNode, layer: Layer, rules: FusionR
         input_layout=node.input_layout,
         activation=node.activation,
         has_summand=bool(node.summand),
-        input_shape=_physical(graph.shapes.get(inputs[0]) if inputs else None, node.input_layout, rules),
-        output_shape=_physical(graph.shapes.get(outputs[0]) if outputs else None, node.layout, rules),
+        input_shape=_physical(graph.shapes.get(first_input) if first_input else None, node.input_layout, rules),
+        output_shape=_physical(graph.shapes.get(first_output) if first_output else None, node.layout, rules),
         sources=tuple(node.sources),
     )
 

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from graph.context import GraphContext, NodeView, input_at
+from graph.context import GraphContext, NodeView, attribute_value, input_at, text
 
 __all__ = ["WorkingGraph", "WorkingNode"]
 
@@ -36,10 +36,6 @@ class _TrackedList(list):
 
     __slots__ = ("owner",)
 
-    def __init__(self, values, owner: WorkingNode | WorkingGraph) -> None:
-        super().__init__(values)
-        self.owner = owner
-
     __setitem__ = _tracking(list.__setitem__)
     __delitem__ = _tracking(list.__delitem__)
     __iadd__ = _tracking(list.__iadd__)
@@ -52,6 +48,40 @@ class _TrackedList(list):
     clear = _tracking(list.clear)
     sort = _tracking(list.sort)
     reverse = _tracking(list.reverse)
+
+
+class _NodeList(_TrackedList):
+    """The graph's node list: a replacement or an insertion tells the graph which nodes left and joined, so that its
+    maps are patched around them; any other change makes the next query look at the whole list."""
+
+    __slots__ = ()
+
+    def __setitem__(self, index, value) -> None:
+        if isinstance(index, slice) and index.step is None:
+            old, new = self[index], list(value)
+        elif isinstance(index, int):
+            old, new = [self[index]], [value]
+        else:
+            self.owner._before_change()
+            list.__setitem__(self, index, value)
+            return
+        kept = [node for node in old if node in new]
+        if kept != [node for node in new if node in old]:
+            self.owner._before_change()  # nodes that stayed changed order
+        else:
+            self.owner._members_moved([node for node in old if node not in new], [node for node in new if node not in old])
+        list.__setitem__(self, index, new if isinstance(index, slice) else value)
+
+    def insert(self, index, value) -> None:
+        self.owner._members_moved([], [value])
+        list.insert(self, index, value)
+
+
+def _tracked(kind: type[_TrackedList], values, owner: WorkingNode | WorkingGraph) -> _TrackedList:
+    """A tracked list of `values` (built without an __init__ of its own: a node is made for every model node)."""
+    tracked = kind(values)
+    tracked.owner = owner
+    return tracked
 
 
 class WorkingNode:
@@ -93,7 +123,7 @@ class WorkingNode:
     @inputs.setter
     def inputs(self, value: list[str]) -> None:
         self._before_change()
-        self._inputs = _TrackedList(value, self)
+        self._inputs = _tracked(_TrackedList, value, self)
 
     @property
     def outputs(self) -> list[str]:
@@ -102,7 +132,7 @@ class WorkingNode:
     @outputs.setter
     def outputs(self, value: list[str]) -> None:
         self._before_change()
-        self._outputs = _TrackedList(value, self)
+        self._outputs = _tracked(_TrackedList, value, self)
 
     def input(self, position: int) -> str:
         """The input at `position`, '' when it is omitted (graph.context.input_at): read inputs by position so."""
@@ -127,7 +157,8 @@ class WorkingNode:
 
 
 _REMOVED = object()  # a journal entry: the node that follows it left the graph
-_MEMBERS = object()  # a journal entry: the node list changed (nodes inserted, replaced, reordered)
+_JOINED = object()  # a journal entry: the node that follows it joined the node list (inserted, or put in another's place)
+_MEMBERS = object()  # a journal entry: the node list changed otherwise (replaced as a whole, reordered)
 
 
 class WorkingGraph:
@@ -147,7 +178,11 @@ class WorkingGraph:
             if view.op_type == "Constant" and view.is_default_domain:
                 self.free.append(view)
                 continue
-            attributes = {name: view.attribute(name) for name in view.attribute_names()}
+            attributes: dict[str, object] = {}
+            for attribute in view.proto.attribute:  # a name given twice: the first one's value, as view.attribute
+                name = text(attribute.name)
+                if name not in attributes:
+                    attributes[name] = attribute_value(attribute)
             # ONNX Runtime's own ops (com.microsoft) are kernels under their plain names, as it writes them.
             self.nodes.append(WorkingNode(view.op_type if view.domain in ("", "ai.onnx", "com.microsoft") else
                                           f"{view.domain}:{view.op_type}",
@@ -157,12 +192,19 @@ class WorkingGraph:
     def __setattr__(self, name: str, value: object) -> None:
         if name == "nodes":
             self._before_change()
-            value = _TrackedList(value, self)
+            value = _tracked(_NodeList, value, self)
         object.__setattr__(self, name, value)
 
     def _before_change(self) -> None:
         if getattr(self, "_maps", None) is not None and (not self._journal or self._journal[-1] is not _MEMBERS):
             self._journal.append(_MEMBERS)
+
+    def _members_moved(self, left: list[WorkingNode], joined: list[WorkingNode]) -> None:
+        if self._maps is not None:
+            for node in left:
+                self._journal += [_REMOVED, node]
+            for node in joined:
+                self._journal += [_JOINED, node]
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -230,10 +272,19 @@ class WorkingGraph:
             del places[node]
             node._journal, node._before = None, None
 
-        removing = members_changed = False
+        removing = joining = members_changed = False
+        joined: list[WorkingNode] = []
         for entry in self._journal:
-            if entry is _REMOVED or entry is _MEMBERS:
-                removing, members_changed = entry is _REMOVED, members_changed or entry is _MEMBERS
+            if entry is _REMOVED or entry is _JOINED or entry is _MEMBERS:
+                removing, joining = entry is _REMOVED, entry is _JOINED
+                members_changed = members_changed or entry is _MEMBERS
+                continue
+            if joining:
+                joining = False
+                if entry in places:
+                    members_changed = True  # already in the list: moved, or there twice
+                else:
+                    joined.append(entry)
                 continue
             if entry in places:
                 if removing:
@@ -246,7 +297,45 @@ class WorkingGraph:
             removing = False
         if members_changed and not self._patch_members(places, reindex, leave):
             return None
+        if not members_changed and not self._place_joined(joined, places, reindex):
+            return None
         return consumers, producers, places
+
+    def _place_joined(self, joined: list[WorkingNode], places, reindex) -> bool:
+        """Index each node that joined (and is still in the list) with the run of new nodes around it, placed between
+        the indexed neighbours of the run; False when that runs out of float precision."""
+        nodes = self.nodes
+        for node in joined:
+            if node in places:
+                continue  # placed with an earlier one's run
+            try:
+                index = nodes.index(node)
+            except ValueError:
+                continue  # it left again
+            start, end = index, index + 1
+            while start > 0 and nodes[start - 1] not in places:
+                start -= 1
+            while end < len(nodes) and nodes[end] not in places:
+                end += 1
+            if not self._place_run(places, start, end, reindex):
+                return False
+        return True
+
+    def _place_run(self, places, start: int, end: int, reindex) -> bool:
+        """Index the nodes at [start, end) (none indexed) with places between their indexed neighbours'."""
+        nodes = self.nodes
+        low = places[nodes[start - 1]] if start > 0 else (places[nodes[end]] - (end - start) - 1 if end < len(nodes)
+                                                           else 0.0)
+        high = places[nodes[end]] if end < len(nodes) else low + (end - start) + 1
+        step = (high - low) / (end - start + 1)
+        for offset, node in enumerate(nodes[start:end], 1):
+            place = low + step * offset
+            if not low < place < high:
+                return False  # out of float precision between the neighbours
+            places[node] = place
+            node._journal, node._before = self._journal, None
+            reindex(node, ((), ()), (tuple(node.inputs), tuple(node.outputs)))
+        return True
 
     def _patch_members(self, places, reindex, leave) -> bool:
         """Index the nodes that joined the list (placed between their neighbours) and drop those that left;
@@ -266,16 +355,8 @@ class WorkingGraph:
             end = start
             while end < len(numbers) and numbers[end] is None:
                 end += 1
-            low = numbers[start - 1] if start > 0 else (numbers[end] - (end - start) - 1 if end < len(numbers) else 0.0)
-            high = numbers[end] if end < len(numbers) else low + (end - start) + 1
-            step = (high - low) / (end - start + 1)
-            for offset, node in enumerate(self.nodes[start:end], 1):
-                place = low + step * offset
-                if not low < place < high:
-                    return False  # out of float precision between the neighbours
-                places[node] = place
-                node._journal, node._before = self._journal, None
-                reindex(node, ((), ()), (tuple(node.inputs), tuple(node.outputs)))
+            if not self._place_run(places, start, end, reindex):
+                return False
             start = end
         return True
 

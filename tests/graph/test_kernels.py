@@ -189,3 +189,34 @@ def test_a_changed_graph_gives_fresh_maps():
     assert graph.consumers()["t2"] == [extra] and graph.producers()["t3"] is extra
     graph.remove(extra)
     assert "t3" not in graph.producers()
+
+
+def test_maps_patched_around_inserted_and_replaced_nodes_equal_rebuilt_ones():
+    # Insertions, replacements and slice edits patch the maps around the nodes that joined or left; any edit
+    # sequence must leave them as a rebuild from the node list would.
+    loaded = load_model(long_chain(12))
+    graph = WorkingGraph(GraphContext.from_shaped(fix_input_shapes(loaded, None, None), loaded.label, 17), {"t11"})
+
+    def same_as_rebuilt():
+        consumers, producers = graph.consumers(), graph.producers()
+        fresh_consumers, fresh_producers, _ = graph._built()
+        graph._maps = None
+        assert {k: v for k, v in consumers.items() if v} == dict(fresh_consumers) and producers == fresh_producers
+
+    same_as_rebuilt()
+    nodes = graph.nodes
+    graph.replace(nodes[3], WorkingNode("Sigmoid", ["t2"], ["t3"]))
+    same_as_rebuilt()
+    index = graph.nodes.index(graph.nodes[5])
+    graph.nodes[index:index + 1] = [WorkingNode("Reshape", ["t4"], ["r"]), graph.nodes[5], WorkingNode("Abs", ["r"], ["q"])]
+    graph.nodes.insert(0, WorkingNode("Neg", ["x"], ["n"]))
+    graph.nodes.insert(1, WorkingNode("Neg", ["n"], ["m"]))
+    same_as_rebuilt()
+    graph.remove(graph.nodes[1])
+    graph.nodes.insert(len(graph.nodes), WorkingNode("Exp", ["t11"], ["e"]))
+    graph.nodes[2:2] = [WorkingNode("Log", ["x"], ["l"]), WorkingNode("Log", ["l"], ["l2"])]
+    same_as_rebuilt()
+    moved = graph.nodes[4]
+    graph.nodes.insert(0, moved)  # a node that is already there: the whole list is looked at again
+    del graph.nodes[5]
+    same_as_rebuilt()
