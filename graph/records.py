@@ -31,7 +31,7 @@ Shape = tuple[int, ...]
 AttributeValue = int | float | str | tuple[int, ...] | tuple[float, ...] | tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Depth:
     """The third spatial axis of a 3-D convolution or pool (all 1 and 0 for 2-D ones)."""
 
@@ -46,7 +46,7 @@ class Depth:
 NO_DEPTH = Depth()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layer:
     """Fields every layer record carries: identity, position and element type."""
 
@@ -64,7 +64,7 @@ class Layer:
         return 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConvLayer(Layer):
     """A convolution: 2-D (a 1-D one is read as height 1), 3-D (depth in the `*_depth` fields) or
     transposed (ConvTranspose: `input_chw` is what it reads, `output_chw` what it writes).
@@ -114,7 +114,7 @@ class ConvLayer(Layer):
         return self.batch_size * out_c * self.depth.output * out_h * out_w * per_output
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PoolLayer(Layer):
     """Max or average pooling, windowed or global (incl. ReduceMean/ReduceMax over H, W)."""
 
@@ -139,7 +139,7 @@ class PoolLayer(Layer):
         return (self.pads[0] + self.pads[2], self.pads[1] + self.pads[3])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DenseLayer(Layer):
     """A Linear layer: Gemm, or MatMul by a 2-D constant weight (optionally + a constant bias)."""
 
@@ -170,7 +170,7 @@ class DenseLayer(Layer):
         return self.rows * self.in_features * self.out_features
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OtherLayer(Layer):
     """Any other compute node, described by its op type, shapes and attributes."""
 
@@ -196,7 +196,7 @@ class OtherLayer(Layer):
         return len(self.input_shapes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatMulLayer(OtherLayer):
     """A product of two activations (attention's Q.K^T and P.V) or by a constant of rank > 2: MatMul,
     Einsum and their int8 forms, as `matrices` independent (M x K) @ (K x N) products.
@@ -216,7 +216,7 @@ class MatMulLayer(OtherLayer):
         return self.matrices * self.m * self.k * self.n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecurrentLayer(OtherLayer):
     """LSTM, GRU or RNN over a whole sequence: per step and direction, gates x hidden outputs from
     input + hidden features. An "other" layer that also carries the cell's dims."""

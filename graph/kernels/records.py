@@ -9,7 +9,7 @@ from graph.records import Layer, LayerType, ModelFacts, Shape
 __all__ = ["Kernel", "ModelKernels"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Kernel:
     """One kernel: the layer record it computes, and what fusion and layout add to it.
 

@@ -298,12 +298,13 @@ def test_cuda_loop_with_events_and_counter_aligned_window() -> None:
     backend.is_cuda = True
     backend.torch = _TorchWithFakeCuda()
     x = torch.ones(64)
-    policy = LoopPolicy(warmup_s=0.0, min_time_s=0.03, min_iterations=5)
+    # A window of ten counter updates: a poll that a busy machine wakes a millisecond late is 1% of it, not 3%.
+    policy = LoopPolicy(warmup_s=0.0, min_time_s=0.1, min_iterations=5)
     with sensor:
         token = sensor.begin()
         seconds, window = backend.time_calls(lambda: torch.relu(x), policy)
         reading = sensor.end(token)
-        assert seconds.size >= 5 and (seconds >= 0).all() and window >= 0.03
+        assert seconds.size >= 5 and (seconds >= 0).all() and window >= 0.05  # whole counter updates of the loop
         assert reading is not None and reading.method == "energy-counter-aligned"
         assert reading.power_w == pytest.approx(200.0, rel=0.02)  # whole updates over their own times
         assert sensor.aligned_windows == 1
