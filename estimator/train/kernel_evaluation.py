@@ -63,8 +63,9 @@ def sequence_extrapolation(data: TrainingData, params: dict | None = None) -> Gr
     tokens = attention_tokens(graphs)
     if not (tokens >= LONG_TOKENS).any() or not ((tokens > 0) & (tokens <= SHORT_TOKENS)).any():
         return None
-    return held_out_graphs(data, lambda g: attention_tokens(g) >= LONG_TOKENS,
-                           trains=lambda g: attention_tokens(g) <= SHORT_TOKENS, params=params)
+    by_model = dict(zip(graphs["model"], tokens, strict=True))  # the masks below see the same table (or a part)
+    return held_out_graphs(data, lambda g: g["model"].map(by_model) >= LONG_TOKENS,
+                           trains=lambda g: g["model"].map(by_model) <= SHORT_TOKENS, params=params)
 
 
 def attention_tokens(graphs: pd.DataFrame) -> pd.Series:
@@ -118,9 +119,7 @@ def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, para
     if generated is not None:
         text += _family_section(generated, document)
     if extrapolation is not None:
-        table = graph_table(data)
-        text += _extrapolation_section(extrapolation, dict(zip(table["model"], attention_tokens(table), strict=True)),
-                                       document)
+        text += _extrapolation_section(extrapolation, document)
     if not unseen.empty:
         document["unseen"] = unseen.to_dict("records")
         text += ["## Unseen torchvision classifiers, through `estimate` with this profile", "",
@@ -182,8 +181,8 @@ def _family_section(split: GraphSplit, document: dict) -> list[str]:
             markdown_table(table), ""]
 
 
-def _extrapolation_section(split: GraphSplit, tokens: dict[str, int], document: dict) -> list[str]:
-    graphs = split.graphs.assign(tokens=split.graphs["model"].map(tokens))
+def _extrapolation_section(split: GraphSplit, document: dict) -> list[str]:
+    graphs = split.graphs.assign(tokens=attention_tokens(split.graphs))
     kernels = split.kernels[split.kernels["runtime_ms"].notna()]
     per_type = pd.DataFrame([{"layer_type": layer_type, "method": method,
                               **layer_metrics(part["runtime_ms"], part[column])}

@@ -9,46 +9,27 @@ zoo: fill them before running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
-from graph.generate.builder import Builder
-from graph.generate.convnets import BLOCKS, convnet, transformer_mlp
-from graph.generate.modern import MODERN_FAMILIES, Io
+from graph.generate.builder import Builder, Network, classifier
+from graph.generate.convnets import BLOCKS, convnet_network, transformer_mlp
+from graph.generate.modern import MODERN_FAMILIES
 
 __all__ = ["FAMILIES", "MODERN", "GeneratedNetwork", "generate"]
 
-# A family's network: (builder, rng, resolution, classes, spec to fill) -> (graph inputs, graph outputs).
-Network = Callable[[Builder, np.random.Generator, int, int, dict], Io]
-
-
-def _classifier(build: Callable[[Builder, np.random.Generator, int, int, dict], str]) -> Network:
-    """An image classifier's network: the input image (N, 3, R, R) and the logits (N, classes)."""
-    def network(b: Builder, rng: np.random.Generator, resolution: int, classes: int, spec: dict) -> Io:
-        logits = build(b, rng, resolution, classes, spec)
-        return ([helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, resolution, resolution])],
-                [helper.make_tensor_value_info(logits, TensorProto.FLOAT, ["batch", classes])])
-    return network
-
-
-def _convnet_of(family: str) -> Network:
-    return _classifier(lambda b, rng, resolution, classes, spec: convnet(b, rng, BLOCKS[family], resolution, classes,
-                                                                           spec))
-
-
 # New families go at the end: a family's index seeds its networks, so the same (family, seed) stays the same graph.
 _NETWORKS: dict[str, Network] = {
-    **{family: _convnet_of(family) for family in BLOCKS},
-    "transformer_mlp": _classifier(transformer_mlp),
+    **{family: convnet_network(block) for family, block in BLOCKS.items()},
+    "transformer_mlp": classifier(transformer_mlp),
     **MODERN_FAMILIES,
 }
 FAMILIES = tuple(_NETWORKS)
 MODERN = tuple(MODERN_FAMILIES)
-_MIN_RESOLUTION = {"transformer_mlp": 64}
+_MIN_RESOLUTION = {"transformer_mlp": 64, "hybrid_attention": 64}
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,18 @@ Weights are shape-only: initializers keep dims and no data, as in the zoo; fill 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-__all__ = ["INT64", "Builder", "Tensor", "activation", "add", "batch_norm", "conv", "gelu", "layer_norm", "linear",
-           "shortcut"]
+__all__ = ["INT64", "Builder", "Io", "Network", "Tensor", "activation", "add", "batch_norm", "classifier", "conv", "gelu",
+           "image_input", "layer_norm", "linear", "shortcut", "upsample", "value"]
 
 INT64 = TensorProto.INT64
+Io = tuple[list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]  # a network's graph inputs and outputs
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,25 @@ class Builder:
         names = [f"{name}_output_{index}" for index in range(outputs)]
         self.nodes.append(helper.make_node(op_type, inputs, names, name=name, **attributes))
         return names
+
+
+# A family's network: (builder, rng, resolution, classes, spec to fill) -> its graph inputs and outputs.
+Network = Callable[[Builder, np.random.Generator, int, int, dict], Io]
+
+
+def value(name: str, shape: list) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def image_input(resolution: int) -> onnx.ValueInfoProto:
+    return value("input", ["batch", 3, resolution, resolution])
+
+
+def classifier(build: Callable[[Builder, np.random.Generator, int, int, dict], str]) -> Network:
+    """An image classifier's network from a builder of its logits: the image (N, 3, R, R) in, (N, classes) out."""
+    def network(b: Builder, rng: np.random.Generator, resolution: int, classes: int, spec: dict) -> Io:
+        return [image_input(resolution)], [value(build(b, rng, resolution, classes, spec), ["batch", classes])]
+    return network
 
 
 def conv(b: Builder, x: Tensor, out_channels: int, kernel: int | tuple[int, int] = 3, stride: int = 1, groups: int = 1,
@@ -131,6 +152,13 @@ def rms_norm(b: Builder, x: str, channels: int) -> str:
     root = b.node("Sqrt", [b.node("Add", [mean, b.const(1e-6, scalar=True)])])
     normed = b.node("Mul", [x, b.node("Div", [b.const(1.0, scalar=True), root])])
     return b.node("Mul", [b.weight([channels]), normed])
+
+
+def upsample(b: Builder, x: Tensor) -> Tensor:
+    """Nearest-neighbour upsampling by 2, as torch exports nn.Upsample / F.interpolate(scale_factor=2)."""
+    name = b.node("Resize", [x.name, "", b.const([1.0, 1.0, 2.0, 2.0])], mode="nearest",
+                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return Tensor(name, x.channels, 2 * x.height, 2 * x.width)
 
 
 def batch_norm(b: Builder, x: Tensor) -> Tensor:

@@ -9,9 +9,23 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graph.generate.builder import INT64, Builder, Tensor, activation, add, batch_norm, conv, gelu, layer_norm, linear, shortcut
+from graph.generate.builder import (
+    INT64,
+    Builder,
+    Network,
+    Tensor,
+    activation,
+    add,
+    batch_norm,
+    classifier,
+    conv,
+    gelu,
+    layer_norm,
+    linear,
+    shortcut,
+)
 
-__all__ = ["BLOCKS", "Block", "convnet", "inverted_residual", "transformer_mlp"]
+__all__ = ["BLOCKS", "Block", "convnet", "convnet_network", "inverted_residual", "transformer_mlp"]
 
 # -- blocks: (builder, input, rng, width, stride) -> output ---------------------------------------
 
@@ -162,3 +176,6 @@ def convnet(b: Builder, rng, block: Block, resolution: int, classes: int, spec: 
     return b.node("Gemm", [flat, b.weight([classes, x.channels]), b.weight([classes])], alpha=1.0, beta=1.0, transB=1)
 
 
+def convnet_network(block: Block) -> Network:
+    """The image classifier made of `block`s (convnet)."""
+    return classifier(lambda b, rng, resolution, classes, spec: convnet(b, rng, block, resolution, classes, spec))

@@ -20,38 +20,32 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from graph.generate.builder import (
     INT64,
     Builder,
+    Io,
+    Network,
     Tensor,
     activation,
     activation_of,
     add,
     batch_norm,
+    classifier,
     conv,
+    image_input,
     layer_norm,
     linear,
     rms_norm,
+    upsample,
+    value,
 )
-from graph.generate.convnets import convnet, inverted_residual
+from graph.generate.convnets import convnet_network, inverted_residual
 
 __all__ = ["MODERN_FAMILIES"]
-
-Io = tuple[list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]
 # One attention block over 4,096 tokens needs about 2 GMACs even with a single head of 64: such graphs are only
 # collected when the collection's per-graph cap allows them (scripts/collect.py --generated-max-macs).
 _ATTENTION_MACS_BUDGET = 2.5e9
-
-
-def _value(name: str, shape: list) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
-
-
-def _image_input(resolution: int) -> onnx.ValueInfoProto:
-    return _value("input", ["batch", 3, resolution, resolution])
 
 
 # -- attention ------------------------------------------------------------------------------------
@@ -150,10 +144,10 @@ def attention_network(b: Builder, rng: np.random.Generator, resolution: int, cla
     spec.update(frontend=frontend, seq=seq, depth=depth, **encoder)
     dim = encoder["dim"]
     if frontend == "tokens":  # an embedding's output
-        inputs, tokens = [_value("input", ["batch", seq, dim])], "input"
+        inputs, tokens = [value("input", ["batch", seq, dim])], "input"
     elif frontend == "conv1d":  # Whisper: two Conv1d + GELU over mel frames, the second strided, then positions
         mels = int(rng.choice([64, 80, 128]))
-        inputs = [_value("input", ["batch", mels, 2 * seq])]
+        inputs = [value("input", ["batch", mels, 2 * seq])]
         x = b.node("Conv", ["input", b.weight([dim, mels, 3]), b.weight([dim])], kernel_shape=[3], pads=[1, 1],
                    strides=[1])
         x = b.node("Conv", [activation_of(b, x, "gelu"), b.weight([dim, dim, 3]), b.weight([dim])], kernel_shape=[3],
@@ -161,7 +155,7 @@ def attention_network(b: Builder, rng: np.random.Generator, resolution: int, cla
         tokens = b.node("Add", [b.node("Transpose", [activation_of(b, x, "gelu")], perm=[0, 2, 1]), b.weight([seq, dim])])
     else:
         spec.update(resolution=grid * patch, patch=patch)
-        inputs = [_image_input(grid * patch)]
+        inputs = [image_input(grid * patch)]
         embedded = b.node("Conv", ["input", b.weight([dim, 3, patch, patch]), b.weight([dim])],
                           kernel_shape=[patch, patch], strides=[patch, patch])
         tokens = b.node("Transpose", [b.node("Reshape", [embedded, b.const([0, dim, seq], INT64)])], perm=[0, 2, 1])
@@ -170,10 +164,10 @@ def attention_network(b: Builder, rng: np.random.Generator, resolution: int, cla
     norm = rms_norm if encoder["norm"] == "rms_norm" else layer_norm
     tokens = norm(b, tokens, dim)
     if frontend != "patch":
-        return inputs, [_value(tokens, ["batch", seq, dim])]
+        return inputs, [value(tokens, ["batch", seq, dim])]
     pooled = b.node("ReduceMean", [tokens], axes=[1], keepdims=0)
     logits = b.node("Gemm", [pooled, b.weight([classes, dim]), b.weight([classes])], transB=1)
-    return inputs, [_value(logits, ["batch", classes])]
+    return inputs, [value(logits, ["batch", classes])]
 
 
 def _narrower(encoder: dict) -> dict:
@@ -185,9 +179,8 @@ def _narrower(encoder: dict) -> dict:
             and heads > groups else heads, "hidden": hidden}
 
 
-def hybrid_attention_network(b: Builder, rng: np.random.Generator, resolution: int, classes: int, spec: dict) -> Io:
-    """Conv stages, then attention over the flattened feature map, back to a map, pooled to logits."""
-    resolution = max(resolution, 64)
+def _hybrid_attention(b: Builder, rng: np.random.Generator, resolution: int, classes: int, spec: dict) -> str:
+    """Conv stages, then attention over the flattened feature map, back to a map, pooled to logits (resolution >= 64)."""
     act = str(rng.choice(["hardswish", "silu", "gelu"]))  # the MLPs' activation (LeViT, MobileViT, EfficientFormer)
     conv_act = "hardswish" if act == "hardswish" else "silu"
     width = int(rng.choice([16, 24, 32]))
@@ -200,7 +193,7 @@ def hybrid_attention_network(b: Builder, rng: np.random.Generator, resolution: i
     encoder = _draw_encoder(rng, seq, [64, 96, 128, 192, 256], [16, 32, 32, 64])
     encoder["mlp"] = act
     depth = int(rng.integers(1, 5))
-    spec.update(resolution=resolution, seq=seq, depth=depth, **encoder)
+    spec.update(seq=seq, depth=depth, **encoder)
     dim = encoder["dim"]
     local = conv(b, conv(b, x, x.channels, 3, act=conv_act), dim, 1, act=None)
     tokens = b.node("Transpose", [b.node("Reshape", [local.name, b.const([0, dim, seq], INT64)])], perm=[0, 2, 1])
@@ -212,8 +205,7 @@ def hybrid_attention_network(b: Builder, rng: np.random.Generator, resolution: i
         joined = Tensor(b.node("Concat", [x.name, y.name], axis=1), 2 * x.channels, x.height, x.width)
         y = conv(b, joined, x.channels, 3, act=conv_act)
     flat = b.node("Flatten", [b.node("GlobalAveragePool", [y.name])], axis=1)
-    logits = b.node("Gemm", [flat, b.weight([classes, y.channels]), b.weight([classes])], transB=1)
-    return [_image_input(resolution)], [_value(logits, ["batch", classes])]
+    return b.node("Gemm", [flat, b.weight([classes, y.channels]), b.weight([classes])], transB=1)
 
 
 # -- ghost and re-parameterisable blocks (run by the convnet skeleton) -----------------------------
@@ -234,9 +226,7 @@ def _ghost_module(b: Builder, x: Tensor, channels: int, act: str | None, decoupl
     gate = conv(b, Tensor(pooled, x.channels, x.height // 2, x.width // 2), channels, 1, act=None)
     gate = conv(b, conv(b, gate, channels, (1, 5), groups=channels, act=None), channels, (5, 1), groups=channels,
                 act="sigmoid")
-    upsampled = b.node("Resize", [gate.name, "", b.const([1.0, 1.0, 2.0, 2.0])], mode="nearest",
-                       coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    return Tensor(b.node("Mul", [out.name, upsampled]), channels, x.height, x.width)
+    return Tensor(b.node("Mul", [out.name, upsample(b, gate).name]), channels, x.height, x.width)
 
 
 def _squeeze_excite(b: Builder, x: Tensor, act: str, gate: str) -> Tensor:
@@ -293,16 +283,6 @@ def reparam_block(b: Builder, x: Tensor, rng: np.random.Generator, width: int, s
     return add(b, y, conv(b, hidden, width, 1, act=None))
 
 
-def ghost_network(b: Builder, rng: np.random.Generator, resolution: int, classes: int, spec: dict) -> Io:
-    logits = convnet(b, rng, ghost_block, resolution, classes, spec)
-    return [_image_input(resolution)], [_value(logits, ["batch", classes])]
-
-
-def reparam_network(b: Builder, rng: np.random.Generator, resolution: int, classes: int, spec: dict) -> Io:
-    logits = convnet(b, rng, reparam_block, resolution, classes, spec)
-    return [_image_input(resolution)], [_value(logits, ["batch", classes])]
-
-
 # -- detection ------------------------------------------------------------------------------------
 
 
@@ -328,12 +308,6 @@ def _sppf(b: Builder, x: Tensor) -> Tensor:
     return conv(b, joined, x.channels, 1, act="silu")
 
 
-def _upsample(b: Builder, x: Tensor) -> Tensor:
-    name = b.node("Resize", [x.name, "", b.const([1.0, 1.0, 2.0, 2.0])], mode="nearest",
-                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    return Tensor(name, x.channels, 2 * x.height, 2 * x.width)
-
-
 def _concat(b: Builder, x: Tensor, y: Tensor) -> Tensor:
     return Tensor(b.node("Concat", [x.name, y.name], axis=1), x.channels + y.channels, x.height, x.width)
 
@@ -351,8 +325,8 @@ def detection_network(b: Builder, rng: np.random.Generator, resolution: int, cla
     p3 = _c2f(b, conv(b, x, 4 * base, 3, 2, act="silu"), 4 * base, repeats, True)
     p4 = _c2f(b, conv(b, p3, 8 * base, 3, 2, act="silu"), 8 * base, repeats, True)
     p5 = _sppf(b, _c2f(b, conv(b, p4, 16 * base, 3, 2, act="silu"), 16 * base, repeats, True))
-    n4 = _c2f(b, _concat(b, _upsample(b, p5), p4), 8 * base, repeats, False)
-    n3 = _c2f(b, _concat(b, _upsample(b, n4), p3), 4 * base, repeats, False)
+    n4 = _c2f(b, _concat(b, upsample(b, p5), p4), 8 * base, repeats, False)
+    n3 = _c2f(b, _concat(b, upsample(b, n4), p3), 4 * base, repeats, False)
     m4 = _c2f(b, _concat(b, conv(b, n3, 4 * base, 3, 2, act="silu"), n4), 8 * base, repeats, False)
     m5 = _c2f(b, _concat(b, conv(b, m4, 8 * base, 3, 2, act="silu"), p5), 16 * base, repeats, False)
     box_width, class_width = max(16, base, 4 * reg_max), max(4 * base, min(classes, 100))  # as YOLOv8's head sizes them
@@ -378,13 +352,13 @@ def detection_network(b: Builder, rng: np.random.Generator, resolution: int, cla
     size = b.node("Sub", [bottom_right, top_left])
     boxes = b.node("Mul", [b.node("Concat", [centre, size], axis=1), b.weight([1, anchors])])
     output = b.node("Concat", [boxes, b.node("Sigmoid", [scores])], axis=1)
-    return [_image_input(resolution)], [_value(output, ["batch", 4 + classes, anchors])]
+    return [image_input(resolution)], [value(output, ["batch", 4 + classes, anchors])]
 
 
-MODERN_FAMILIES = {
+MODERN_FAMILIES: dict[str, Network] = {
     "attention": attention_network,
-    "hybrid_attention": hybrid_attention_network,
-    "ghost": ghost_network,
-    "reparam": reparam_network,
+    "hybrid_attention": classifier(_hybrid_attention),
+    "ghost": convnet_network(ghost_block),
+    "reparam": convnet_network(reparam_block),
     "detection": detection_network,
 }

@@ -94,36 +94,35 @@ def test_pipe_table_right_aligns_the_columns_from_numeric_from():
 # --------------------------------------------------------------------------- the renderer registry
 
 
-def _fresh_python(code: str) -> subprocess.CompletedProcess:
-    """`code` run in a new interpreter (this one has long imported every renderer)."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+def _fresh_python(code: str) -> str:
+    """What `code` prints when run in a new interpreter (this one has long imported every renderer); it must exit 0."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_the_report_module_loads_no_renderer():
-    done = _fresh_python("import sys, estimator.predict.report\n"
-                         "print(sorted(m for m in sys.modules if m.startswith('estimator.predict.render')))")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    printed = _fresh_python("import sys, estimator.predict.report\n"
+                            "print(sorted(m for m in sys.modules if m.startswith('estimator.predict.render')))")
+    assert printed.strip() == "[]"
 
 
 def test_a_report_from_estimate_renders_in_a_fresh_process():
     """estimate() imports the render package, which registers what Report.to_json() and the like look up."""
-    done = _fresh_python("import json\nfrom estimator import estimate\nfrom estimator.testing import small_cnn\n"
-                         "report = estimate(small_cnn(), profile='cpu-epyc-1thread', threads=1)\n"
-                         "print(json.loads(report.to_json())['profile'], type(report.to_dict()).__name__, "
-                         "report.to_markdown().split()[1], report._repr_html_().split('>')[0], sep='|')")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().split("|") == ["cpu-epyc-1thread", "dict", "Estimate:", '<div class="oce"']
+    printed = _fresh_python("import json\nfrom estimator import estimate\nfrom estimator.testing import small_cnn\n"
+                            "report = estimate(small_cnn(), profile='cpu-epyc-1thread', threads=1)\n"
+                            "print(json.loads(report.to_json())['profile'], type(report.to_dict()).__name__, "
+                            "report.to_markdown().split()[1], report._repr_html_().split('>')[0], sep='|')")
+    assert printed.strip().split("|") == ["cpu-epyc-1thread", "dict", "Estimate:", '<div class="oce"']
 
 
 def test_an_unregistered_view_is_a_clear_error_and_an_unknown_one_names_the_formats():
-    done = _fresh_python("from estimator.predict.formats import renderer\n"
-                         "for view in ('json', 'yaml'):\n"
-                         "    try:\n        renderer(view)\n"
-                         "    except (LookupError, ValueError) as error:\n        print(type(error).__name__, error)")
-    assert done.returncode == 0, done.stderr
-    lookup, value = done.stdout.splitlines()
+    printed = _fresh_python("from estimator.predict.formats import renderer\n"
+                            "for view in ('json', 'yaml'):\n"
+                            "    try:\n        renderer(view)\n"
+                            "    except (LookupError, ValueError) as error:\n        print(type(error).__name__, error)")
+    lookup, value = printed.splitlines()
     assert lookup.startswith("LookupError no renderer is registered for 'json': import estimator.predict.render")
     assert value == "ValueError unknown format 'yaml'; choose from table, csv, json, markdown, html"
 
