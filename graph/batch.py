@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 import onnx
 from onnx import helper
 
+from graph.inference import TensorTypes
+
 __all__ = ["flow_batch_axis", "model_shapes", "symbolic_batch_axes"]
 
 _BATCH_NAMES = ("batch", "batch_size", "n", "b", "bs", "batchsize")
@@ -60,12 +62,10 @@ def symbolic_batch_axes(declared: Mapping[str, Sequence[int | str]]) -> dict[str
     return axes
 
 
-def flow_batch_axis(model: onnx.ModelProto, input_name: str,
-                    shapes: Mapping[str, tuple[int, ...] | None] | None = None) -> int:
+def flow_batch_axis(model: onnx.ModelProto, input_name: str, shapes: Mapping[str, tuple[int, ...] | None]) -> int:
     """The lowest axis of `input_name` that no op mixes (rule 2); 0 when every axis is mixed.
 
-    `shapes` is `model_shapes(model)`, for a caller that asks for several inputs of one model."""
-    shapes = model_shapes(model) if shapes is None else shapes
+    `shapes` is `model_shapes(model, ...)`."""
     rank = len(shapes.get(input_name) or ())
     labels: dict[str, Labels] = {input_name: tuple(range(rank))}
     mixed: set[int] = set()
@@ -86,12 +86,17 @@ def _flow(node: onnx.NodeProto, found: list[Labels | None], shapes, mixed: set[i
     op = node.op_type
     outputs = [name for name in node.output if name]
     first = found[0]
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute} if node.attribute else {}
     if op in _ELEMENTWISE:
-        merged = _align([labels for labels in found if labels])
-        return {name: merged[-len(shapes.get(name) or merged):] if shapes.get(name) else merged for name in outputs}
+        known = [labels for labels in found if labels]
+        merged = known[0] if len(known) == 1 else _align(known)
+        flowed = {}
+        for name in outputs:
+            shape = shapes.get(name)
+            flowed[name] = merged[-len(shape):] if shape else merged
+        return flowed
     if first is None:
         return {}
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute} if node.attribute else {}
     if op == "Transpose":
         perm = attributes.get("perm") or tuple(reversed(range(len(first))))
         return {outputs[0]: tuple(first[axis] for axis in perm)}
@@ -194,15 +199,11 @@ def _reshape(labels: Labels, before, after) -> Labels:
     return tuple(out)
 
 
-def model_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...] | None]:
-    """Each tensor's dims as the model's types give them (None: some dim unknown), for flow_batch_axis."""
-    shapes: dict[str, tuple[int, ...] | None] = {}
-    for value in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
-        tensor_type = value.type.tensor_type
-        if value.type.HasField("tensor_type") and tensor_type.HasField("shape"):
-            dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-            if value.name:  # ('' marks an omitted input, never a tensor)
-                shapes[value.name] = None if None in dims else tuple(dims)
+def model_shapes(model: onnx.ModelProto, types: TensorTypes) -> dict[str, tuple[int, ...] | None]:
+    """Each tensor's dims as `types` (the model's graph.inference.TensorTypes) give them (None: some dim unknown),
+    and each initializer's, for flow_batch_axis."""
+    shapes: dict[str, tuple[int, ...] | None] = {name: None if None in dims else dims
+                                                 for name, (_, dims) in types.items() if dims is not None}
     for tensor in model.graph.initializer:
         shapes[tensor.name] = tuple(tensor.dims)
     return shapes

@@ -12,6 +12,7 @@ import onnx
 from onnx import numpy_helper
 
 from graph.errors import NodeError
+from graph.inference import TensorTypes
 
 __all__ = ["GraphContext", "NodeView", "Shape", "input_at", "present", "text"]
 
@@ -116,7 +117,7 @@ class GraphContext:
     @classmethod
     def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:
         """The context of a graph.loading.ShapedModel: values computed from shapes count as constants."""
-        ctx = cls.from_model(shaped.model, label, opset, shaped.batch_size)
+        ctx = cls.from_model(shaped.model, shaped.types, label, opset, shaped.batch_size)
         ctx.data_dependent = frozenset(map(text, shaped.data_dependent))
         for raw_name, array in shaped.values.items():
             name = text(raw_name)
@@ -154,19 +155,16 @@ class GraphContext:
         return any(name in self.data_dependent for name in present([*node.inputs, *node.outputs]))
 
     @classmethod
-    def from_model(cls, model: onnx.ModelProto, label: str, opset: int, batch_size: int = 1) -> GraphContext:
+    def from_model(cls, model: onnx.ModelProto, types: TensorTypes, label: str, opset: int,
+                   batch_size: int = 1) -> GraphContext:
+        """The context of `model`, whose tensors have `types` (graph.inference.TensorTypes; '' is never among them)."""
         graph = model.graph
         shapes: dict[str, Shape | None] = {}
         elem_types: dict[str, int] = {}
-        for value in [*graph.input, *graph.value_info, *graph.output]:
-            if not value.type.HasField("tensor_type"):
-                continue
-            tensor_type = value.type.tensor_type
-            name = text(value.name)
-            if not name:
-                continue  # '' names no tensor: it marks an omitted input, and must never be found
-            elem_types[name] = tensor_type.elem_type
-            shapes[name] = _concrete_shape(tensor_type)
+        for raw_name, (elem_type, dims) in types.items():
+            name = raw_name if isinstance(raw_name, str) else text(raw_name)
+            elem_types[name] = elem_type
+            shapes[name] = None if dims is None or None in dims else dims
         constants: dict[str, onnx.TensorProto] = {}
         for tensor in graph.initializer:
             name = text(tensor.name)
@@ -340,17 +338,6 @@ def dtype_name_and_bytes(elem_type: int) -> tuple[str, int]:
         return "undefined", 0
     name = onnx.TensorProto.DataType.Name(elem_type).lower() if elem_type else "undefined"
     return (dtype.name if dtype.name != "object" else name), dtype.itemsize
-
-
-def _concrete_shape(tensor_type: onnx.TypeProto.Tensor) -> Shape | None:
-    if not tensor_type.HasField("shape"):
-        return None
-    dims = []
-    for dim in tensor_type.shape.dim:
-        if not dim.HasField("dim_value") or dim.dim_value < 0:
-            return None
-        dims.append(int(dim.dim_value))
-    return tuple(dims)
 
 
 def _tensor_shape(tensor: onnx.TensorProto) -> Shape | None:

@@ -12,7 +12,12 @@ import pandas as pd
 from graph.records import ConvLayer, DenseLayer, Layer, LayerType, MatMulLayer, OtherLayer, PoolLayer, RecurrentLayer
 from graph.schema import FEATURE_COLUMNS
 
-__all__ = ["layer_row", "layers_to_frame", "shape_text"]
+__all__ = ["DESCRIPTIVE_COLUMNS", "layer_row", "layers_to_frame", "shape_text"]
+
+# Row columns that describe a record as text for people and files, and that no model reads (layer_row's
+# `described`; tests/estimator/predict checks that no profile's features read them).
+DESCRIPTIVE_COLUMNS = frozenset({"input_shapes", "output_shapes", "attributes", "kernel_input_shape",
+                                 "kernel_output_shape"})
 
 
 def layers_to_frame(layers: Iterable[Layer], layer_type: LayerType) -> pd.DataFrame:
@@ -28,8 +33,11 @@ def layers_to_frame(layers: Iterable[Layer], layer_type: LayerType) -> pd.DataFr
 
 
 @functools.singledispatch
-def layer_row(layer: Layer) -> dict[str, object]:
-    """The flat feature row of one record (seed columns first, in order): one registration per layer type."""
+def layer_row(layer: Layer, described: bool = True) -> dict[str, object]:
+    """The flat feature row of one record (seed columns first, in order): one registration per layer type.
+
+    `described=False` leaves out the columns that describe an op as text and that no model reads (an op's
+    shapes and attributes: DESCRIPTIVE_COLUMNS), which cost most of a small kernel's row."""
     raise TypeError(f"not a layer record: {layer!r}")
 
 
@@ -69,7 +77,7 @@ def _depth(layer: ConvLayer | PoolLayer) -> dict[str, object]:
 
 
 @layer_row.register(ConvLayer)
-def _conv_row(layer: ConvLayer) -> dict[str, object]:
+def _conv_row(layer: ConvLayer, described: bool = True) -> dict[str, object]:
     input_elements = layer.batch_size * math.prod(layer.input_chw) * layer.depth.input
     output_elements = layer.batch_size * math.prod(layer.output_chw) * layer.depth.output
     return {
@@ -96,7 +104,7 @@ def _conv_row(layer: ConvLayer) -> dict[str, object]:
 
 
 @layer_row.register(PoolLayer)
-def _pool_row(layer: PoolLayer) -> dict[str, object]:
+def _pool_row(layer: PoolLayer, described: bool = True) -> dict[str, object]:
     return {
         **_spatial(layer),
         "stride_0": layer.stride[0],
@@ -116,7 +124,7 @@ def _pool_row(layer: PoolLayer) -> dict[str, object]:
 
 
 @layer_row.register(DenseLayer)
-def _dense_row(layer: DenseLayer) -> dict[str, object]:
+def _dense_row(layer: DenseLayer, described: bool = True) -> dict[str, object]:
     return {
         "batch_size": layer.batch_size,
         "input_size": layer.input_size,
@@ -133,8 +141,8 @@ def _dense_row(layer: DenseLayer) -> dict[str, object]:
 
 
 @layer_row.register(OtherLayer)
-def _other_row(layer: OtherLayer) -> dict[str, object]:
-    return {
+def _other_row(layer: OtherLayer, described: bool = True) -> dict[str, object]:
+    row = {
         "batch_size": layer.batch_size,
         "op_type": layer.op_type,
         "input_elements": layer.input_elements,
@@ -145,12 +153,14 @@ def _other_row(layer: OtherLayer) -> dict[str, object]:
         "dtype": layer.dtype,
         "is_free": int(layer.is_free),
         "producer_op": layer.producer_op,
-        "input_shapes": ";".join(shape_text(s) for s in layer.input_shapes),
-        "output_shapes": ";".join(shape_text(s) for s in layer.output_shapes),
-        "attributes": json.dumps(dict(layer.attributes), sort_keys=True) if layer.attributes else "{}",
-        "macs": layer.macs,
-        **_op_features(layer),
     }
+    if described:
+        row["input_shapes"] = ";".join([shape_text(s) for s in layer.input_shapes])
+        row["output_shapes"] = ";".join([shape_text(s) for s in layer.output_shapes])
+        row["attributes"] = json.dumps(dict(layer.attributes), sort_keys=True) if layer.attributes else "{}"
+    row["macs"] = layer.macs
+    row.update(_op_features(layer))
+    return row
 
 
 _NORMALISED = frozenset({"Softmax", "LogSoftmax", "LayerNormalization", "SkipLayerNormalization", "ReduceMean",

@@ -16,7 +16,7 @@ import onnx
 from graph.batch import flow_batch_axis, model_shapes, symbolic_batch_axes
 from graph.context import text
 from graph.errors import BatchSizeError, ShapeError
-from graph.inference import infer_shapes
+from graph.inference import TensorTypes, infer_shapes
 from graph.loading import LoadedModel
 
 __all__ = ["MAX_DIM", "MAX_INPUT_ELEMENTS", "MAX_RANK", "ShapedModel", "check_batch_size", "fix_input_shapes"]
@@ -30,14 +30,16 @@ MAX_RANK = 64
 
 @dataclass(frozen=True)
 class ShapedModel:
-    """A model with concrete input shapes and every shape that could be inferred.
+    """A model with concrete input shapes, and every shape that could be inferred.
 
+    `types` holds the shapes (graph.inference.TensorTypes): the model's own value_info is left empty.
     `batch_axes` names each input's batch axis (graph/batch.py); `values` are small tensors
     computed from shapes (constants once the inputs are fixed); `data_dependent` names tensors
     whose size depends on input values and was set to its upper bound (graph/shapes.py).
     """
 
     model: onnx.ModelProto
+    types: TensorTypes
     input_shapes: dict[str, tuple[int, ...]]
     batch_size: int
     batch_size_assumed: bool
@@ -90,25 +92,26 @@ def fix_input_shapes(
     for output in model.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    inferred, unknown = infer_shapes(model, label)
+    inferred, types, unknown = infer_shapes(model, label)
+    del inferred  # its types are all that is read of it: a large graph's nodes are not kept twice
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
     if unknown:
         from graph.shapes import resolve_shapes  # ONNX's reference ops load only for graphs that need them
 
-        inferred, resolution = resolve_shapes(model, inferred)
+        types, resolution = resolve_shapes(model, types)
         values, data_dependent = resolution.values, resolution.data_dependent
     axes = {name: symbolic_axes.get(name) if name in symbolic_axes else _given_axis(declared[name], given, name)
             for name in fixed}
     shapes = None
     for name, axis in axes.items():
         if axis is None and fixed[name]:
-            shapes = model_shapes(inferred) if shapes is None else shapes
-            axes[name] = flow_batch_axis(inferred, name, shapes)
+            shapes = model_shapes(model, types) if shapes is None else shapes
+            axes[name] = flow_batch_axis(model, name, shapes)
             _check_fixed_batch(label, name, fixed[name], axes[name], batch_size)
     batches = [fixed[name][axis] for name, axis in axes.items() if axis is not None and fixed[name]]
     resolved_batch = batches[0] if batches else (batch_size or 1)
-    return ShapedModel(inferred, fixed, resolved_batch, assumed, {k: v for k, v in axes.items() if v is not None},
+    return ShapedModel(model, types, fixed, resolved_batch, assumed, {k: v for k, v in axes.items() if v is not None},
                        values, data_dependent)
 
 

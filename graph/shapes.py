@@ -26,7 +26,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
-from graph.context import text
+from graph.inference import TensorTypes, value_types
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES, Dims
 
@@ -78,17 +78,16 @@ class _Scope:
         return name in self.tainted or (self.outer is not None and self.outer.is_tainted(name))
 
 
-def resolve_shapes(model: onnx.ModelProto, inferred: onnx.ModelProto) -> tuple[onnx.ModelProto, Resolution]:
-    """`model` (inputs fixed) with every shape the pass can work out written to its value_info.
+def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[TensorTypes, Resolution]:
+    """The tensor types of `model` (inputs fixed) with every shape the pass can work out.
 
-    `inferred` is ONNX's whole-graph result for the same model: its shapes stand where the pass
-    finds none (e.g. outputs of control flow it does not enter).
+    `inferred` are the tensor types of ONNX's whole-graph result for the same model: its shapes stand
+    where the pass finds none (e.g. outputs of control flow it does not enter).
     """
     opsets = {entry.domain or "": int(entry.version) for entry in model.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 0))
     scope = _Scope(opsets)
-    fallback = {value.name: _from_type(value.type) for value in [*inferred.graph.value_info, *inferred.graph.output]
-                if value.name and value.type.HasField("tensor_type")}
+    fallback = {name: _Tensor(elem_type, dims) for name, (elem_type, dims) in inferred.items()}
     for value in model.graph.input:
         if value.name and value.type.HasField("tensor_type"):  # ('' names no tensor: it marks an omitted input)
             scope.tensors[value.name] = _from_type(value.type)
@@ -101,20 +100,14 @@ def resolve_shapes(model: onnx.ModelProto, inferred: onnx.ModelProto) -> tuple[o
             scope.values[tensor.name] = array
     _walk(model.graph, scope, fallback)
 
-    resolved = onnx.ModelProto()
-    resolved.CopyFrom(model)
-    graph_inputs = {value.name for value in model.graph.input} | {t.name for t in model.graph.initializer}
-    del resolved.graph.value_info[:]
-    outputs = {value.name: value for value in resolved.graph.output}
-    for name, tensor in scope.tensors.items():
-        if name in graph_inputs or tensor.dims is None:
-            continue
-        if name in outputs:
-            outputs[name].type.CopyFrom(_to_type(tensor))
-        else:
-            value = resolved.graph.value_info.add()  # filled in place: a value per tensor of the graph
-            value.name = text(name)
-            _write_type(tensor, value.type)
+    # The graph's inputs as declared, then each tensor the pass sized, then outputs it did not (rank unknown).
+    resolved = value_types(model.graph.input)
+    graph_inputs = set(resolved) | {tensor.name for tensor in model.graph.initializer}
+    resolved.update((name, (tensor.elem_type, tensor.dims)) for name, tensor in scope.tensors.items()
+                    if name not in graph_inputs and tensor.dims is not None)
+    for value in model.graph.output:
+        if value.name and value.name not in resolved and value.type.HasField("tensor_type"):
+            resolved[value.name] = (value.type.tensor_type.elem_type, None)
     return resolved, Resolution(dict(scope.values), frozenset(scope.tainted))
 
 
@@ -353,18 +346,6 @@ def _to_type(tensor: _Tensor) -> onnx.TypeProto:
         type_proto.tensor_type.elem_type = tensor.elem_type
         return type_proto
     return helper.make_tensor_type_proto(tensor.elem_type, [d if d is not None else None for d in tensor.dims])
-
-
-def _write_type(tensor: _Tensor, type_proto: onnx.TypeProto) -> None:
-    """Write `_to_type(tensor)` of a tensor of known rank into an empty `type_proto`."""
-    tensor_type = type_proto.tensor_type
-    tensor_type.elem_type = tensor.elem_type
-    shape = tensor_type.shape
-    shape.SetInParent()
-    for size in tensor.dims:
-        dim = shape.dim.add()
-        if size is not None:
-            dim.dim_value = size
 
 
 def _small_array(tensor: onnx.TensorProto) -> np.ndarray | None:

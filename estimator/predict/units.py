@@ -33,7 +33,7 @@ class Records:
     """One model read into the records a unit scores, in graph order, with one feature row each."""
 
     records: Sequence[Layer]
-    rows: Iterable[dict[str, object]]
+    rows: Iterable[dict[str, object]]  # the feature columns only (graph.frames.layer_row's described=False)
     extra: dict[str, list]  # the unit's own report columns (kernels: kernel, layout, fused_nodes)
     nodes_modeled: int
     nodes_free: int
@@ -67,7 +67,7 @@ def _read_kernels(model: ModelSource, rules: FusionRules, batch_size: int | None
     extra = {"kernel": [_kernel_label(kernel) for kernel in kernels.kernels],
              "layout": [kernel.layout for kernel in kernels.kernels],
              "fused_nodes": [len(kernel.sources) for kernel in kernels.kernels]}
-    return Records([kernel.layer for kernel in kernels.kernels], (kernel_row(kernel) for kernel in kernels.kernels),
+    return Records([kernel.layer for kernel in kernels.kernels], (kernel_row(kernel, described=False) for kernel in kernels.kernels),
                    extra, sum(len(kernel.sources) for kernel in kernels.kernels), len(kernels.free), kernels)
 
 
@@ -75,7 +75,7 @@ def _read_layers(model: ModelSource, rules: FusionRules, batch_size: int | None,
                  dimensions: dict | None) -> Records:
     layers = extract_layers(model, batch_size=batch_size, input_shapes=input_shapes, dimensions=dimensions)
     records = [layer for layer in layers.layers if is_costed(layer)]
-    return Records(records, (layer_row(layer) for layer in records), {}, len(records) + layers.absorbed_count,
+    return Records(records, (layer_row(layer, described=False) for layer in records), {}, len(records) + layers.absorbed_count,
                    len(layers.layers) - len(records), layers)
 
 

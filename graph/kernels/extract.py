@@ -130,9 +130,9 @@ def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index
 
 def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> OtherLayer:
     ctx = graph.ctx
-    inputs = present(node.inputs)
-    outputs = present(node.outputs)
-    elem_types = ctx.elem_types
+    shapes, elem_types, constants = graph.shapes, ctx.elem_types, ctx.constants
+    inputs = [name for name in node.inputs if name]
+    outputs = [name for name in node.outputs if name]
     input_types = [elem_types.get(name, onnx.TensorProto.UNDEFINED) for name in inputs]
     elem_type = input_types[0] if inputs else onnx.TensorProto.FLOAT
     if elem_type == onnx.TensorProto.UNDEFINED:
@@ -140,22 +140,23 @@ def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> Othe
     dtype, dtype_bytes = dtype_name_and_bytes(elem_type)
     constant_inputs = []
     for slot, name in enumerate(inputs):
-        values = ctx.constant_values(name) if name in ctx.constants else None
+        values = ctx.constant_values(name) if name in constants else None
         if values is not None:
-            constant_inputs.append((slot, tuple(float(v) for v in values.reshape(-1))))
-    attributes = tuple((key, value) for key, value in sorted(node.attributes.items())
-                       if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool)) \
+            constant_inputs.append((slot, tuple([float(v) for v in values.reshape(-1)])))
+    attributes = tuple([(key, value) for key, value in sorted(node.attributes.items())
+                        if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool)]) \
         if node.attributes else ()
-    batch = graph.shapes.get(outputs[0]) if outputs else None
+    batch = shapes.get(outputs[0]) if outputs else None
+    origin = node.origin
     return OtherLayer(
-        name=node.name if node.origin is not None else f"{node.op_type}({_short(inputs[0] if inputs else '')})",
+        name=node.name if origin is not None else f"{node.op_type}({_short(inputs[0] if inputs else '')})",
         op_type=node.op_type,
-        index=node.origin.index if node.origin is not None else -1 - position,
+        index=origin.index if origin is not None else -1 - position,
         dtype=dtype,
         batch_size=batch[0] if batch else ctx.batch_size,
-        input_shapes=tuple(graph.shapes.get(name) for name in inputs),
-        input_dtypes=tuple(dtype_name_and_bytes(input_type)[0] for input_type in input_types),
-        output_shapes=tuple(graph.shapes.get(name) or () for name in outputs),
+        input_shapes=tuple([shapes.get(name) for name in inputs]),
+        input_dtypes=tuple([dtype_name_and_bytes(input_type)[0] for input_type in input_types]),
+        output_shapes=tuple([shapes.get(name) or () for name in outputs]),
         attributes=attributes,
         constant_inputs=tuple(constant_inputs),
         is_free=False,

@@ -12,22 +12,21 @@ KERNEL_COLUMNS = ("kernel_op", "layout", "input_layout", "activation", "has_summ
                   "physical_output_channels", "fused_nodes", "kernel_input_shape", "kernel_output_shape", "layer_kind")
 
 
-def kernel_row(kernel: Kernel) -> dict[str, object]:
-    """The layer's feature row followed by the kernel's own columns (KERNEL_COLUMNS)."""
-    row = layer_row(kernel.layer)
-    row.update({
-        "kernel_op": kernel.op_type,
-        "layout": kernel.layout,
-        "input_layout": kernel.input_layout,
-        "activation": kernel.activation or "none",
-        "has_summand": int(kernel.has_summand),
-        "physical_input_channels": _channels(kernel.input_shape),
-        "physical_output_channels": _channels(kernel.output_shape),
-        "fused_nodes": len(kernel.sources),
-        "kernel_input_shape": shape_text(kernel.input_shape),
-        "kernel_output_shape": shape_text(kernel.output_shape),
-        "layer_kind": layer_kind(kernel.layer),
-    })
+def kernel_row(kernel: Kernel, described: bool = True) -> dict[str, object]:
+    """The layer's feature row followed by the kernel's own columns (KERNEL_COLUMNS; `described`: see layer_row)."""
+    row = layer_row(kernel.layer, described)
+    row["kernel_op"] = kernel.op_type
+    row["layout"] = kernel.layout
+    row["input_layout"] = kernel.input_layout
+    row["activation"] = kernel.activation or "none"
+    row["has_summand"] = int(kernel.has_summand)
+    row["physical_input_channels"] = _channels(kernel.input_shape)
+    row["physical_output_channels"] = _channels(kernel.output_shape)
+    row["fused_nodes"] = len(kernel.sources)
+    if described:
+        row["kernel_input_shape"] = shape_text(kernel.input_shape)
+        row["kernel_output_shape"] = shape_text(kernel.output_shape)
+    row["layer_kind"] = layer_kind(kernel.layer)
     return row
 
 

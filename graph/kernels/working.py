@@ -100,8 +100,8 @@ class WorkingNode:
         self._journal: list | None = None  # the journal of the graph whose maps index this node
         self._before: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # inputs, outputs as the maps have them
         self.op_type = op_type
-        self.inputs = inputs
-        self.outputs = outputs
+        self._inputs = _tracked(_TrackedList, inputs, self)  # (no map indexes a new node yet: nothing to note)
+        self._outputs = _tracked(_TrackedList, outputs, self)
         self.attributes: dict[str, object] = {} if attributes is None else attributes
         self.origin = origin
         self.sources: list[str] = [] if sources is None else sources
