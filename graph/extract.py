@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graph.collector import collector_paused
 from graph.context import GraphContext
 from graph.inputs import fix_input_shapes
 from graph.loading import ModelSource, default_opset, load_model
@@ -12,6 +13,7 @@ from graph.records import Layer, ModelLayers, UnmodeledNode
 __all__ = ["extract_layers"]
 
 
+@collector_paused()
 def extract_layers(
     model: ModelSource,
     batch_size: int | None = None,

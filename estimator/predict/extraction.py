@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from estimator.predict.coverage import Coverage, coverage
 from estimator.predict.features import input_columns
 from estimator.predict.units import UNITS
+from graph.collector import collector_paused
 from graph.frames import shape_text
 from graph.kernels import FusionRules
 from graph.loading import ModelSource
@@ -65,6 +66,7 @@ class PreparedModel:
     input_shapes: dict[str, tuple[int, ...]]
 
 
+@collector_paused()
 def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
     """Read one model into what scoring needs (graph work only: no profile models are used)."""
     read = UNITS[settings.unit].read(job.model, settings.rules, job.batch_size, job.input_shapes, job.dimensions)

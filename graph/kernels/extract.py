@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import onnx
 
+from graph.collector import collector_paused
 from graph.context import GraphContext, dtype_name_and_bytes, present, text
 from graph.inputs import fix_input_shapes
 from graph.kernels.fusion import apply_fusions
@@ -33,6 +34,7 @@ _RECORD_OPS = {  # kernel op -> the model ops whose own record describes it
 _OWN_RECORD = frozenset({"ConvTranspose", "ConvInteger", "MatMulInteger", "Einsum", "LSTM", "GRU", "RNN"})
 
 
+@collector_paused()
 def extract_kernels(
     model: ModelSource,
     rules: FusionRules,
