@@ -17,7 +17,8 @@ from onnx import defs
 
 from graph.errors import ShapeError
 
-__all__ = ["MAX_PROPAGATED_ELEMENTS", "Dims", "TensorTypes", "infer_shapes", "tensor_types", "unknown_outputs", "value_types"]
+__all__ = ["MAX_PROPAGATED_ELEMENTS", "Dims", "TensorTypes", "infer_shapes", "tensor_types", "unknown_outputs",
+           "value_types"]
 
 MAX_PROPAGATED_ELEMENTS = 1 << 12
 _GRAPH_ATTRIBUTES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
@@ -32,18 +33,17 @@ Dims = tuple[int | None, ...]  # a None dim: its size is unknown
 TensorTypes = dict[str, tuple[int, Dims | None]]
 
 
-def infer_shapes(model: onnx.ModelProto, label: str) -> tuple[onnx.ModelProto, TensorTypes, bool]:
-    """`model` with the shapes ONNX infers within the bounds, its tensor types, and whether some node output is
-    still unknown."""
+def infer_shapes(model: onnx.ModelProto, label: str) -> tuple[TensorTypes, bool]:
+    """The tensor types of `model` with the shapes ONNX infers within the bounds, and whether some node output is
+    still unknown (ONNX's inferred model is not kept: its types are all that is read of it)."""
     inferred = _onnx_inference(model, label, data_prop=False)
     types = tensor_types(inferred)
-    if not unknown_outputs(inferred, types):
-        return inferred, types, False
-    if _propagation_is_bounded(inferred, types):
-        inferred = _onnx_inference(model, label, data_prop=True)
-        types = tensor_types(inferred)
-        return inferred, types, unknown_outputs(inferred, types)
-    return inferred, types, True
+    if not unknown_outputs(model, types):
+        return types, False
+    if _propagation_is_bounded(model, types):
+        types = tensor_types(_onnx_inference(model, label, data_prop=True))
+        return types, unknown_outputs(model, types)
+    return types, True
 
 
 def tensor_types(model: onnx.ModelProto) -> TensorTypes:

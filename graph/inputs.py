@@ -92,8 +92,7 @@ def fix_input_shapes(
     for output in model.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    inferred, types, unknown = infer_shapes(model, label)
-    del inferred  # its types are all that is read of it: a large graph's nodes are not kept twice
+    types, unknown = infer_shapes(model, label)
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
     if unknown:
