@@ -29,6 +29,7 @@ from estimator.measure.progress import budget_progress
 from estimator.predict.fingerprint import machine_fingerprint, ort_default_threads
 from estimator.predict.profiles import Profile, list_profiles, load_profile
 from estimator.predict.selection import rank_profiles
+from estimator.predict.units import KERNELS
 from estimator.predict.userdata import user_profile_dir, user_training_dir
 from estimator.train.calibration import write_calibration_evaluation
 from estimator.train.profiles import train_profile
@@ -91,7 +92,7 @@ def nearest_kernel_profile(threads: int) -> Profile:
     """The shipped kernel profile nearest to this machine at `threads`: what a calibration transfers from."""
     shipped_units = {info.path: info.unit for info in list_profiles() if info.origin == "shipped"}
     for choice in rank_profiles(threads):
-        if shipped_units.get(choice.path) == "kernels":
+        if shipped_units.get(choice.path) == KERNELS.name:
             return load_profile(choice.path)
     raise UsageError("no shipped kernel profile to transfer from; reinstall the package")
 
@@ -112,7 +113,7 @@ def calibrate_machine(budget_s: float, threads: int | None = None, base: str | P
     if threads < 1:
         raise UsageError(f"--threads {threads}: must be at least 1")
     base_profile = nearest_kernel_profile(threads) if base is None else load_profile(base)
-    if base_profile.unit != "kernels":
+    if base_profile.unit is not KERNELS:  # a calibration times kernels in context (run_calibration)
         raise UsageError(f"--base {base}: a kernel profile is needed (this one scores isolated layers)")
     fingerprint = machine_fingerprint(threads)
     profile_id = profile_id or _default_id(fingerprint)

@@ -30,7 +30,6 @@ from estimator.predict.extraction import ExtractionSettings, ModelJob, PreparedM
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from estimator.predict.selection import choose_profile, device_note
-from estimator.predict.units import UNITS
 from graph.loading import ModelSource, source_label
 from graph.schema import LAYER_TYPES
 
@@ -100,7 +99,7 @@ def estimate_jobs(jobs: Sequence[ModelJob], profile: ProfileSource = None, *, ex
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     loaded, note = _chosen_profile(profile, threads)
-    settings = ExtractionSettings(loaded.unit, loaded.rules, _layer_kinds(loaded))
+    settings = ExtractionSettings(loaded.unit.name, loaded.rules, _layer_kinds(loaded))
     results: list = []  # Reports and errors; a PreparedModel until it is scored
     waiting: list[int] = []  # positions of models read and not yet scored
     records = 0
@@ -190,7 +189,7 @@ def _score_together(profile: Profile, models: list[PreparedModel], note: str | N
 
 def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> list[Report]:
     """One Report per model: each layer type's records of all models featurised and predicted at once."""
-    placement = UNITS[profile.unit].placement(profile.manifest.get("composition"))
+    placement = profile.unit.placement(profile.manifest.get("composition"))
     scores = [_empty_scores(len(model.names)) for model in models]
     for layer_type in LAYER_TYPES:
         owners = [(score, model) for score, model in zip(scores, models, strict=True) if layer_type in model.positions]

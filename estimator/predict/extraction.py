@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from estimator.predict.coverage import Coverage, coverage
-from estimator.predict.features import input_columns
 from estimator.predict.units import UNITS
 from graph.collector import collector_paused
 from graph.frames import shape_text
@@ -38,7 +37,7 @@ class ExtractionSettings:
     """What reading a model needs to know of the profile: what it scores, the device's fusion rules, and
     the layer kinds it was trained on (for coverage)."""
 
-    unit: str  # what the profile scores: a key of estimator.predict.units.UNITS
+    unit: str  # what the profile scores, by name (a key of estimator.predict.units.UNITS): settings pickle as data
     rules: FusionRules
     layer_kinds: tuple[str, ...] | None
 
@@ -69,14 +68,15 @@ class PreparedModel:
 @collector_paused()
 def prepare(job: ModelJob, settings: ExtractionSettings) -> PreparedModel:
     """Read one model into what scoring needs (graph work only: no profile models are used)."""
-    read = UNITS[settings.unit].read(job.model, settings.rules, job.batch_size, job.input_shapes, job.dimensions)
+    unit = UNITS[settings.unit]
+    read = unit.read(job.model, settings.rules, job.batch_size, job.input_shapes, job.dimensions)
     records, extracted = read.records, read.model
     positions: dict[str, list[int]] = {}
     for position, record in enumerate(records):
         positions.setdefault(record.layer_type, []).append(position)
     # Only what scoring reads: names, shapes as text and the like would double a large model's memory.
     features: dict[str, dict[str, list]] = {layer_type: {} for layer_type in positions}
-    wanted = {layer_type: input_columns(layer_type, settings.unit) for layer_type in positions}
+    wanted = {layer_type: unit.input_columns(layer_type) for layer_type in positions}
     at = dict.fromkeys(positions, 0)
     for record, row in zip(records, read.rows, strict=True):
         layer_type = record.layer_type

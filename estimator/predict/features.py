@@ -1,7 +1,8 @@
 """Layer frames -> model feature matrices: the seed's columns plus derived ones.
 
 Derived features only need the seed's columns, so a folder in the seed's layout (no extra
-columns) is featurised the same way; our extra columns refine them where present.
+columns) is featurised the same way; our extra columns refine them where present. Each unit of
+estimation (estimator.predict.units) holds its tables and featurize function from here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import pandas as pd
 
 from graph.schema import FEATURE_COLUMNS
 
-__all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "categorical", "feature_names",
-           "featurize", "input_columns"]
+__all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "featurize_kernels", "featurize_layers",
+           "kernel_input_columns", "layer_input_columns"]
 
 _CONV_EXTRA = ("groups", "dilation_0", "dilation_1", "input_elements", "output_elements", "weight_elements", "macs",
                "arithmetic_intensity", "channels_per_group")
@@ -57,50 +58,54 @@ KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
 }
 
 
-# Per unit of estimation (estimator.predict.units, which holds these tables): feature columns, categorical ones.
-_TABLES = {"layers": (FEATURES, CATEGORICAL), "kernels": (KERNEL_FEATURES, KERNEL_CATEGORICAL)}
-
-
-def feature_names(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
-    """The feature columns of a profile that scores `unit` (layers, or kernels timed in context)."""
-    return _TABLES[unit][0][layer_type]
-
-
-def categorical(layer_type: str, unit: str = "layers") -> tuple[str, ...]:
-    return _TABLES[unit][1][layer_type]
-
-
-# The columns of a layer frame that the derivations below read beyond the seed's (any layer type; absent ones
-# take defaults), and that composition groups read (estimator.predict.composition).
+# What a layer of each type reads beyond the seed's columns (any layer type; absent ones take defaults), and what
+# composition groups read (estimator.predict.composition).
 _READ_EXTRA = ("groups", "dilation_0", "dilation_1", "pool_kind", "is_global", "padding_0", "padding_1", "rows",
                "in_features", "out_features", "dtype", "producer_op")
 
 
-def input_columns(layer_type: str, unit: str = "layers") -> frozenset[str]:
-    """Every column of a layer or kernel frame that featurize() and composition groups read: a frame of only these
+def layer_input_columns(layer_type: str) -> frozenset[str]:
+    """Every column of a layer frame that featurize_layers() and composition groups read: a frame of only these
     scores the same (tests/estimator/predict/test_estimate_many.py checks it on every committed graph)."""
-    kernel = (*_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type]) if unit == "kernels" else ()
-    return frozenset((*FEATURE_COLUMNS[layer_type], *_READ_EXTRA, *kernel))
+    return frozenset((*FEATURE_COLUMNS[layer_type], *_READ_EXTRA))
 
 
-def featurize(frame: pd.DataFrame, layer_type: str, unit: str = "layers") -> pd.DataFrame:
-    """The model's feature matrix (columns feature_names(layer_type, unit), in order) for a layer or kernel frame."""
+def kernel_input_columns(layer_type: str) -> frozenset[str]:
+    """layer_input_columns() and the kernel's own columns that featurize_kernels() reads."""
+    return layer_input_columns(layer_type) | {*_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type]}
+
+
+def featurize_layers(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """A layer frame's feature matrix: the columns FEATURES[layer_type], in order."""
+    return _finished(_derived(frame, layer_type), FEATURES[layer_type], CATEGORICAL[layer_type])
+
+
+def featurize_kernels(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """A kernel frame's feature matrix: its layer's features and what the kernel adds (KERNEL_FEATURES[layer_type])."""
+    out = _derived(frame, layer_type)
+    for column in _KERNEL_CATEGORICAL:
+        out[column] = frame[column] if column in frame.columns else "none"
+    for column in _KERNEL_NUMERIC:
+        out[column] = _column(frame, column, 0.0)
+    for column, default in _FAMILY_NUMERIC[layer_type].items():
+        out[column] = _column(frame, column, float(default))
+    if "dtype" in frame.columns:
+        out["is_int8"] = frame["dtype"].isin(("int8", "uint8")).astype("float64")
+    return _finished(out, KERNEL_FEATURES[layer_type], KERNEL_CATEGORICAL[layer_type])
+
+
+def _derived(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
+    """The seed's columns of `frame` and the features derived from them."""
     out = frame.reindex(columns=list(FEATURE_COLUMNS[layer_type])).copy()
-    derive = _DERIVE[layer_type]
-    derive(frame, out)
-    if unit == "kernels":
-        for column in _KERNEL_CATEGORICAL:
-            out[column] = frame[column] if column in frame.columns else "none"
-        for column in _KERNEL_NUMERIC:
-            out[column] = _column(frame, column, 0.0)
-        for column, default in _FAMILY_NUMERIC[layer_type].items():
-            out[column] = _column(frame, column, float(default))
-        if "dtype" in frame.columns:
-            out["is_int8"] = frame["dtype"].isin(("int8", "uint8")).astype("float64")
-    for column in categorical(layer_type, unit):
+    _DERIVE[layer_type](frame, out)
+    return out
+
+
+def _finished(out: pd.DataFrame, names: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
+    """`names` of `out`, in order: categorical columns as text (missing: "unknown"), the others as floats."""
+    for column in categorical:
         out[column] = out[column].fillna("unknown").astype(str)
-    names = feature_names(layer_type, unit)
-    numeric = [c for c in names if c not in categorical(layer_type, unit)]
+    numeric = [c for c in names if c not in categorical]
     out[numeric] = out[numeric].astype("float64")
     return out[list(names)]
 

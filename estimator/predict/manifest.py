@@ -20,11 +20,11 @@ from pathlib import Path
 
 from estimator.errors import ProfileError
 from estimator.predict.composition import GROUPS
-from estimator.predict.features import categorical, feature_names
+from estimator.predict.units import KERNELS, LAYERS, UNITS, Unit
 from graph.kernels import FusionRules
 from graph.schema import LAYER_TYPES
 
-__all__ = ["MANIFEST", "known_features", "parse_manifest", "validate_manifest"]
+__all__ = ["MANIFEST", "known_features", "manifest_unit", "parse_manifest", "validate_manifest"]
 
 Check = Callable[[object, str, dict], None]  # (value, where in the document, the whole document)
 
@@ -42,15 +42,18 @@ class Key:
 
 def known_features(layer_type: str, document: dict) -> tuple[str, ...]:
     """The feature columns a profile of this unit (layers or kernels) scores for `layer_type`."""
-    return feature_names(layer_type, _unit(document))
+    return manifest_unit(document).features[layer_type]
 
 
 def _categorical(layer_type: str, document: dict) -> tuple[str, ...]:
-    return categorical(layer_type, _unit(document))
+    return manifest_unit(document).categorical[layer_type]
 
 
-def _unit(document: dict) -> str:
-    return "kernels" if document.get("unit") == "kernels" else "layers"
+def manifest_unit(document: dict) -> Unit:
+    """The unit a manifest names; LAYERS where it names none (profiles older than units) or an unknown one, which
+    the "unit" key's own check refuses."""
+    name = document.get("unit")
+    return UNITS.get(name, LAYERS) if isinstance(name, str) else LAYERS
 
 
 # ---------------------------------------------------------------- checks (small, composable)
@@ -227,7 +230,7 @@ MANIFEST: dict[str, Key] = {
     "profile_id": Key(text(200)),
     "description": Key(text(2000)),
     "created_at": Key(text(100)),
-    "unit": Key(one_of("layers", "kernels")),
+    "unit": Key(lambda value, where, document: one_of(*UNITS)(value, where, document)),  # a registered unit's name
     "model_files": Key(per_layer_type(lambda lt: record({"runtime": Key(_FILE), "power": Key(_FILE)})), required=True),
     "features": Key(per_layer_type(_features_of)),
     "categorical_features": Key(per_layer_type(_categorical_of)),
@@ -293,10 +296,10 @@ def validate_manifest(document: object, where: Path, format_version: int, closed
 def _consistent(document: dict) -> None:
     """What one key alone cannot say: a kernel profile composes kernels, a layer profile layers."""
     method = (document.get("composition") or {}).get("method", "layers")
-    if _unit(document) == "kernels" and method != "kernels":
+    if manifest_unit(document) is KERNELS and method != "kernels":
         raise _Invalid("profile.composition", "the kernels composition of a kernel profile",
                        document.get("composition"))
-    if _unit(document) == "layers" and method == "kernels":
+    if manifest_unit(document) is LAYERS and method == "kernels":
         raise _Invalid("profile.composition", "a layers composition (this profile scores layers)",
                        document.get("composition"))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from catboost.core import CatBoostRegressor, Pool
 
-from estimator.predict.features import categorical, featurize
+from estimator.predict.units import LAYERS, Unit
 
 __all__ = ["BASELINE_FLOOR_MS", "CAPPED_BEYOND", "LayerModels", "baseline_log_ms", "predict_features", "predict_layer_frame"]
 
@@ -27,12 +27,12 @@ class LayerModels:
     # Kernel profiles: per layer type, a linear model of runtime (ms) in its work columns; the regressor
     # predicts log(runtime) relative to it (see estimator.train.fitting), which extrapolates in size far better.
     baselines: dict[str, dict[str, list]] = field(default_factory=dict)
-    unit: str = "layers"  # what the models score: isolated layers, or kernels timed in context
+    unit: Unit = LAYERS  # what the models score: isolated layers, or kernels timed in context
 
 
 def predict_layer_frame(models: LayerModels, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
     """runtime_ms and power_w (NaN where no power model) predicted for each row of `frame`."""
-    return predict_features(models, featurize(frame, layer_type, models.unit), layer_type)
+    return predict_features(models, models.unit.featurize(frame, layer_type), layer_type)
 
 
 def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: str,
@@ -56,7 +56,7 @@ def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: st
         out["runtime_ms"] = np.nan
         out["power_w"] = np.nan
         return out
-    pool = Pool(features, cat_features=list(categorical(layer_type, models.unit)))
+    pool = Pool(features, cat_features=list(models.unit.categorical[layer_type]))
     log_runtime = models.runtime[layer_type].predict(pool)
     if layer_type in models.baselines:
         if beyond is not None and layer_type in CAPPED_BEYOND:

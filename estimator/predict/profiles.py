@@ -12,8 +12,7 @@ import pandas as pd
 from catboost.core import CatBoostRegressor
 
 from estimator.errors import ProfileError
-from estimator.predict.features import categorical, featurize
-from estimator.predict.manifest import known_features, parse_manifest
+from estimator.predict.manifest import known_features, manifest_unit, parse_manifest
 from estimator.predict.models import LayerModels, predict_features
 from estimator.predict.profile_files import (
     MAX_MANIFEST_BYTES,
@@ -22,6 +21,7 @@ from estimator.predict.profile_files import (
     read_profile_file,
     resolve_folder,
 )
+from estimator.predict.units import LAYERS, Unit
 from estimator.predict.userdata import user_profile_dir
 from graph.kernels import NO_FUSION, FusionRules
 
@@ -50,7 +50,7 @@ class ProfileInfo:
     origin: str = "shipped"  # or "local": made on this machine by estimate-calibrate
     fingerprint: dict | None = None
     created_at: str = ""
-    unit: str = "layers"  # what it scores: "layers" (each timed alone) or "kernels" (timed inside whole graphs)
+    unit: str = LAYERS.name  # the name of what it scores (estimator.predict.units.UNITS), as listed: not validated
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,8 @@ class Profile:
         return str(self.manifest.get("description", self.id))
 
     @property
-    def unit(self) -> str:
-        """What the profile scores: "layers" (each timed alone) or "kernels" (timed inside whole graphs)."""
+    def unit(self) -> Unit:
+        """What the profile scores: LAYERS (each timed alone) or KERNELS (timed inside whole graphs)."""
         return self.models.unit
 
     @property
@@ -83,7 +83,7 @@ class Profile:
 
     def predict(self, frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
         """Per-row runtime_ms with an 80% interval, power_w, and an out-of-distribution flag."""
-        features = featurize(frame, layer_type, self.unit)
+        features = self.unit.featurize(frame, layer_type)
         predicted = predict_features(self.models, features, layer_type, self._beyond_largest(features, layer_type))
         low, high = self.manifest.get("intervals", {}).get(layer_type, {}).get("runtime_log_ratio", [0.0, 0.0])
         predicted["runtime_low_ms"] = predicted["runtime_ms"] * math.exp(low)
@@ -133,7 +133,7 @@ def list_profiles(directory: Path = PROFILE_DIR, local: Path | None = None) -> l
             infos.append(ProfileInfo(manifest_path.parent.name, manifest_path.parent,
                                      description if isinstance(description, str) else "", has_power, origin,
                                      dict(fingerprint) if isinstance(fingerprint, dict) else None,
-                                     str(manifest.get("created_at", "")), str(manifest.get("unit", "layers"))))
+                                     str(manifest.get("created_at", "")), str(manifest.get("unit", LAYERS.name))))
     return infos
 
 
@@ -180,7 +180,7 @@ def load_profile(reference: str | Path | None = None) -> Profile:
                         for t, v in (manifest.get("baselines") or {}).items()}
     if not models.runtime and not models.constant_runtime_ms:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
-    models.unit = manifest.get("unit", "layers")
+    models.unit = manifest_unit(manifest)
     rules = FusionRules.from_dict(manifest["fusion_rules"]) if manifest.get("fusion_rules") else NO_FUSION
     return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models, rules)
 
@@ -201,9 +201,9 @@ def _catboost_model(path: Path, name: str, blob: bytes, layer_type: str, manifes
         reason = " ".join(str(error).split())[:200]
         raise ProfileError(f"{path}: file {name}: not a CatBoost model ({reason}); retrain the profile") from None
     expected = list(known_features(layer_type, manifest))
-    unit = manifest.get("unit", "layers")
-    categorical_columns = [expected.index(column) for column in categorical(layer_type, unit)]
+    unit = manifest_unit(manifest)
+    categorical_columns = [expected.index(column) for column in unit.categorical[layer_type]]
     if list(model.feature_names_ or []) != expected or sorted(model.get_cat_feature_indices()) != categorical_columns:
-        raise ProfileError(f"{path}: file {name}: is not a {layer_type} model for {unit} (it scores "
+        raise ProfileError(f"{path}: file {name}: is not a {layer_type} model for {unit.name} (it scores "
                            f"{len(model.feature_names_ or [])} other columns); are the model files swapped?")
     return model

@@ -5,7 +5,8 @@
 - KERNELS: the kernels the device's runtime executes (its fusion rules, layouts), each timed inside whole graphs; a
   graph is the run overhead plus its kernels' profiled runtimes less the profiler's overhead (KernelComposition).
 
-A profile names its unit (profile.json "unit"); `UNITS[name]` is the object.
+A profile names its unit (profile.json "unit"); `UNITS[name]` is the object. Each unit is one registered object,
+compared by identity; estimator.train registers how each is trained (estimator.train.units).
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ import numpy as np
 import pandas as pd
 
 from estimator.predict.composition import Composition, KernelComposition, composition_groups
-from estimator.predict.features import CATEGORICAL, FEATURES, KERNEL_CATEGORICAL, KERNEL_FEATURES
+from estimator.predict.features import (
+    CATEGORICAL,
+    FEATURES,
+    KERNEL_CATEGORICAL,
+    KERNEL_FEATURES,
+    featurize_kernels,
+    featurize_layers,
+    kernel_input_columns,
+    layer_input_columns,
+)
 from graph.extract import extract_layers
 from graph.frames import layer_row
 from graph.kernels import FusionRules, Kernel, ModelKernels, extract_kernels
@@ -55,10 +65,16 @@ class Unit:
     name: str
     features: Mapping[str, tuple[str, ...]]  # layer type -> feature columns, in the regressors' order
     categorical: Mapping[str, tuple[str, ...]]  # layer type -> the categorical ones among them
+    featurize: Callable[[pd.DataFrame, str], pd.DataFrame]  # (rows of one layer type, the type) -> `features` columns
+    input_columns: Callable[[str], frozenset[str]]  # layer type -> the columns of its rows featurize and placement read
     # Runtime regressors predict log runtime relative to a linear baseline in the work columns (fitted per type).
     relative_to_baseline: bool
     read: Callable[[ModelSource, FusionRules, int | None, dict | None, dict | None], Records]
     placement: Callable[[dict], Placement]  # the manifest's "composition" -> how records compose
+    # Training data: the column only this unit's rows carry (None: the seed's layer rows, which carry none), and
+    # whether its records are timed inside whole graphs, so that a graph keeps the rows of records left untimed.
+    marker_column: str | None
+    in_graphs: bool
 
 
 def _read_kernels(model: ModelSource, rules: FusionRules, batch_size: int | None, input_shapes: dict | None,
@@ -67,8 +83,9 @@ def _read_kernels(model: ModelSource, rules: FusionRules, batch_size: int | None
     extra = {"kernel": [_kernel_label(kernel) for kernel in kernels.kernels],
              "layout": [kernel.layout for kernel in kernels.kernels],
              "fused_nodes": [len(kernel.sources) for kernel in kernels.kernels]}
-    return Records([kernel.layer for kernel in kernels.kernels], (kernel_row(kernel, described=False) for kernel in kernels.kernels),
-                   extra, sum(len(kernel.sources) for kernel in kernels.kernels), len(kernels.free), kernels)
+    return Records([kernel.layer for kernel in kernels.kernels],
+                   (kernel_row(kernel, described=False) for kernel in kernels.kernels), extra,
+                   sum(len(kernel.sources) for kernel in kernels.kernels), len(kernels.free), kernels)
 
 
 def _read_layers(model: ModelSource, rules: FusionRules, batch_size: int | None, input_shapes: dict | None,
@@ -97,6 +114,9 @@ def _layer_placement(composition: dict | None) -> Placement:
                      lambda runtime_ms, frame, layer_type: fitted.apply(runtime_ms, composition_groups(frame, layer_type)))
 
 
-LAYERS = Unit("layers", FEATURES, CATEGORICAL, False, _read_layers, _layer_placement)
-KERNELS = Unit("kernels", KERNEL_FEATURES, KERNEL_CATEGORICAL, True, _read_kernels, _kernel_placement)
+LAYERS = Unit("layers", FEATURES, CATEGORICAL, featurize_layers, layer_input_columns, relative_to_baseline=False,
+              read=_read_layers, placement=_layer_placement, marker_column=None, in_graphs=False)
+KERNELS = Unit("kernels", KERNEL_FEATURES, KERNEL_CATEGORICAL, featurize_kernels, kernel_input_columns,
+               relative_to_baseline=True, read=_read_kernels, placement=_kernel_placement, marker_column="kernel_op",
+               in_graphs=True)
 UNITS: dict[str, Unit] = {unit.name: unit for unit in (LAYERS, KERNELS)}

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from estimator.predict.features import featurize
+from estimator.predict.units import LAYERS
 from graph.schema import FEATURE_COLUMNS
 
 __all__ = ["SPECIAL_TERMS", "MacsBaseline", "NeuralPowerBaseline"]
@@ -82,7 +82,7 @@ class MacsBaseline:
         self.layer_type = layer_type
 
     def _work(self, frame: pd.DataFrame) -> np.ndarray:
-        return featurize(frame, self.layer_type)[self._WORK[self.layer_type]].to_numpy(float)
+        return LAYERS.featurize(frame, self.layer_type)[self._WORK[self.layer_type]].to_numpy(float)
 
     def fit(self, frame: pd.DataFrame, target: np.ndarray) -> MacsBaseline:
         design = np.column_stack([self._work(frame), np.ones(len(frame))])

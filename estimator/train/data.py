@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import pandas as pd
 
 from estimator.errors import TrainingDataError
 from estimator.files import read_device_file
+from estimator.predict.units import LAYERS, UNITS, Unit
 from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
 
-__all__ = ["EVALUATION_ONLY", "GENERATED", "MODERN", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data"]
+__all__ = ["EVALUATION_ONLY", "GENERATED", "MODERN", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data",
+           "rows_unit"]
 
 SWEEP = "sweep"
 GENERATED = "generated"  # generated networks (graph.generate), one folder for all of them
@@ -34,9 +37,9 @@ class TrainingData:
     fingerprint: str
 
     @property
-    def unit(self) -> str:
-        """'kernels' when the rows are kernels timed in context, else 'layers' (each timed alone)."""
-        return "kernels" if any("kernel_op" in frame.columns for frame in self.frames.values()) else "layers"
+    def unit(self) -> Unit:
+        """What the rows are (KERNELS: kernels timed in context; LAYERS: layers timed alone), by their columns."""
+        return rows_unit(column for frame in self.frames.values() for column in frame.columns)
 
     @property
     def has_power(self) -> bool:
@@ -99,12 +102,18 @@ def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
     frame["source"] = folder if folder in (SWEEP, GENERATED) else "zoo"
     frame["runtime_ms"] = frame["runtime"]
     frame["power_w"] = frame["power"] / 1e6
-    if "kernel_op" in frame.columns:
+    if rows_unit(frame.columns).in_graphs:
         # A kernel the profiler did not report keeps its row (no runtime): a whole graph's estimate needs
         # every kernel, only the regressors skip it.
         return frame[frame["runtime_ms"].isna() | (frame["runtime_ms"] > 0)].reset_index(drop=True)
     frame = frame[frame["runtime_ms"].notna() & (frame["runtime_ms"] > 0)]
     return frame.reset_index(drop=True)
+
+
+def rows_unit(columns: Iterable[str]) -> Unit:
+    """The unit whose marker column (Unit.marker_column) is among `columns`; LAYERS, the seed's rows, if none is."""
+    present = set(columns)
+    return next((unit for unit in UNITS.values() if unit.marker_column in present), LAYERS)
 
 
 def _empty(layer_type: str) -> pd.DataFrame:

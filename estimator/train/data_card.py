@@ -12,6 +12,7 @@ import pandas as pd
 
 from estimator.files import Journal
 from estimator.predict.composition import GROUPS
+from estimator.predict.units import KERNELS
 from estimator.train.composition import layer_sums
 from estimator.train.data import load_training_data
 from estimator.train.tables import markdown_table
@@ -23,7 +24,7 @@ def data_card(data_path: str | Path) -> str:
     """Markdown statistics of the training-data folder `data_path` (with its device.json and journal.jsonl)."""
     data_path = Path(data_path)
     data = load_training_data(data_path)
-    if data.unit == "kernels":
+    if data.unit is KERNELS:
         return kernel_data_card(data_path)
     device = data.device or {}
     journal = Journal(data_path / "journal.jsonl")

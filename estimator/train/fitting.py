@@ -8,9 +8,8 @@ from catboost import CatBoostRegressor, Pool
 from scipy.optimize import nnls
 
 from estimator.errors import TrainingDataError
-from estimator.predict.features import categorical, featurize
 from estimator.predict.models import LayerModels, baseline_log_ms
-from estimator.predict.units import UNITS
+from estimator.predict.units import LAYERS, Unit
 from graph.schema import LAYER_TYPES
 
 __all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "catboost_params", "fit_baseline",
@@ -33,7 +32,7 @@ CATBOOST_PARAMS: dict[str, object] = {
 
 
 def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None,
-                     unit: str = "layers") -> LayerModels:
+                     unit: Unit = LAYERS) -> LayerModels:
     """Fit every (layer type, target) that has at least MIN_ROWS measured rows (rows of `unit`)."""
     params = catboost_params(unit, params)
     models = LayerModels(unit=unit)
@@ -43,7 +42,7 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
             frame = frame[frame["runtime_ms"].notna()]
         if frame is None or len(frame) < MIN_ROWS:
             continue
-        features = featurize(frame, layer_type, unit)
+        features = unit.featurize(frame, layer_type)
         runtime = frame["runtime_ms"].to_numpy(float)
         if np.ptp(runtime) == 0:  # e.g. a handful of tiny kernels at the profiler's 1 us resolution
             models.constant_runtime_ms[layer_type] = float(runtime[0])
@@ -51,11 +50,10 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
             continue
         target = np.log(runtime)
         offset = None
-        if UNITS[unit].relative_to_baseline:
+        if unit.relative_to_baseline:
             models.baselines[layer_type] = fit_baseline(features, runtime)
             offset = baseline_log_ms(models.baselines[layer_type], features)
-        models.runtime[layer_type] = _fit(features, target, categorical(layer_type, unit),
-                                          params, offset)
+        models.runtime[layer_type] = _fit(features, target, unit.categorical[layer_type], params, offset)
         powered = frame["power_w"].notna().to_numpy()
         power = frame["power_w"].to_numpy(float)[powered]
         if powered.sum() < MIN_ROWS:
@@ -63,15 +61,15 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         if np.ptp(power) == 0:
             models.skipped[f"{layer_type}/power"] = f"every row reads {power[0]:.3f} W: the sensor cannot tell layers apart"
             continue
-        models.power[layer_type] = _fit(features[powered], power, categorical(layer_type, unit), params)
+        models.power[layer_type] = _fit(features[powered], power, unit.categorical[layer_type], params)
     if not models.runtime and not models.constant_runtime_ms:
         raise TrainingDataError(f"no layer type has {MIN_ROWS} or more measured rows to train on")
     return models
 
 
-def catboost_params(unit: str, params: dict[str, object] | None = None) -> dict[str, object]:
+def catboost_params(unit: Unit, params: dict[str, object] | None = None) -> dict[str, object]:
     """The CatBoost parameters a fit of rows of `unit` uses: the defaults, the kernel ones, then `params`."""
-    return {**CATBOOST_PARAMS, **(KERNEL_PARAMS if UNITS[unit].relative_to_baseline else {}), **(params or {})}
+    return {**CATBOOST_PARAMS, **(KERNEL_PARAMS if unit.relative_to_baseline else {}), **(params or {})}
 
 
 def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params,

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from estimator.predict.composition import KernelComposition
-from estimator.predict.features import featurize
 from estimator.predict.models import LayerModels, predict_features
 from estimator.train.baselines import MacsBaseline
 from estimator.train.composition import fit_kernel_composition
@@ -60,7 +59,7 @@ def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = No
     test_keys = set(map(tuple, test_graphs[GRAPH_KEY].to_numpy().tolist()))
     train_frames = {t: rows_of_graphs(frame, train_keys) for t, frame in data.frames.items()}
     test_frames = {t: rows_of_graphs(frame, test_keys) for t, frame in data.frames.items()}
-    models = fit(train_frames) if fit is not None else fit_layer_models(train_frames, params, unit="kernels")
+    models = fit(train_frames) if fit is not None else fit_layer_models(train_frames, params, data.unit)
     composition = fit_kernel_composition(train_graphs)
     kernels = graph_predictions(models, composition, test_frames, train_frames)
     return GraphSplit(kernels, _compose(kernels, test_graphs, composition))
@@ -78,10 +77,10 @@ def graph_predictions(models: LayerModels, composition: KernelComposition, frame
             continue
         train = (baseline_frames or {}).get(layer_type)
         measured = train[train["runtime_ms"].notna()] if train is not None else None
-        features = featurize(frame, layer_type, models.unit)
+        features = models.unit.featurize(frame, layer_type)
         beyond = None
         if measured is not None and not measured.empty and "macs" in features.columns:
-            largest = float(featurize(measured, layer_type, models.unit)["macs"].max())
+            largest = float(models.unit.featurize(measured, layer_type)["macs"].max())
             beyond = features["macs"].to_numpy(dtype="float64") > largest
         predicted = predict_features(models, features, layer_type, beyond)["runtime_ms"].to_numpy(float)
         part = pd.DataFrame({

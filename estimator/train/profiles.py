@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from estimator.files import write_atomic
-from estimator.predict.features import categorical, feature_names, featurize
 from estimator.predict.manifest import validate_manifest
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
+from estimator.predict.units import KERNELS, LAYERS, Unit
 from estimator.train.accuracy import whole_model_metrics
 from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData, load_training_data
@@ -52,11 +52,11 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
     ranges its base was trained on, since its trees carry them), and `origin` says where it came from."""
     data = load_training_data(data_path)
     rows = {t: len(f) for t, f in data.frames.items()}
-    logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, data.unit,
+    logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, data.unit.name,
                 "measured" if data.has_power else "not measured")
-    if data.unit == "kernels":
+    if data.unit is KERNELS:
         holdout, intervals = _kernel_holdout(data, params, fit)
-        models = fit(data.frames) if fit is not None else fit_layer_models(data.frames, params, unit="kernels")
+        models = fit(data.frames) if fit is not None else fit_layer_models(data.frames, params, KERNELS)
         composition = fit_kernel_composition(graph_table(data))
     else:
         present = [m for m in test_models if m in data.model_names()]
@@ -82,11 +82,11 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "units": {"runtime": "ms", "power": "W", "energy": "mJ", "training_csv_power": "µW"},
         "fingerprint": _fingerprint(data),
         "origin": origin or {"kind": "trained", "from": "scripts/train.py"},
-        "unit": data.unit,
+        "unit": data.unit.name,
         "layer_kinds": _merged_kinds(_layer_kinds(data), base_manifest),
-        "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit == "kernels" else None,
-        "features": {t: list(feature_names(t, data.unit)) for t in models.runtime},
-        "categorical_features": {t: list(categorical(t, data.unit)) for t in models.runtime},
+        "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit is KERNELS else None,
+        "features": {t: list(data.unit.features[t]) for t in models.runtime},
+        "categorical_features": {t: list(data.unit.categorical[t]) for t in models.runtime},
         "targets": {"runtime": "log(runtime_ms)", "power": "power_w" if models.power else None},
         "training_data": {
             "path": _relative(data.root),
@@ -183,7 +183,7 @@ def _describe(data: TrainingData, profile_id: str) -> str:
         version = backend.get("onnxruntime_version") or fingerprint.get("onnxruntime") or ""
         parts.append(f"{backend.get('backend', '')} {version}".strip())
         parts.append(f"{options.get('intra_op_threads')} thread(s)")
-    if data.unit == "kernels":
+    if data.unit is KERNELS:
         parts.append("kernels timed in context")
     parts.append("power measured" if data.has_power else "no power sensor")
     return ", ".join(str(p) for p in parts if p)
@@ -216,18 +216,18 @@ def _merged_ranges(ranges: dict[str, dict[str, object]], base_manifest: dict | N
     return merged
 
 
-def feature_ranges(frames: dict[str, pd.DataFrame], unit: str = "layers") -> dict[str, dict[str, object]]:
+def feature_ranges(frames: dict[str, pd.DataFrame], unit: Unit = LAYERS) -> dict[str, dict[str, object]]:
     """Per layer type: min/max of each numeric feature and the categories seen in training."""
     ranges: dict[str, dict[str, object]] = {}
     for layer_type, frame in frames.items():
         frame = frame[frame["runtime_ms"].notna()] if "runtime_ms" in frame.columns else frame
         if frame.empty:
             continue
-        features = featurize(frame, layer_type, unit)
-        kinds = categorical(layer_type, unit)
+        features = unit.featurize(frame, layer_type)
+        kinds = unit.categorical[layer_type]
         numeric = {
             column: [float(features[column].min()), float(features[column].max())]
-            for column in feature_names(layer_type, unit)
+            for column in unit.features[layer_type]
             if column not in kinds
         }
         categories = {column: sorted(features[column].unique().tolist()) for column in kinds}

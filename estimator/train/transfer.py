@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
-from estimator.predict.features import categorical, featurize
 from estimator.predict.models import LayerModels, baseline_log_ms, predict_layer_frame
 from estimator.train.fitting import CATBOOST_PARAMS, MIN_ROWS, fit_layer_models
 from graph.schema import LAYER_TYPES
@@ -28,11 +27,11 @@ TRANSFER_PARAMS: dict[str, object] = {"iterations": 300, "learning_rate": 0.05}
 
 def fit_transfer(frames: dict[str, pd.DataFrame], base: LayerModels, strategy: str = "continue",
                  params: dict[str, object] | None = None) -> LayerModels:
-    """Kernel models for this machine from its rows (`frames`) and a base profile's models."""
+    """Models for this machine from its rows (`frames`) and a base profile's models, of the base's unit (kernels)."""
     if strategy == "scratch" or not base.runtime:
-        return fit_layer_models(frames, params, unit="kernels")
+        return fit_layer_models(frames, params, base.unit)
     settings = {**CATBOOST_PARAMS, **TRANSFER_PARAMS, **(params or {})}
-    models = LayerModels(unit="kernels")
+    models = LayerModels(unit=base.unit)
     for layer_type in LAYER_TYPES:
         frame = frames.get(layer_type)
         base_model = base.runtime.get(layer_type)
@@ -49,12 +48,12 @@ def fit_transfer(frames: dict[str, pd.DataFrame], base: LayerModels, strategy: s
                 predict_layer_frame(base, measured, layer_type)["runtime_ms"].to_numpy(float))
             models.runtime[layer_type] = _shifted(base_model, float(np.median(ratio)))
             continue
-        features = featurize(measured, layer_type, "kernels")
+        features = base.unit.featurize(measured, layer_type)
         target = np.log(measured["runtime_ms"].to_numpy(float))
         if layer_type in base.baselines:  # continued trees learn what the base trees learnt: log runtime - baseline
             target = target - baseline_log_ms(base.baselines[layer_type], features)
         model = CatBoostRegressor(**settings)
-        model.fit(Pool(features, target, cat_features=list(categorical(layer_type, "kernels"))), init_model=base_model)
+        model.fit(Pool(features, target, cat_features=list(base.unit.categorical[layer_type])), init_model=base_model)
         models.runtime[layer_type] = model
 
     return models

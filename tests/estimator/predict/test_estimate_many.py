@@ -14,11 +14,11 @@ from estimator import estimate, estimate_many, load_profile
 from estimator.errors import EstimatorError
 from estimator.predict import extraction
 from estimator.predict.composition import composition_groups
-from estimator.predict.features import featurize, input_columns
+from estimator.predict.units import KERNELS, LAYERS
 from estimator.testing import small_cnn
 from graph import LAYER_TYPES, ModelLoadError, extract_layers, is_costed, layer_row
-from graph.kernels import extract_kernels
 from graph.frames import DESCRIPTIVE_COLUMNS
+from graph.kernels import extract_kernels
 from graph.kernels.frames import kernel_row
 from tests.estimator_fixtures import huge_conv
 from tests.paths import FAMILIES, ZOO
@@ -113,28 +113,30 @@ def test_a_worker_that_dies_is_its_models_error(models, monkeypatch):
                          "estimate it alone to see why")
 
 
-@pytest.mark.parametrize("unit", ["kernels", "layers"])
+@pytest.mark.parametrize("unit", [KERNELS, LAYERS], ids=["kernels", "layers"])
 def test_models_are_read_with_only_the_columns_scoring_reads(unit):
-    """A frame of input_columns() featurises as the full rows do (a column featurize() starts to read must be added),
-    and so do the rows estimating reads, without the descriptive columns (layer_row's described=False)."""
+    """A frame of a unit's input_columns() featurises as the full rows do (a column its featurize() starts to read
+    must be added), and so do the rows estimating reads, without the descriptive columns (layer_row's
+    described=False)."""
     rules = load_profile().rules
     for path in (ZOO / "mobilenet_v3_small.onnx", ZOO / "lenet.onnx", FAMILIES / "resnet18_int8_qdq.onnx",
                  FAMILIES / "lstm.onnx", FAMILIES / "transformer_encoder.onnx", FAMILIES / "r3d_18.onnx"):
-        if unit == "kernels":
+        if unit is KERNELS:
             kernels = extract_kernels(path, rules).kernels
             records = [k.layer for k in kernels]
             rows, brief_rows = [kernel_row(k) for k in kernels], [kernel_row(k, described=False) for k in kernels]
         else:
             records = [layer for layer in extract_layers(path).layers if is_costed(layer)]
-            rows, brief_rows = [layer_row(layer) for layer in records], [layer_row(l, described=False) for l in records]
+            rows = [layer_row(layer) for layer in records]
+            brief_rows = [layer_row(layer, described=False) for layer in records]
         for layer_type in LAYER_TYPES:
             frame, brief = (pd.DataFrame([row for row, record in zip(some, records, strict=True)
                                           if record.layer_type == layer_type]) for some in (rows, brief_rows))
             if frame.empty:
                 continue
-            read = sorted(input_columns(layer_type, unit) & set(frame.columns))
-            assert not DESCRIPTIVE_COLUMNS & input_columns(layer_type, unit)
+            read = sorted(unit.input_columns(layer_type) & set(frame.columns))
+            assert not DESCRIPTIVE_COLUMNS & unit.input_columns(layer_type)
             assert set(frame.columns) - set(brief.columns) <= DESCRIPTIVE_COLUMNS
-            pd.testing.assert_frame_equal(featurize(frame[read], layer_type, unit), featurize(frame, layer_type, unit))
-            pd.testing.assert_frame_equal(featurize(brief, layer_type, unit), featurize(frame, layer_type, unit))
+            pd.testing.assert_frame_equal(unit.featurize(frame[read], layer_type), unit.featurize(frame, layer_type))
+            pd.testing.assert_frame_equal(unit.featurize(brief, layer_type), unit.featurize(frame, layer_type))
             assert (composition_groups(frame[read], layer_type) == composition_groups(frame, layer_type)).all()

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from estimator.predict.extraction import ExtractionSettings, ModelJob, prepare
-from estimator.predict.features import featurize
 from estimator.predict.models import baseline_log_ms, predict_features
 from estimator.predict.profiles import load_profile
 
@@ -27,7 +26,7 @@ def _attention_scores(path, tokens: int) -> None:
 
 
 def _frame(profile, path) -> pd.DataFrame:
-    prepared = prepare(ModelJob(path), ExtractionSettings(profile.unit, profile.rules, None))
+    prepared = prepare(ModelJob(path), ExtractionSettings(profile.unit.name, profile.rules, None))
     return pd.DataFrame(prepared.features["other"])
 
 
@@ -37,7 +36,7 @@ def test_the_regressor_never_slows_a_kernel_beyond_the_training_range(tokens, be
     path = tmp_path / f"scores_{tokens}.onnx"
     _attention_scores(path, tokens)
     frame = _frame(profile, path)
-    features = featurize(frame, "other", profile.unit)
+    features = profile.unit.featurize(frame, "other")
     largest = profile.manifest["feature_ranges"]["other"]["numeric"]["macs"][1]
     assert (features["macs"].to_numpy() > largest).tolist() == [beyond]
     free = predict_features(profile.models, features, "other")["runtime_ms"].to_numpy()
@@ -61,9 +60,9 @@ def test_convolutions_keep_their_residual_beyond_the_training_range(tmp_path):
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 512, 28, 28])], [weight])
     path = tmp_path / "big_conv.onnx"
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
-    prepared = prepare(ModelJob(path, batch_size=64), ExtractionSettings(profile.unit, profile.rules, None))
+    prepared = prepare(ModelJob(path, batch_size=64), ExtractionSettings(profile.unit.name, profile.rules, None))
     frame = pd.DataFrame(prepared.features["convolutional"])
-    features = featurize(frame, "convolutional", profile.unit)
+    features = profile.unit.featurize(frame, "convolutional")
     largest = profile.manifest["feature_ranges"]["convolutional"]["numeric"]["macs"][1]
     assert (features["macs"].to_numpy() > largest).all()
     free = predict_features(profile.models, features, "convolutional")["runtime_ms"].to_numpy()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimator.predict.features import featurize
+from estimator.predict.units import LAYERS
 from estimator.train.baselines import MacsBaseline, NeuralPowerBaseline
 from estimator.train.data import load_training_data
 from tests.paths import TRAINING_DATA
@@ -17,7 +17,7 @@ DATA = TRAINING_DATA / "cpu-epyc-1thread"
 
 def test_macs_baseline_recovers_a_linear_law():
     frame = pd.DataFrame({"batch_size": [1, 2, 4], "input_size": [64, 128, 256], "output_size": [32, 64, 128]})
-    macs = featurize(frame, "dense")["macs"].to_numpy()
+    macs = LAYERS.featurize(frame, "dense")["macs"].to_numpy()
     runtime = 3e-6 * macs + 0.01  # a law worked out by hand: a = 3e-6 ms per MAC, b = 0.01 ms
     model = MacsBaseline("dense").fit(frame, runtime)
     assert model.coefficients_ == pytest.approx([3e-6, 0.01])

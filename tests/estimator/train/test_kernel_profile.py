@@ -16,6 +16,7 @@ from estimator.measure.kernel_collector import KernelCollector
 from estimator.measure.kernel_plan import collect_in_context, file_jobs, generated_jobs
 from estimator.predict.estimation import estimate
 from estimator.predict.profiles import load_profile
+from estimator.predict.units import KERNELS
 from estimator.train.data import load_training_data
 from estimator.train.kernel_evaluation import evaluate_kernel_profile
 from estimator.train.profiles import train_profile
@@ -103,7 +104,7 @@ def test_a_rerun_resumes_without_measuring_again(collected):
 
 def test_unseen_graphs_are_never_training_rows(collected):
     data = load_training_data(collected)
-    assert data.unit == "kernels"
+    assert data.unit is KERNELS
     for frame in data.frames.values():
         assert {"lenet_unseen", "mobilenetv4_conv_small"}.isdisjoint(set(frame["model"]))
 
