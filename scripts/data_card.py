@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Print the statistics section of a device's data card (training_data/README.md) as Markdown.
 
-Rows per layer type and model, the measurement noise, how long collection took, and the
-sum-of-isolated-layers vs measured end-to-end comparison per model and batch size.
+Layers timed alone: rows per layer type and model, the measurement noise, how long collection took,
+and the sum-of-isolated-layers vs measured end-to-end comparison per model and batch size. Kernels
+timed in context: graphs and kernels per source, pairing, profiler and drift.
 
 Example:
   python scripts/data_card.py training_data/cpu-epyc-1thread
@@ -14,7 +15,8 @@ import argparse
 from pathlib import Path
 
 from estimator.commands import run_command
-from estimator.train.data_card import data_card
+from estimator.train.data import load_training_data
+from estimator.train.units import training_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def card() -> int:
-        print(data_card(args.data))
+        data = load_training_data(args.data)
+        print(training_for(data.unit).data_card(data))
         return 0
 
     return run_command("data_card", card)

@@ -17,10 +17,8 @@ import argparse
 from pathlib import Path
 
 from estimator.commands import configure_logging, run_command
-from estimator.predict.units import KERNELS
-from estimator.train.comparison import write_evaluation
 from estimator.train.data import load_training_data
-from estimator.train.kernel_evaluation import evaluate_kernel_profile
+from estimator.train.units import training_for
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,11 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     params = {"iterations": args.iterations} if args.iterations else None
 
     def evaluate() -> int:
-        if load_training_data(args.data).unit is KERNELS:
-            written = evaluate_kernel_profile(args.data, args.profile, params=params, families=not args.no_lomo)
-        else:
-            written = write_evaluation(args.data, args.profile, lomo=not args.no_lomo,
-                                       lomo_neuralpower=args.lomo_neuralpower, params=params)
+        training = training_for(load_training_data(args.data).unit)
+        written = training.evaluate(args.data, args.profile, params, not args.no_lomo, args.lomo_neuralpower)
         print(f"wrote {written}")
         return 0
 

@@ -1,33 +1,28 @@
-"""The statistics section of a device's data card (training_data/README.md), as Markdown.
+"""The statistics section of a device's data card (training_data/README.md), as Markdown: one card per unit.
 
-Rows per layer type and model, the measurement noise, how long collection took, and the
-sum-of-isolated-layers vs measured end-to-end comparison per model and batch size.
+Layers timed alone: rows per layer type and model, the measurement noise, how long collection took, and
+the sum-of-isolated-layers vs measured end-to-end comparison per model and batch size. Kernels timed in
+context: graphs and kernels per source, pairing, profiler and drift. estimator.train.units says which a
+folder gets.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 
 from estimator.files import Journal
 from estimator.predict.composition import GROUPS
-from estimator.predict.units import KERNELS
 from estimator.train.composition import layer_sums
-from estimator.train.data import load_training_data
+from estimator.train.data import TrainingData
 from estimator.train.tables import markdown_table
 
-__all__ = ["data_card", "kernel_data_card"]
+__all__ = ["kernel_data_card", "layer_data_card"]
 
 
-def data_card(data_path: str | Path) -> str:
-    """Markdown statistics of the training-data folder `data_path` (with its device.json and journal.jsonl)."""
-    data_path = Path(data_path)
-    data = load_training_data(data_path)
-    if data.unit is KERNELS:
-        return kernel_data_card(data_path)
+def layer_data_card(data: TrainingData) -> str:
+    """Markdown statistics of layers timed alone (the folder's device.json and journal.jsonl with them)."""
     device = data.device or {}
-    journal = Journal(data_path / "journal.jsonl")
+    journal = Journal(data.root / "journal.jsonl")
     layers = pd.DataFrame([e for e in journal.entries.values() if e.get("kind") == "layer"])
 
     out = []
@@ -76,14 +71,10 @@ def data_card(data_path: str | Path) -> str:
     return "\n".join(out)
 
 
-
-
-def kernel_data_card(data_path: str | Path) -> str:
+def kernel_data_card(data: TrainingData) -> str:
     """Statistics of an in-context collection: graphs and kernels per source, pairing, profiler and drift."""
-    data_path = Path(data_path)
-    data = load_training_data(data_path)
     device = data.device or {}
-    graphs = pd.read_csv(data_path / "models.csv")
+    graphs = pd.read_csv(data.root / "models.csv")
     out = ["### Graphs timed", ""]
     per_source = graphs.groupby(["source", "batch_size"]).agg(graphs=("model", "size"), kernels=("kernels", "sum"),
                                                               paired=("paired", "sum")).reset_index()

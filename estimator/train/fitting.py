@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
@@ -12,7 +14,7 @@ from estimator.predict.models import LayerModels, baseline_log_ms
 from estimator.predict.units import LAYERS, Unit
 from graph.schema import LAYER_TYPES
 
-__all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "catboost_params", "fit_baseline",
+__all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "Fit", "catboost_params", "fit_baseline",
            "fit_layer_models"]
 
 MIN_ROWS = 5
@@ -29,6 +31,7 @@ CATBOOST_PARAMS: dict[str, object] = {
     "allow_writing_files": False,
     "verbose": False,
 }
+Fit = Callable[[dict[str, pd.DataFrame]], LayerModels]  # training frames -> fitted regressors (e.g. a transfer)
 
 
 def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] | None = None,

@@ -19,9 +19,9 @@ from estimator.predict.models import LayerModels, predict_features
 from estimator.train.baselines import MacsBaseline
 from estimator.train.composition import fit_kernel_composition
 from estimator.train.data import TrainingData
-from estimator.train.fitting import fit_layer_models
+from estimator.train.fitting import Fit, fit_layer_models
 
-__all__ = ["GRAPH_KEY", "Fit", "GraphSplit", "graph_predictions", "graph_table", "held_out_graphs", "rows_of_graphs"]
+__all__ = ["GRAPH_KEY", "GraphSplit", "graph_predictions", "graph_table", "held_out_graphs", "rows_of_graphs"]
 
 GRAPH_KEY = ["model", "batch_size"]
 Mask = Callable[[pd.DataFrame], pd.Series]  # rows (kernels or graphs) -> held out?
@@ -40,9 +40,6 @@ def graph_table(data: TrainingData) -> pd.DataFrame:
     if data.models is None:
         return pd.DataFrame(columns=["model", "batch_size", "source", "family", "end_to_end_ms"])
     return data.models[data.models["source"].isin(("zoo", "generated"))].reset_index(drop=True)
-
-
-Fit = Callable[[dict[str, pd.DataFrame]], LayerModels]  # kernel frames -> fitted regressors
 
 
 def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = None,

@@ -13,7 +13,7 @@ from estimator.predict.models import LayerModels, predict_layer_frame
 from estimator.train.accuracy import layer_metrics, share_within, whole_model_metrics
 from estimator.train.composition import fit_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData
-from estimator.train.fitting import fit_layer_models
+from estimator.train.fitting import Fit, fit_layer_models
 
 __all__ = [
     "SEED_TEST_MODELS",
@@ -35,10 +35,12 @@ class HeldOut:
 
 
 def held_out_predictions(data: TrainingData, test_models: list[str], params: dict | None = None,
-                         fitted: LayerModels | None = None) -> HeldOut:
-    """Fit on everything but `test_models` (sweep rows always train) and predict those models."""
+                         fitted: LayerModels | None = None, fit: Fit | None = None) -> HeldOut:
+    """Fit on everything but `test_models` (sweep rows always train) and predict those models.
+
+    `fitted`: models already fitted on that split; `fit` replaces the fit from scratch (e.g. a transfer)."""
     train, test = split_by_model(data, test_models)
-    models = fitted or fit_layer_models(train, params)
+    models = fitted or (fit(train) if fit is not None else fit_layer_models(train, params, data.unit))
     composition = _composition(train, data, test_models)
     layer_parts = []
     for layer_type, frame in test.items():

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import platform
-import zlib
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -14,17 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from estimator.errors import TrainingDataError
 from estimator.files import write_atomic
 from estimator.predict.manifest import validate_manifest
 from estimator.predict.models import LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
-from estimator.predict.units import KERNELS, LAYERS, Unit
-from estimator.train.accuracy import whole_model_metrics
-from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
+from estimator.predict.units import LAYERS, Unit
 from estimator.train.data import TrainingData, load_training_data
-from estimator.train.fitting import catboost_params, fit_layer_models
-from estimator.train.graphs import Fit, graph_table, held_out_graphs
-from estimator.train.heldout import held_out_predictions, summarize_held_out
+from estimator.train.fitting import Fit, catboost_params, fit_layer_models
+from estimator.train.units import training_for
 
 __all__ = ["feature_ranges", "package_versions", "save_profile", "train_profile"]
 
@@ -45,48 +42,38 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
                   test_models: list[str] | tuple[str, ...] = (), params: dict | None = None,
                   fit: Fit | None = None, origin: dict[str, object] | None = None, base_manifest: dict | None = None
                   ) -> dict:
-    """Validate on `test_models`, fit on everything, and write the profile folder; returns the manifest.
+    """Validate as the data's unit is validated (estimator.train.units), fit on everything, and write the profile
+    folder; returns the manifest. `test_models`: the held-out models of layer data.
 
-    Kernel data only: `fit` replaces the fit from scratch (estimate-calibrate's transfer from a base
-    profile, whose manifest is `base_manifest`: the profile then also covers the layer kinds and feature
-    ranges its base was trained on, since its trees carry them), and `origin` says where it came from."""
+    `fit` replaces the fit from scratch (estimate-calibrate's transfer from a base profile, whose manifest is
+    `base_manifest`: the profile then also covers the layer kinds and feature ranges its base was trained on,
+    since its trees carry them), and `origin` says where it came from."""
     data = load_training_data(data_path)
+    unit = data.unit
+    training = training_for(unit)
     rows = {t: len(f) for t, f in data.frames.items()}
-    logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, data.unit.name,
+    logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, unit.name,
                 "measured" if data.has_power else "not measured")
-    if data.unit is KERNELS:
-        holdout, intervals = _kernel_holdout(data, params, fit)
-        models = fit(data.frames) if fit is not None else fit_layer_models(data.frames, params, KERNELS)
-        composition = fit_kernel_composition(graph_table(data))
-    else:
-        present = [m for m in test_models if m in data.model_names()]
-        holdout = {}
-        if present:
-            logger.info("validating on held-out models %s ...", present)
-            holdout = summarize_held_out(held_out_predictions(data, present, params))
-            holdout["test_models"] = present
-        intervals = {t: {"runtime_log_ratio": entry["runtime_log_ratio_q10_q90"], "coverage": 0.8,
-                         "from": "held-out residuals log(measured / predicted), 10th and 90th percentiles"}
-                     for t, entry in holdout.get("layers", {}).items()}
-        logger.info("fitting the final models on all rows ...")
-        models = fit_layer_models(data.frames, params)
-        composition = None
-        if data.models is not None:
-            composition = fit_power_scale(data.frames, data.models,
-                                          fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms))
+    validation = training.validate(data, test_models, params, fit)
+    logger.info("fitting the final models on all rows ...")
+    models = fit(data.frames) if fit is not None else fit_layer_models(data.frames, params, unit)
+    if models.unit is not unit:
+        raise TrainingDataError(f"{data.root}: rows of {unit.name}, but the fit gave models of {models.unit.name} "
+                                "(a transfer needs a base profile of the same unit)")
+    composition = training.fit_composition(data)
     manifest = {
         "profile_id": profile_id,
-        "description": description or _describe(data, profile_id),
+        "description": description or _describe(data, profile_id, training.described_as),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "measured": _measured(data),
         "units": {"runtime": "ms", "power": "W", "energy": "mJ", "training_csv_power": "µW"},
         "fingerprint": _fingerprint(data),
         "origin": origin or {"kind": "trained", "from": "scripts/train.py"},
-        "unit": data.unit.name,
+        "unit": unit.name,
         "layer_kinds": _merged_kinds(_layer_kinds(data), base_manifest),
-        "fusion_rules": (data.device or {}).get("fusion_rules") if data.unit is KERNELS else None,
-        "features": {t: list(data.unit.features[t]) for t in models.runtime},
-        "categorical_features": {t: list(data.unit.categorical[t]) for t in models.runtime},
+        "fusion_rules": (data.device or {}).get("fusion_rules") if training.keeps_fusion_rules else None,
+        "features": {t: list(unit.features[t]) for t in models.runtime},
+        "categorical_features": {t: list(unit.categorical[t]) for t in models.runtime},
         "targets": {"runtime": "log(runtime_ms)", "power": "power_w" if models.power else None},
         "training_data": {
             "path": _relative(data.root),
@@ -94,40 +81,19 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
             "rows": rows,
             "zoo_models": data.model_names(),
         },
-        "catboost_params": catboost_params(data.unit, params),
+        "catboost_params": catboost_params(unit, params),
         "versions": package_versions(),
-        "feature_ranges": _merged_ranges(feature_ranges(data.frames, data.unit), base_manifest),
-        "intervals": intervals,
+        "feature_ranges": _merged_ranges(feature_ranges(data.frames, unit), base_manifest),
+        "intervals": validation.intervals,
         "composition": composition.to_dict() if composition else None,
         "models_skipped": models.skipped,
         "constant_runtime_ms": models.constant_runtime_ms,
         "baselines": models.baselines or None,
-        "validation": {"holdout": holdout},
+        "validation": {"holdout": validation.holdout},
     }
     document = save_profile(models, Path(out_dir), manifest)
     logger.info("wrote %s", out_dir)
     return document
-
-
-def _kernel_holdout(data: TrainingData, params: dict | None, fit: Fit | None
-                    ) -> tuple[dict[str, object], dict[str, object]]:
-    """A fifth of the training graphs held out (by a stable hash of their model name): their whole-graph
-    errors, and each layer type's 80% interval from the held-out kernels' residuals."""
-    def held_out(graphs: pd.DataFrame) -> pd.Series:
-        return graphs["model"].map(lambda name: zlib.crc32(str(name).encode()) % 5 == 0)
-
-    logger.info("validating on a fifth of the graphs, held out ...")
-    split = held_out_graphs(data, held_out, params=params, fit=fit)
-    kernels = split.kernels[split.kernels["runtime_ms"].notna()]
-    intervals = {}
-    for layer_type, part in kernels.groupby("layer_type"):
-        ratio = np.log(part["runtime_ms"] / part["predicted_ms"])
-        intervals[layer_type] = {"runtime_log_ratio": [float(ratio.quantile(0.10)), float(ratio.quantile(0.90))],
-                                 "coverage": 0.8, "from": "held-out kernels: log(measured / predicted), "
-                                                          "10th and 90th percentiles"}
-    holdout = {"models": whole_model_metrics(split.graphs["predicted_error_pct"]),
-               "test_models": sorted(split.graphs["model"].unique().tolist())}
-    return holdout, intervals
 
 
 def _layer_kinds(data: TrainingData) -> list[str] | None:
@@ -165,7 +131,7 @@ def _measured(data: TrainingData) -> dict[str, object]:
     }
 
 
-def _describe(data: TrainingData, profile_id: str) -> str:
+def _describe(data: TrainingData, profile_id: str, described_as: str | None) -> str:
     """One line naming the device by what its device.json records, e.g. "AMD EPYC (family/model/stepping
     23/49/0, avx2), onnxruntime 1.32.0, 1 thread(s), kernels timed in context, no power sensor"."""
     device = data.device or {}
@@ -183,8 +149,8 @@ def _describe(data: TrainingData, profile_id: str) -> str:
         version = backend.get("onnxruntime_version") or fingerprint.get("onnxruntime") or ""
         parts.append(f"{backend.get('backend', '')} {version}".strip())
         parts.append(f"{options.get('intra_op_threads')} thread(s)")
-    if data.unit is KERNELS:
-        parts.append("kernels timed in context")
+    if described_as:
+        parts.append(described_as)
     parts.append("power measured" if data.has_power else "no power sensor")
     return ", ".join(str(p) for p in parts if p)
 
