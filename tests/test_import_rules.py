@@ -17,6 +17,10 @@
 Scripts may import any layer, but not protobuf, except scripts/bench.py, whose floors are onnx.load
 and ONNX shape inference themselves. Dynamic imports count too: a string constant that names a
 project module (e.g. estimator/__init__.py's lazy table) is read as an import of it.
+
+What a module imports when it is imported (not inside a function, not for type checking only) makes no
+circle: estimator.predict.units imports features, so features names no unit (each Unit carries its featurize),
+and estimator.train.units imports the modules that train each unit, so none of them imports it.
 """
 
 from __future__ import annotations
@@ -191,7 +195,7 @@ def test_a_broken_rule_is_caught(module, source):
         ("estimator.predict.report", "from estimator.errors import ProfileError\nfrom graph.records import Layer"),
         ("estimator.train.fitting", "from estimator.predict.models import LayerModels\nfrom estimator.files import Journal"),
         ("estimator.measure.backends.pytorch.ops.registry", "from onnx import defs\nfrom onnx.defs import get_schema"),
-        ("estimator.measure.collector", "from estimator.predict.features import featurize"),
+        ("estimator.measure.collector", "from estimator.predict.features import featurize_layers"),
         ("scripts.train", "from estimator.train.profiles import train_profile"),
         ("scripts.bench", "import onnx"),
         ("estimator.predict.estimation", "import estimator.predict.render"),
@@ -203,6 +207,88 @@ def test_a_broken_rule_is_caught(module, source):
 )
 def test_an_allowed_import_passes(module, source):
     assert not violations(module, source)
+
+
+def _import_time_imports(module: str, source: str, is_package: bool, known: set[str]) -> set[str]:
+    """The project modules in `known` that importing `module` imports: top-level statements only (a function's
+    imports run when it is called, an `if TYPE_CHECKING:` block never)."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)  # `from package import module`
+            for field in ("body", "orelse", "handlers", "finalbody"):
+                visit(getattr(node, field, []))
+
+    visit(ast.parse(source).body)
+    return {name for name in found if name in known and name != module}
+
+
+def circles(imports: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of a module -> imported modules graph: each strongly connected set of two or more."""
+    order: dict[str, int] = {}
+    lowest: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        order[module] = lowest[module] = len(order)
+        stack.append(module)
+        for imported in imports.get(module, ()):
+            if imported not in order:
+                visit(imported)
+                lowest[module] = min(lowest[module], lowest[imported])
+            elif imported in stack:
+                lowest[module] = min(lowest[module], order[imported])
+        if lowest[module] == order[module]:
+            members = stack[stack.index(module):]
+            del stack[stack.index(module):]
+            if len(members) > 1:
+                found.append(sorted(members))
+
+    for module in imports:
+        if module not in order:
+            visit(module)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    sources = {(f"scripts.{path.stem}" if path.parent.name == "scripts" else _module_name(path)): path
+               for path in _project_files()}
+    known = set(sources)
+    imports = {module: _import_time_imports(module, path.read_text(encoding="utf-8"), path.name == "__init__.py", known)
+               for module, path in sources.items()}
+    assert imports["estimator.predict.units"] >= {"estimator.predict.features"}  # the walk sees what it should
+    assert not circles(imports)
+
+
+def test_an_import_circle_is_caught():
+    known = {"estimator.predict.features", "estimator.predict.units", "estimator.predict.models"}
+    imports = {
+        "estimator.predict.units": _import_time_imports(
+            "estimator.predict.units", "from estimator.predict.features import FEATURES", False, known),
+        "estimator.predict.features": _import_time_imports(
+            "estimator.predict.features", "from estimator.predict import units", False, known),
+        "estimator.predict.models": _import_time_imports(
+            "estimator.predict.models", "def f():\n    from estimator.predict import units\n"
+            "if TYPE_CHECKING:\n    from estimator.predict.units import Unit", False, known),
+    }
+    assert circles(imports) == [["estimator.predict.features", "estimator.predict.units"]]
+    assert imports["estimator.predict.models"] == set()  # a function's import and a type-only one are not circles
 
 
 def test_the_report_imports_no_renderer():
