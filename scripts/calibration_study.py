@@ -21,6 +21,7 @@ from estimator.files import write_atomic
 from estimator.predict.profiles import DEFAULT_PROFILE, load_profile
 from estimator.train.calibration import BUDGETS_S
 from estimator.train.study import calibration_study
+from estimator.train.tables import markdown_table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                                                load_profile(args.full) if args.full else None, tuple(args.budgets),
                                                profiles=tuple(load_profile(path) for path in args.profiles))
         write_atomic(args.out, "## Whole-model error on the unseen models\n\n"
-                     + summary.to_markdown(index=False, floatfmt=".1f")
+                     + markdown_table(summary, 1)
                      + "\n\n## Every unseen graph: error (%) by calibration time and strategy\n\n"
-                     + per_model.to_markdown(index=False, floatfmt=".1f") + "\n")
+                     + markdown_table(per_model, 1) + "\n")
         print(summary.to_string(index=False))
         return 0
 

@@ -33,6 +33,7 @@ from estimator.predict.fingerprint import machine_fingerprint
 from estimator.predict.selection import choose_profile
 from estimator.predict.userdata import HOME_VARIABLE
 from estimator.train.accuracy import error_summary, share_within
+from estimator.train.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"`--no-calibrate`): {shipped['within_10_pct']:.0f}% within ±10%, {shipped['within_20']:.0f}% "
                           f"within ±20%, median |error| {shipped['median_abs_pct']:.1f}%"]
             lines.append("")
-        lines += [table.to_markdown(index=False, floatfmt=".1f"), ""]
+        lines += [markdown_table(table, 1), ""]
         write_atomic(args.out, "\n".join(lines))
         write_atomic(args.out.with_suffix(".json"), json.dumps({"runs": documents, "models": table.to_dict("records")},
                                                                indent=2, default=float) + "\n")

@@ -22,6 +22,7 @@ from estimator.train.accuracy import error_summary
 from estimator.train.composition import fit_kernel_composition
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.graphs import GRAPH_KEY, graph_predictions, graph_table, rows_of_graphs
+from estimator.train.tables import markdown_table
 from estimator.train.transfer import STRATEGIES, fit_transfer
 
 __all__ = ["BUDGETS_S", "JUDGED_ZOO", "budget_curve", "copy_prefix", "elapsed_s", "write_calibration_evaluation"]
@@ -75,7 +76,7 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base:
             f"`budget_s` seconds of this calibration except {', '.join(JUDGED_ZOO)} at batch 1, and is judged on "
             "those (never trained on by any row; the profile itself trains on everything). Errors are "
             "(predicted / measured - 1) of the end-to-end latency, in %.", "",
-            curve.to_markdown(index=False, floatfmt=".1f"), ""]
+            markdown_table(curve, 1), ""]
     write_atomic(profile_dir / "evaluation.md", "\n".join(text) + "\n")
     write_atomic(profile_dir / "evaluation.json", json.dumps(document, indent=2, default=float) + "\n")
     return profile_dir / "evaluation.md"
