@@ -183,11 +183,14 @@ class WorkingGraph:
                 name = text(attribute.name)
                 if name not in attributes:
                     attributes[name] = attribute_value(attribute)
+            inputs = list(view.inputs)
+            while inputs and not inputs[-1]:
+                inputs.pop()  # a trailing '' is no input (ONNX lets an exporter write it or leave it off): the passes
+                # read a binary op's operands as its first two inputs
             # ONNX Runtime's own ops (com.microsoft) are kernels under their plain names, as it writes them.
             self.nodes.append(WorkingNode(view.op_type if view.domain in ("", "ai.onnx", "com.microsoft") else
                                           f"{view.domain}:{view.op_type}",
-                                          list(view.inputs), list(view.outputs), attributes,
-                                          origin=view, sources=[view.name]))
+                                          inputs, list(view.outputs), attributes, origin=view, sources=[view.name]))
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "nodes":

@@ -150,6 +150,16 @@ def test_common_subexpressions_never_rename_an_omitted_output():
     assert record.input_shapes == ((1, 16, 4, 4), ())  # X and max: no Indices tensor in min's place
 
 
+
+@pytest.mark.parametrize("op_type", ["Add", "Mul"])
+def test_a_binary_op_with_a_trailing_omitted_input_is_read_by_its_two_operands(op_type):
+    """Add(c, zero, '') is Add(c, zero): a trailing '' is no input (long fuzz run, seed 0: the no-op test unpacked
+    all three names and raised ValueError)."""
+    neutral = _tensor("neutral", np.array(0.0 if op_type == "Add" else 1.0, np.float32))
+    model = _after_conv([helper.make_node(op_type, ["c", "neutral", ""], ["y"])], [neutral])
+    assert _kernels(model) == [("ReorderInput", "nchwc", ""), ("Conv", "nchwc", ""), ("ReorderOutput", "nchw", "")]
+    assert _layer(model, op_type).input_shapes == (BLOCKED, (), None)
+
 @pytest.mark.parametrize(("inputs", "initializers"), [
     (["c", "", "scales"], [_tensor("scales", np.array([1, 1, 2, 2], np.float32))]),
     (["c", "", "", "sizes"], [_tensor("sizes", np.array([1, 16, 16, 16], np.int64))]),
