@@ -77,9 +77,30 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base:
             "those (never trained on by any row; the profile itself trains on everything). Errors are "
             "(predicted / measured - 1) of the end-to-end latency, in %.", "",
             markdown_table(curve, 1), ""]
+    families = _held_out_families(profile_dir)
+    if families is not None:
+        document["held_out_families"] = families.to_dict("records")
+        text += ["## Held-out graphs by family", "",
+                 "The profile's own validation: a fifth of this calibration's graphs (chosen by a hash of the model "
+                 "name) predicted by a profile trained, the same way, on the other four fifths. One row per "
+                 "generator family (zoo: the exported models).", "", markdown_table(families, 1), ""]
     write_atomic(profile_dir / "evaluation.md", "\n".join(text) + "\n")
     write_atomic(profile_dir / "evaluation.json", json.dumps(document, indent=2, default=float) + "\n")
     return profile_dir / "evaluation.md"
+
+
+def _held_out_families(profile_dir: Path) -> pd.DataFrame | None:
+    """The per-family held-out errors profile.json's validation holds (None: a profile trained without them)."""
+    try:
+        manifest = json.loads((profile_dir / "profile.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    families = (((manifest.get("validation") or {}).get("holdout") or {}).get("families")) or {}
+    if not families:
+        return None
+    return pd.DataFrame([{"family": family, "graphs": entry["pairs"], "within_10_pct": entry["runtime_within_10_pct"],
+                          "mean_abs_pct": entry["runtime_mape"], "max_abs_pct": entry["runtime_max_abs_error_pct"]}
+                         for family, entry in families.items()])
 
 
 def elapsed_s(graphs: pd.DataFrame) -> pd.Series:

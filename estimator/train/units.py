@@ -30,7 +30,8 @@ from estimator.train.graphs import graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 from estimator.train.kernel_evaluation import evaluate_kernel_profile
 
-__all__ = ["KERNEL_TRAINING", "LAYER_TRAINING", "TRAINING", "UnitTraining", "Validation", "training_for"]
+__all__ = ["KERNEL_TRAINING", "LAYER_TRAINING", "TRAINING", "UnitTraining", "Validation", "held_out_family",
+           "training_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,18 @@ def _validate_kernels(data: TrainingData, test_models: Sequence[str], params: di
         intervals[layer_type] = {"runtime_log_ratio": [float(ratio.quantile(0.10)), float(ratio.quantile(0.90))],
                                  "coverage": 0.8, "from": "held-out kernels: log(measured / predicted), "
                                                           "10th and 90th percentiles"}
-    holdout = {"models": whole_model_metrics(split.graphs["predicted_error_pct"]),
-               "test_models": sorted(split.graphs["model"].unique().tolist())}
+    graphs = split.graphs
+    holdout = {"models": whole_model_metrics(graphs["predicted_error_pct"]),
+               "families": {family: whole_model_metrics(part["predicted_error_pct"])
+                            for family, part in graphs.groupby(held_out_family(graphs), sort=True)},
+               "test_models": sorted(graphs["model"].unique().tolist())}
     return Validation(holdout, intervals)
+
+
+def held_out_family(graphs: pd.DataFrame) -> pd.Series:
+    """Each graph's family: its generator family, or its source (zoo, unseen) for exported models."""
+    family = graphs["family"] if "family" in graphs.columns else pd.Series(None, index=graphs.index, dtype=object)
+    return family.where(family.notna() & (family.astype(str) != ""), graphs["source"]).astype(str)
 
 
 def _layer_composition(data: TrainingData) -> Composition | None:

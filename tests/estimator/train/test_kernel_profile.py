@@ -117,6 +117,9 @@ def test_profile_records_unit_rules_and_composition(profile, collected):
     assert manifest["composition"]["method"] == "kernels"
     assert manifest["composition"]["run_overhead_ms"] >= 0 and manifest["composition"]["profiler_overhead_ms"] >= 0
     assert "kernel_op" in manifest["features"]["convolutional"]
+    holdout = manifest["validation"]["holdout"]  # a fifth of the graphs held out, told by family too
+    assert holdout["families"] and set(holdout["families"]) <= {*FAMILIES, "zoo"}
+    assert sum(entry["pairs"] for entry in holdout["families"].values()) == holdout["models"]["pairs"]
 
 
 def test_estimate_is_run_overhead_plus_the_kernels_and_accounts_for_every_node(profile):
@@ -162,7 +165,9 @@ def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_pa
         for column, (low, high) in entry["numeric"].items():
             mine = manifest["feature_ranges"][layer_type]["numeric"][column]
             assert mine[0] <= low and mine[1] >= high
-    assert "budget_s" in (path / "evaluation.md").read_text()
+    evaluation = (path / "evaluation.md").read_text()
+    assert "budget_s" in evaluation
+    assert ("## Held-out graphs by family" in evaluation) == bool(manifest["validation"]["holdout"].get("families"))
     report = estimate(generate("depthwise_separable", 3).model, threads=1)  # no profile named: this machine's own
     assert report.profile_id == "here" and report.device_note == "profile here (local): measured on this machine at 1 thread(s)"
     # A rerun resumes: nothing already in the journal is measured again, and a profile is written again.
