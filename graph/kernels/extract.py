@@ -133,8 +133,8 @@ def _batch_norm_as_conv(graph: WorkingGraph, node: WorkingNode, name: str, index
 def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> OtherLayer:
     ctx = graph.ctx
     shapes, elem_types, constants = graph.shapes, ctx.elem_types, ctx.constants
-    inputs = [name for name in node.inputs if name]
-    outputs = [name for name in node.outputs if name]
+    inputs = present(node.inputs)
+    outputs = present(node.outputs)
     input_types = [elem_types.get(name, onnx.TensorProto.UNDEFINED) for name in inputs]
     elem_type = input_types[0] if inputs else onnx.TensorProto.FLOAT
     if elem_type == onnx.TensorProto.UNDEFINED:
