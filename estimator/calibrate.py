@@ -134,10 +134,10 @@ def calibrate_machine(budget_s: float, threads: int | None = None, base: str | P
               "machine_load": None if load is None else load.to_dict()}
     description = (f"{fingerprint['cpu_model']} ({fingerprint['cpu_family_model_stepping']}), onnxruntime {threads} "
                    f"thread(s), calibrated in {budget_s:.0f} s from {base_profile.id}")
-    train_profile(data, out, profile_id, description,
-                  fit=lambda frames: fit_transfer(frames, base_profile.models, strategy), origin=origin,
-                  base_manifest=base_profile.manifest)
-    write_calibration_evaluation(data, out, base_profile, strategy, curve_strategies)
+    manifest = train_profile(data, out, profile_id, description,
+                             fit=lambda frames: fit_transfer(frames, base_profile.models, strategy), origin=origin,
+                             base_manifest=base_profile.manifest)
+    write_calibration_evaluation(data, out, manifest, base_profile, strategy, curve_strategies)
     return Calibrated(out, time.monotonic() - started, load)
 
 

@@ -64,9 +64,10 @@ def base_composition(base: Profile, graphs: pd.DataFrame):
     return fitted or KernelComposition.from_dict(base.manifest["composition"])
 
 
-def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base: Profile, strategy: str,
+def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, manifest: dict, base: Profile, strategy: str,
                                  strategies: tuple[str, ...] = STRATEGIES) -> Path:
-    """evaluation.md / .json of a calibrated profile: the budget curve (for `strategies`) and the strategy chosen."""
+    """evaluation.md / .json of a calibrated profile (`manifest`: its profile.json, as train_profile returned it): the
+    budget curve (for `strategies`), the strategy chosen and the profile's held-out graphs by family."""
     data = load_training_data(data_path)
     curve = budget_curve(data, base, strategies=strategies)
     document = {"data": str(data_path), "base_profile": base.id, "strategy": strategy,
@@ -77,7 +78,7 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base:
             "those (never trained on by any row; the profile itself trains on everything). Errors are "
             "(predicted / measured - 1) of the end-to-end latency, in %.", "",
             markdown_table(curve, 1), ""]
-    families = _held_out_families(profile_dir)
+    families = _held_out_families(manifest)
     if families is not None:
         document["held_out_families"] = families.to_dict("records")
         text += ["## Held-out graphs by family", "",
@@ -89,12 +90,8 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, base:
     return profile_dir / "evaluation.md"
 
 
-def _held_out_families(profile_dir: Path) -> pd.DataFrame | None:
-    """The per-family held-out errors profile.json's validation holds (None: a profile trained without them)."""
-    try:
-        manifest = json.loads((profile_dir / "profile.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _held_out_families(manifest: dict) -> pd.DataFrame | None:
+    """The per-family held-out errors the manifest's validation holds (None: a profile trained without them)."""
     families = (((manifest.get("validation") or {}).get("holdout") or {}).get("families")) or {}
     if not families:
         return None
