@@ -26,6 +26,9 @@ __all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "default_opset", "load_mod
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
 MIN_OPSET = 7
+# A file up to this size is read whole and scanned in memory (the scanner reads it byte by byte, and through a
+# FileWindow each byte is a Python call); a larger one through a window, so that its payloads are never read.
+READ_WHOLE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,22 @@ def _read_file(path: Path, label: str) -> onnx.ModelProto:
         raise ModelLoadError(f"{label}: is not a file; pass the path of an .onnx file")
     with os.fdopen(descriptor, "rb", buffering=0) as handle:
         try:
+            if info.st_size <= READ_WHOLE_BYTES:
+                return _parse_stripped(memoryview(_read_whole(handle, info.st_size, label)), label)
             return _parse_stripped(FileWindow(handle, info.st_size), label)
         except OSError as error:
             raise ModelLoadError(f"{label}: cannot read it ({error.strerror or error}); check the file") from None
+
+
+def _read_whole(handle, size: int, label: str) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = handle.read(left)  # an unbuffered read may return less than asked
+        if not chunk:
+            raise ModelLoadError(f"{label}: the file got shorter while it was read; read it again")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:

@@ -12,6 +12,7 @@ first at load and fails (or crashes) on the second when it runs.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import onnx
 from onnx import defs
@@ -33,6 +34,8 @@ def check_schemas(model: onnx.ModelProto, label: str) -> None:
         if node.domain and text(node.domain) not in ("", "ai.onnx"):
             continue
         op_type = text(node.op_type)
+        if _plainly_allowed(node, op_type, opset):
+            continue
         wrong_type = _wrong_attribute_type(node, op_type, opset)
         if wrong_type:
             name = text(node.name) or f"{op_type}_{index}"
@@ -47,6 +50,37 @@ def check_schemas(model: onnx.ModelProto, label: str) -> None:
             name = text(node.name) or f"{op_type}_{index}"
             raise NodeError(f"{label}: node {name!r} ({op_type}): {omitted}; ONNX Runtime cannot run this model: "
                             "re-export it")
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What a schema allows a node, read once per op and opset (reading a schema's fields is slow)."""
+
+    attribute_types: dict[str, int]
+    inputs: tuple[int, int]  # (fewest, most)
+    outputs: tuple[int, int]
+
+
+@functools.lru_cache(maxsize=1024)
+def _limits(op_type: str, opset: int) -> _Limits | None:
+    schema = op_schema(op_type, opset)
+    if schema is None:
+        return None
+    return _Limits(_attribute_types(op_type, opset), (schema.min_input, schema.max_input),
+                   (schema.min_output, schema.max_output))
+
+
+def _plainly_allowed(node: onnx.NodeProto, op_type: str, opset: int) -> bool:
+    """Whether the node is allowed without a closer look: known op, no omitted input, input and output counts in
+    range, every attribute declared with its type. Anything else is looked at closely (and named) below."""
+    limits = _limits(op_type, opset)
+    if limits is None or "" in node.input:
+        return False
+    if not (limits.inputs[0] <= len(node.input) <= limits.inputs[1]
+            and limits.outputs[0] <= len(node.output) <= limits.outputs[1]):
+        return False
+    types = limits.attribute_types
+    return all(types.get(attribute.name) == attribute.type for attribute in node.attribute)
 
 
 def _problem(node: onnx.NodeProto, op_type: str, opset: int) -> str:

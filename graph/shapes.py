@@ -2,7 +2,7 @@
 
 With every input shape fixed, the shape arithmetic of an export (Shape -> Gather -> Div -> Concat
 -> Reshape, the sizes a detector's transform resizes to, a shifted window's pads) is constant, but
-ONNX's data propagation covers only some of those ops and stops at the first it does not know.
+ONNX's whole-graph inference (run without its data propagation: graph/inference.py) does not carry values.
 This pass walks the nodes once, evaluates every small tensor whose inputs are known (ONNX's
 reference implementation of each op), and infers each node's outputs with ONNX's own per-node
 inference fed with those values. Ops ONNX has no schema for get rules in graph/shapes_custom.py.
@@ -63,6 +63,16 @@ class _Scope:
         self.tensors: dict[str, _Tensor] = {}
         self.values: dict[str, np.ndarray] = {}
         self.tainted: set[str] = set()
+        self.opset_ids = [helper.make_opsetid(domain, version) for domain, version in opsets.items()]
+        self._type_protos: dict[tuple[int, Dims | None], onnx.TypeProto] = {}
+
+    def type_proto(self, tensor: _Tensor) -> onnx.TypeProto:
+        """The tensor's type as ONNX's per-node inference takes it (one proto per type: most recur)."""
+        key = (tensor.elem_type, tensor.dims)
+        found = self._type_protos.get(key)
+        if found is None:
+            self._type_protos[key] = found = _to_type(tensor)
+        return found
 
     def tensor(self, name: str) -> _Tensor | None:
         if name in self.tensors:
@@ -112,40 +122,49 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[Tenso
 
 
 def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:
+    complete = {name for name, tensor in fallback.items() if _complete(tensor)}  # sized by ONNX's whole-graph pass
     for node in graph.node:
         outputs = [name for name in node.output if name]
         if not outputs:
             continue
-        if any(attribute.type in _SUBGRAPH_TYPES for attribute in node.attribute):
+        inputs = node.input
+        if node.attribute and any(attribute.type in _SUBGRAPH_TYPES for attribute in node.attribute):
             _control_flow(node, scope, fallback)
         else:
-            if _known_everywhere(node, outputs, scope, fallback):
+            if _known_everywhere(node, inputs, outputs, scope, fallback, complete):
                 scope.tensors.update((name, fallback[name]) for name in outputs)
             else:
                 _infer(node, scope)
             if all(_small(scope.tensors.get(name)) for name in outputs):
                 _evaluate(node, scope)
-        tainted = any(scope.is_tainted(name) for name in node.input if name)
+        tainted = (scope.tainted or scope.outer is not None) and any(scope.is_tainted(name) for name in inputs if name)
         if node.op_type in DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx") and _bound(node, scope):
             tainted = True
         for name in outputs:
             known = scope.tensors.get(name)
-            if (known is None or not _complete(known)) and name in fallback and _complete(fallback[name]):
+            if (known is None or not _complete(known)) and name in complete:
                 scope.tensors[name] = fallback[name]
             if tainted:
                 scope.tainted.add(name)
 
 
-def _known_everywhere(node: onnx.NodeProto, outputs: list[str], scope: _Scope, fallback: dict[str, _Tensor]) -> bool:
+def _known_everywhere(node: onnx.NodeProto, inputs, outputs: list[str], scope: _Scope, fallback: dict[str, _Tensor],
+                      complete: set[str]) -> bool:
     """Whether ONNX's whole-graph inference already gave every output a full shape that this node's own inference
     would only repeat: its inputs are as ONNX saw them (none sized by an upper bound here) and its sizes do not
     depend on data. Most nodes of a graph that needs this pass are such; skipping their inference halves it."""
-    if node.op_type in DATA_DEPENDENT_OPS or node.domain not in ("", "ai.onnx"):
+    if not complete.issuperset(outputs) or node.op_type in DATA_DEPENDENT_OPS or node.domain not in ("", "ai.onnx"):
         return False
-    if not all(name in fallback and _complete(fallback[name]) for name in outputs):
-        return False
-    return not any(name and (scope.is_tainted(name) or scope.tensor(name) != fallback.get(name, scope.tensor(name)))
-                   for name in node.input)
+    for name in inputs:
+        if not name:
+            continue
+        if scope.is_tainted(name):
+            return False
+        seen = scope.tensor(name)
+        expected = fallback.get(name, seen)
+        if seen is not expected and seen != expected:
+            return False
+    return True
 
 
 def _small(tensor: _Tensor | None) -> bool:
@@ -250,7 +269,7 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
     schema = op_schema(node.op_type, scope.opsets[""])
     if schema is None or any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
         return
-    types = {name: _to_type(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
+    types = {name: scope.type_proto(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
     data = {}
     for name in node.input:
         value = scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
@@ -258,7 +277,7 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
             data[name] = numpy_helper.from_array(value, name)
     try:
         found = onnx.shape_inference.infer_node_outputs(
-            schema, node, types, data, opset_imports=[helper.make_opsetid(d, v) for d, v in scope.opsets.items()])
+            schema, node, types, data, opset_imports=scope.opset_ids)
     except Exception:  # inconsistent or unsupported: the outputs stay unknown (and the handler says so)
         return
     for name, type_proto in found.items():
