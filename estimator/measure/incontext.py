@@ -190,15 +190,60 @@ def kernel_signature(kernel: Kernel) -> Signature:
 
 
 def match_kernels(kernels: Sequence[Kernel], timing: GraphTiming) -> tuple[list[KernelTiming | None], int]:
-    """Pair each of our kernels with a profiled one of the same signature (in order within a signature).
+    """Pair each of our kernels with a profiled one of the same signature: by node name where the profiler's name
+    points at one of them, the rest in order within the signature.
 
-    Returns one timing (or None) per kernel and how many profiled kernels stayed unpaired.
+    Order alone is not enough: ONNX Runtime sorts its graph after its layout transforms, so two convolutions of one
+    signature in sibling branches (a detector's box and class heads at one level) may run in the other order, and
+    paired in order they swapped timings (a 3x3 conv timed at five times the machine's peak, the 1x1 beside it at a
+    tenth). Returns one timing (or None) per kernel and how many profiled kernels stayed unpaired.
     """
     pool: dict[Signature, list[KernelTiming]] = defaultdict(list)
     for timed in timing.kernels:
         pool[timed.signature].append(timed)
-    paired: list[KernelTiming | None] = []
-    for kernel in kernels:
-        candidates = pool.get(kernel_signature(kernel))
-        paired.append(candidates.pop(0) if candidates else None)
-    return paired, sum(len(left) for left in pool.values())
+    mine: dict[Signature, list[int]] = defaultdict(list)
+    for index, kernel in enumerate(kernels):
+        mine[kernel_signature(kernel)].append(index)
+    paired: list[KernelTiming | None] = [None] * len(kernels)
+    unpaired = 0
+    for signature, indices in mine.items():
+        profiled = pool.pop(signature, [])
+        claims = _claims_by_name([kernels[index] for index in indices], profiled)
+        left = [timed for position, timed in enumerate(profiled) if position not in claims.values()]
+        for slot, index in enumerate(indices):
+            if slot in claims:
+                paired[index] = profiled[claims[slot]]
+            elif left:
+                paired[index] = left.pop(0)
+        unpaired += len(left)
+    return paired, unpaired + sum(len(left) for left in pool.values())
+
+
+def _claims_by_name(kernels: list[Kernel], profiled: list[KernelTiming]) -> dict[int, int]:
+    """Kernel slot -> profiled position, where a profiled kernel's name is one of our kernel's model nodes or starts
+    with one (ONNX Runtime names what it rewrites after a node or its output: '/head/Conv_2_output_0_nchwc',
+    '/act/Mul/QuickGeluFusion/'), the longest such node deciding. A kernel that two profiled names point at is
+    paired in order."""
+    if len(kernels) < 2 or len(profiled) < 2:
+        return {}
+    owner: dict[str, int] = {}
+    for slot, kernel in enumerate(kernels):
+        for source in kernel.sources:
+            owner[source] = slot if source not in owner else -1  # a node two kernels name decides nothing
+    claimed: dict[int, list[int]] = defaultdict(list)
+    for position, timed in enumerate(profiled):
+        slot = _named_owner(timed.node_name, owner)
+        if slot is not None:
+            claimed[slot].append(position)
+    return {slot: positions[0] for slot, positions in claimed.items() if len(positions) == 1}
+
+
+def _named_owner(name: str, owner: dict[str, int]) -> int | None:
+    """The slot of the longest model node that `name` is or starts with (followed by '_' or '/'), None if none."""
+    if name in owner:
+        return owner[name] if owner[name] >= 0 else None
+    for end in range(len(name) - 1, 0, -1):
+        if name[end] in "_/" and name[:end] in owner:
+            slot = owner[name[:end]]
+            return slot if slot >= 0 else None
+    return None

@@ -13,7 +13,7 @@ import pytest
 
 from estimator.measure.backends.ort import OrtBackend
 from estimator.measure.fusion_probes import detect_fusion_rules
-from estimator.measure.incontext import RunPolicy, kernel_signature, match_kernels, time_graph
+from estimator.measure.incontext import GraphTiming, RunPolicy, kernel_signature, match_kernels, time_graph
 from graph.build import runnable_model
 from graph.generate import FAMILIES, MODERN, generate
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
@@ -220,3 +220,31 @@ def test_a_mean_of_squares_over_a_scalar_is_no_rms_norm(rules, tmp_path):
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
     kernels = extract_kernels(path, rules)
     assert "SimplifiedLayerNormalization" not in [kernel.op_type for kernel in kernels.kernels]
+
+
+def test_sibling_kernels_of_one_signature_pair_by_name_whatever_order_the_runtime_runs_them(rules, tmp_path):
+    """A detector head's box and class convolutions at one level share a signature; ONNX Runtime may run them in
+    the other order than the model lists them. Paired in order they swapped timings; by name each gets its own."""
+    make = onnx.helper.make_node
+    rng = np.random.default_rng(0)
+    weights = [onnx.numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+               for name, shape in (("w_box", (32, 32, 3, 3)), ("w_cls", (32, 32, 1, 1)))]
+    graph = onnx.helper.make_graph(
+        [make("Conv", ["x", "w_box"], ["/head/box/Conv_output_0"], name="/head/box/Conv", pads=[1, 1, 1, 1]),
+         make("Conv", ["x", "w_cls"], ["/head/cls/Conv_output_0"], name="/head/cls/Conv")],
+        "two_heads", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 32, 16, 16])],
+        [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [1, 32, 16, 16])
+         for name in ("/head/box/Conv_output_0", "/head/cls/Conv_output_0")], weights)
+    path = tmp_path / "two_heads.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    ours = extract_kernels(path, rules, batch_size=1)
+    convs = [kernel for kernel in ours.kernels if kernel.sources]
+    assert len(convs) == 2 and kernel_signature(convs[0]) == kernel_signature(convs[1])
+    timing = time_graph(OrtBackend(), runnable_model(path, dict(ours.input_shapes)),
+                        RunPolicy(warmup_runs=1, min_runs=2, min_time_s=0.0, max_runs=2))
+    for kernels in (timing.kernels, tuple(reversed(timing.kernels))):  # as run, and as if run the other way round
+        paired, unpaired = match_kernels(ours.kernels, GraphTiming(**{**timing.__dict__, "kernels": kernels}))
+        assert unpaired == 0
+        for kernel in convs:
+            timed = paired[ours.kernels.index(kernel)]
+            assert timed is not None and timed.node_name.startswith(kernel.sources[0]), (kernel.name, timed.node_name)

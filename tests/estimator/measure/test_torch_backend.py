@@ -298,8 +298,10 @@ def test_cuda_loop_with_events_and_counter_aligned_window() -> None:
     backend.is_cuda = True
     backend.torch = _TorchWithFakeCuda()
     x = torch.ones(64)
-    # A window of ten counter updates: a poll that a busy machine wakes a millisecond late is 1% of it, not 3%.
-    policy = LoopPolicy(warmup_s=0.0, min_time_s=0.1, min_iterations=5)
+    # A window of ten counter updates: a poll that a busy machine wakes a millisecond late is 1% of it, not 3%. (With
+    # the default cap of 20,000 calls a quick machine stopped after about 0.04 s of these 2-us calls, and the window
+    # read 0.0498 s now and then: the time, not the cap, must end the loop.)
+    policy = LoopPolicy(warmup_s=0.0, min_time_s=0.1, min_iterations=5, max_iterations=10**7)
     with sensor:
         token = sensor.begin()
         seconds, window = backend.time_calls(lambda: torch.relu(x), policy)
