@@ -70,10 +70,13 @@ class NodeView:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...] = ()
     domain: str = ""
+    # name -> Python value (see attribute_value), read once: the handlers and the working graph both read them
+    attributes: dict[str, object] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, proto: onnx.NodeProto, name: str, index: int) -> NodeView:
-        return cls(proto, name, index, text(proto.op_type), _texts(proto.input), _texts(proto.output), text(proto.domain))
+        return cls(proto, name, index, text(proto.op_type), _texts(proto.input), _texts(proto.output), text(proto.domain),
+                   _attribute_values(proto))
 
     @property
     def is_default_domain(self) -> bool:
@@ -85,14 +88,21 @@ class NodeView:
 
     def attribute(self, name: str, default=None):
         """The attribute's Python value, or `default` when the node does not set it (or sets no value)."""
-        for attribute in self.proto.attribute:
-            if text(attribute.name) == name:
-                value = attribute_value(attribute)
-                return default if value is None else value
-        return default
+        value = self.attributes.get(name)
+        return default if value is None else value
 
     def attribute_names(self) -> list[str]:
         return [text(attribute.name) for attribute in self.proto.attribute]
+
+
+def _attribute_values(proto: onnx.NodeProto) -> dict[str, object]:
+    """The node's attributes by name (a name given twice: the first one's value)."""
+    values: dict[str, object] = {}
+    for attribute in proto.attribute:
+        name = text(attribute.name)
+        if name not in values:
+            values[name] = attribute_value(attribute)
+    return values
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from graph.context import GraphContext, NodeView, attribute_value, input_at, text
+from graph.context import GraphContext, NodeView, input_at
 
 __all__ = ["WorkingGraph", "WorkingNode"]
 
@@ -193,11 +193,7 @@ class WorkingGraph:
             if view.op_type == "Constant" and view.is_default_domain:
                 self.free.append(view)
                 continue
-            attributes: dict[str, object] = {}
-            for attribute in view.proto.attribute:  # a name given twice: the first one's value, as view.attribute
-                name = text(attribute.name)
-                if name not in attributes:
-                    attributes[name] = attribute_value(attribute)
+            attributes = dict(view.attributes)
             inputs = list(view.inputs)
             while inputs and not inputs[-1]:
                 inputs.pop()  # a trailing '' is no input (ONNX lets an exporter write it or leave it off): the passes
