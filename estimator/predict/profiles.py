@@ -200,9 +200,10 @@ def _catboost_model(path: Path, name: str, blob: bytes, layer_type: str, manifes
     except Exception as error:  # CatBoost raises CatBoostError for corrupt files
         reason = " ".join(str(error).split())[:200]
         raise ProfileError(f"{path}: file {name}: not a CatBoost model ({reason}); retrain the profile") from None
-    expected = list(known_features(layer_type, manifest))
+    # The features the profile lists for the type (those of its unit when it was trained): a subset of the unit's.
+    expected = list((manifest.get("features") or {}).get(layer_type) or known_features(layer_type, manifest))
     unit = manifest_unit(manifest)
-    categorical_columns = [expected.index(column) for column in unit.categorical[layer_type]]
+    categorical_columns = [expected.index(column) for column in unit.categorical[layer_type] if column in expected]
     if list(model.feature_names_ or []) != expected or sorted(model.get_cat_feature_indices()) != categorical_columns:
         raise ProfileError(f"{path}: file {name}: is not a {layer_type} model for {unit.name} (it scores "
                            f"{len(model.feature_names_ or [])} other columns); are the model files swapped?")
