@@ -78,7 +78,15 @@ def scored_columns(model: CatBoostRegressor, features: pd.DataFrame) -> pd.DataF
     return features[names] if names else features
 
 
-def baseline_log_ms(baseline: dict[str, list], features: pd.DataFrame) -> np.ndarray:
-    """log of a linear baseline's runtime (ms): coefficients . [columns..., 1], floored at BASELINE_FLOOR_MS."""
+def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.ndarray:
+    """log of a linear baseline's runtime (ms): coefficients . [columns..., 1] (a row's group's coefficients when the
+    baseline has "groups" by the value of its "by" column), floored at BASELINE_FLOOR_MS."""
     design = np.column_stack([*(features[c].to_numpy(float) for c in baseline["columns"]), np.ones(len(features))])
-    return np.log(np.maximum(design @ np.asarray(baseline["coefficients"], dtype=float), BASELINE_FLOOR_MS))
+    runtime_ms = design @ np.asarray(baseline["coefficients"], dtype=float)
+    groups = baseline.get("groups") or {}
+    if groups:  # rows of a value with its own coefficients (e.g. one kernel op) take those
+        values = features[baseline["by"]].astype(str).to_numpy()
+        for value, coefficients in groups.items():
+            rows = values == value
+            runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)
+    return np.log(np.maximum(runtime_ms, BASELINE_FLOOR_MS))

@@ -176,13 +176,22 @@ def load_profile(reference: str | Path | None = None) -> Profile:
         getattr(models, target)[layer_type] = _catboost_model(path, manifest["model_files"][layer_type][target], blob,
                                                               layer_type, manifest)
     models.constant_runtime_ms = {str(t): float(v) for t, v in (manifest.get("constant_runtime_ms") or {}).items()}
-    models.baselines = {str(t): {"columns": list(v["columns"]), "coefficients": [float(c) for c in v["coefficients"]]}
-                        for t, v in (manifest.get("baselines") or {}).items()}
+    models.baselines = {str(t): _baseline(v) for t, v in (manifest.get("baselines") or {}).items()}
     if not models.runtime and not models.constant_runtime_ms:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
     models.unit = manifest_unit(manifest)
     rules = FusionRules.from_dict(manifest["fusion_rules"]) if manifest.get("fusion_rules") else NO_FUSION
     return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models, rules)
+
+
+def _baseline(entry: dict) -> dict[str, object]:
+    """A validated baseline of profile.json: its columns and coefficients, and its groups' coefficients if any."""
+    baseline: dict[str, object] = {"columns": list(entry["columns"]),
+                                   "coefficients": [float(c) for c in entry["coefficients"]]}
+    if entry.get("groups"):
+        baseline["by"] = str(entry["by"])
+        baseline["groups"] = {str(g): [float(c) for c in v] for g, v in entry["groups"].items()}
+    return baseline
 
 
 def _trusted(path: Path) -> bool:
