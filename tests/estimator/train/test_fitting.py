@@ -20,8 +20,9 @@ def _elementwise(op: str, ns_per_element: float, call_us: float, rows: int) -> t
 
 def test_each_kernel_op_with_enough_rows_gets_its_own_work_model():
     parts = [_elementwise("Gelu", 0.63, 2.5, 200), _elementwise("Relu", 0.08, 2.0, 200),
-             _elementwise("Rare", 5.0, 9.0, MIN_GROUP_ROWS - 1)]
+             _elementwise("Rare", 5.0, 9.0, MIN_GROUP_ROWS - 1), _elementwise("MatMul", 0.3, 3.0, 200)]
     features = pd.concat([p[0] for p in parts], ignore_index=True)
+    features.loc[features["kernel_op"] == "MatMul", "macs"] = 1e6  # a product keeps the shared work model
     runtime_ms = np.concatenate([p[1] for p in parts])
     baseline = fit_baseline(features, runtime_ms, by="kernel_op")
     assert baseline["by"] == "kernel_op" and set(baseline["groups"]) == {"Gelu", "Relu"}
