@@ -61,7 +61,7 @@ KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
 # What a layer of each type reads beyond the seed's columns (any layer type; absent ones take defaults), and what
 # composition groups read (estimator.predict.composition).
 _READ_EXTRA = ("groups", "dilation_0", "dilation_1", "pool_kind", "is_global", "padding_0", "padding_1", "rows",
-               "in_features", "out_features", "dtype", "producer_op")
+               "in_features", "out_features", "dtype", "producer_op", "output_depth", "kernel_depth")
 
 
 def layer_input_columns(layer_type: str) -> frozenset[str]:
@@ -132,7 +132,8 @@ def _conv(frame: pd.DataFrame, out: pd.DataFrame) -> None:
     # channels per group (grouped, depthwise, a 1x1 to 4-14 channels) leave the product's rows short, and the
     # unfolded elements, not the MACs, set the time.
     out["output_channels_per_group"] = out["output_size_0"] / groups
-    out["unfolded_elements"] = out["macs"] / out["output_channels_per_group"]
+    depth = _column(frame, "output_depth", 1.0) * _column(frame, "kernel_depth", 1.0)  # a 3-D conv's third axis
+    out["unfolded_elements"] = out["macs"] * depth / out["output_channels_per_group"]
     moved = out["input_elements"] + out["output_elements"] + out["weight_elements"]
     out["arithmetic_intensity"] = out["macs"] / moved
 
