@@ -16,7 +16,7 @@ __all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "
            "kernel_input_columns", "layer_input_columns"]
 
 _CONV_EXTRA = ("groups", "dilation_0", "dilation_1", "input_elements", "output_elements", "weight_elements", "macs",
-               "arithmetic_intensity", "channels_per_group")
+               "arithmetic_intensity", "channels_per_group", "output_channels_per_group", "unfolded_elements")
 _POOL_EXTRA = ("pool_kind", "is_global", "padding_0", "padding_1", "input_elements", "output_elements", "window_ops")
 _DENSE_EXTRA = ("rows", "in_features", "out_features", "macs", "weight_elements", "arithmetic_intensity")
 _OTHER_EXTRA = ("elements_per_sample",)
@@ -61,7 +61,7 @@ KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
 # What a layer of each type reads beyond the seed's columns (any layer type; absent ones take defaults), and what
 # composition groups read (estimator.predict.composition).
 _READ_EXTRA = ("groups", "dilation_0", "dilation_1", "pool_kind", "is_global", "padding_0", "padding_1", "rows",
-               "in_features", "out_features", "dtype", "producer_op")
+               "in_features", "out_features", "dtype", "producer_op", "output_depth", "kernel_depth")
 
 
 def layer_input_columns(layer_type: str) -> frozenset[str]:
@@ -127,6 +127,13 @@ def _conv(frame: pd.DataFrame, out: pd.DataFrame) -> None:
     out["channels_per_group"] = out["input_size_0"] / groups
     out["weight_elements"] = out["output_size_0"] * out["channels_per_group"] * out["kernel_0"] * out["kernel_1"]
     out["macs"] = out["output_elements"] * out["channels_per_group"] * out["kernel_0"] * out["kernel_1"]
+    # A convolution is a matrix product per group: (output channels per group) x (channels per group x window) times
+    # (window x output positions), the latter unfolded from the input (im2col) or packed, once per group. Few output
+    # channels per group (grouped, depthwise, a 1x1 to 4-14 channels) leave the product's rows short, and the
+    # unfolded elements, not the MACs, set the time.
+    out["output_channels_per_group"] = out["output_size_0"] / groups
+    depth = _column(frame, "output_depth", 1.0) * _column(frame, "kernel_depth", 1.0)  # a 3-D conv's third axis
+    out["unfolded_elements"] = out["macs"] * depth / out["output_channels_per_group"]
     moved = out["input_elements"] + out["output_elements"] + out["weight_elements"]
     out["arithmetic_intensity"] = out["macs"] / moved
 

@@ -195,10 +195,25 @@ def _baseline_of(layer_type: str) -> Check:
     """A linear baseline: columns among the layer type's features, one non-negative coefficient each plus a constant."""
     def check(value, where, document):
         record({"columns": Key(list_of(one_of(*known_features(layer_type, document)), 64), required=True),
-                "coefficients": Key(list_of(number(0, 1e12), 65), required=True)})(value, where, document)
-        if len(value["coefficients"]) != len(value["columns"]) + 1:
-            raise _Invalid(f"{where}.coefficients", f"{len(value['columns']) + 1} numbers", value["coefficients"])
+                "coefficients": Key(list_of(number(0, 1e12), 65), required=True),
+                "by": Key(one_of(*_categorical(layer_type, document))),
+                "groups": Key(_groups)})(value, where, document)
+        for name, coefficients in (("coefficients", value["coefficients"]),
+                                   *((f"groups.{g}", c) for g, c in (value.get("groups") or {}).items())):
+            if len(coefficients) != len(value["columns"]) + 1:
+                raise _Invalid(f"{where}.{name}", f"{len(value['columns']) + 1} numbers", coefficients)
+        if value.get("groups") and "by" not in value:
+            raise _Invalid(f"{where}.by", "the column the groups are values of", None)
     return check
+
+
+def _groups(value, where, document):
+    """A baseline's coefficients per value of its "by" column: at most 1,000 values, each a list of numbers."""
+    if not isinstance(value, dict) or len(value) > 1000:
+        raise _Invalid(where, "an object of at most 1000 values", value)
+    for key, coefficients in value.items():
+        text(200)(key, f"{where} key", document)
+        list_of(number(0, 1e12), 65)(coefficients, f"{where}.{key}", document)
 
 
 def _ranges_of(layer_type: str) -> Check:

@@ -10,7 +10,8 @@ from catboost.core import CatBoostRegressor, Pool
 
 from estimator.predict.units import LAYERS, Unit
 
-__all__ = ["BASELINE_FLOOR_MS", "CAPPED_BEYOND", "LayerModels", "baseline_log_ms", "predict_features", "predict_layer_frame"]
+__all__ = ["BASELINE_FLOOR_MS", "CAPPED_BEYOND", "LayerModels", "baseline_log_ms", "predict_features", "predict_layer_frame",
+           "scored_columns"]
 
 BASELINE_FLOOR_MS = 1e-4  # a linear baseline never predicts below 0.1 us
 CAPPED_BEYOND = frozenset({"other"})  # layer types whose residual is capped past the largest trained kernel
@@ -56,8 +57,10 @@ def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: st
         out["runtime_ms"] = np.nan
         out["power_w"] = np.nan
         return out
-    pool = Pool(features, cat_features=list(models.unit.categorical[layer_type]))
-    log_runtime = models.runtime[layer_type].predict(pool)
+    model = models.runtime[layer_type]
+    scored = scored_columns(model, features)
+    pool = Pool(scored, cat_features=[c for c in models.unit.categorical[layer_type] if c in scored.columns])
+    log_runtime = model.predict(pool)
     if layer_type in models.baselines:
         if beyond is not None and layer_type in CAPPED_BEYOND:
             log_runtime = np.where(beyond, np.minimum(log_runtime, 0.0), log_runtime)
@@ -68,7 +71,22 @@ def predict_features(models: LayerModels, features: pd.DataFrame, layer_type: st
     return out
 
 
-def baseline_log_ms(baseline: dict[str, list], features: pd.DataFrame) -> np.ndarray:
-    """log of a linear baseline's runtime (ms): coefficients . [columns..., 1], floored at BASELINE_FLOOR_MS."""
+def scored_columns(model: CatBoostRegressor, features: pd.DataFrame) -> pd.DataFrame:
+    """The columns of `features` that `model` was fitted on, in its order: a profile trained before a feature was
+    added to its unit keeps scoring the features it was trained on."""
+    names = list(model.feature_names_ or [])
+    return features[names] if names else features
+
+
+def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.ndarray:
+    """log of a linear baseline's runtime (ms): coefficients . [columns..., 1] (a row's group's coefficients when the
+    baseline has "groups" by the value of its "by" column), floored at BASELINE_FLOOR_MS."""
     design = np.column_stack([*(features[c].to_numpy(float) for c in baseline["columns"]), np.ones(len(features))])
-    return np.log(np.maximum(design @ np.asarray(baseline["coefficients"], dtype=float), BASELINE_FLOOR_MS))
+    runtime_ms = design @ np.asarray(baseline["coefficients"], dtype=float)
+    groups = baseline.get("groups") or {}
+    if groups:  # rows of a value with its own coefficients (e.g. one kernel op) take those
+        values = features[baseline["by"]].astype(str).to_numpy()
+        for value, coefficients in groups.items():
+            rows = values == value
+            runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)
+    return np.log(np.maximum(runtime_ms, BASELINE_FLOOR_MS))

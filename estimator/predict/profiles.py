@@ -176,13 +176,22 @@ def load_profile(reference: str | Path | None = None) -> Profile:
         getattr(models, target)[layer_type] = _catboost_model(path, manifest["model_files"][layer_type][target], blob,
                                                               layer_type, manifest)
     models.constant_runtime_ms = {str(t): float(v) for t, v in (manifest.get("constant_runtime_ms") or {}).items()}
-    models.baselines = {str(t): {"columns": list(v["columns"]), "coefficients": [float(c) for c in v["coefficients"]]}
-                        for t, v in (manifest.get("baselines") or {}).items()}
+    models.baselines = {str(t): _baseline(v) for t, v in (manifest.get("baselines") or {}).items()}
     if not models.runtime and not models.constant_runtime_ms:
         raise ProfileError(f"{path}: the profile has no runtime models; retrain it")
     models.unit = manifest_unit(manifest)
     rules = FusionRules.from_dict(manifest["fusion_rules"]) if manifest.get("fusion_rules") else NO_FUSION
     return Profile(str(manifest.get("profile_id", path.name)), path, manifest, models, rules)
+
+
+def _baseline(entry: dict) -> dict[str, object]:
+    """A validated baseline of profile.json: its columns and coefficients, and its groups' coefficients if any."""
+    baseline: dict[str, object] = {"columns": list(entry["columns"]),
+                                   "coefficients": [float(c) for c in entry["coefficients"]]}
+    if entry.get("groups"):
+        baseline["by"] = str(entry["by"])
+        baseline["groups"] = {str(g): [float(c) for c in v] for g, v in entry["groups"].items()}
+    return baseline
 
 
 def _trusted(path: Path) -> bool:
@@ -200,9 +209,10 @@ def _catboost_model(path: Path, name: str, blob: bytes, layer_type: str, manifes
     except Exception as error:  # CatBoost raises CatBoostError for corrupt files
         reason = " ".join(str(error).split())[:200]
         raise ProfileError(f"{path}: file {name}: not a CatBoost model ({reason}); retrain the profile") from None
-    expected = list(known_features(layer_type, manifest))
+    # The features the profile lists for the type (those of its unit when it was trained): a subset of the unit's.
+    expected = list((manifest.get("features") or {}).get(layer_type) or known_features(layer_type, manifest))
     unit = manifest_unit(manifest)
-    categorical_columns = [expected.index(column) for column in unit.categorical[layer_type]]
+    categorical_columns = [expected.index(column) for column in unit.categorical[layer_type] if column in expected]
     if list(model.feature_names_ or []) != expected or sorted(model.get_cat_feature_indices()) != categorical_columns:
         raise ProfileError(f"{path}: file {name}: is not a {layer_type} model for {unit.name} (it scores "
                            f"{len(model.feature_names_ or [])} other columns); are the model files swapped?")

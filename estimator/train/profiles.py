@@ -72,8 +72,9 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "unit": unit.name,
         "layer_kinds": _merged_kinds(_layer_kinds(data), base_manifest),
         "fusion_rules": (data.device or {}).get("fusion_rules") if training.keeps_fusion_rules else None,
-        "features": {t: list(unit.features[t]) for t in models.runtime},
-        "categorical_features": {t: list(unit.categorical[t]) for t in models.runtime},
+        "features": {t: _scored_features(models, t) for t in models.runtime},
+        "categorical_features": {t: [c for c in unit.categorical[t] if c in _scored_features(models, t)]
+                                 for t in models.runtime},
         "targets": {"runtime": "log(runtime_ms)", "power": "power_w" if models.power else None},
         "training_data": {
             "path": _relative(data.root),
@@ -94,6 +95,12 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
     document = save_profile(models, Path(out_dir), manifest)
     logger.info("wrote %s", out_dir)
     return document
+
+
+def _scored_features(models: LayerModels, layer_type: str) -> list[str]:
+    """The features a runtime model scores: its unit's now, or those of its base profile when it continued its
+    trees (a base trained before a feature was added to the unit)."""
+    return list(models.runtime[layer_type].feature_names_ or models.unit.features[layer_type])
 
 
 def _layer_kinds(data: TrainingData) -> list[str] | None:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
-from estimator.predict.models import LayerModels, baseline_log_ms, predict_layer_frame
+from estimator.predict.models import LayerModels, baseline_log_ms, predict_layer_frame, scored_columns
 from estimator.train.fitting import CATBOOST_PARAMS, MIN_ROWS, fit_layer_models
 from graph.schema import LAYER_TYPES
 
@@ -48,12 +48,13 @@ def fit_transfer(frames: dict[str, pd.DataFrame], base: LayerModels, strategy: s
                 predict_layer_frame(base, measured, layer_type)["runtime_ms"].to_numpy(float))
             models.runtime[layer_type] = _shifted(base_model, float(np.median(ratio)))
             continue
-        features = base.unit.featurize(measured, layer_type)
+        features = scored_columns(base_model, base.unit.featurize(measured, layer_type))  # the base's own columns
         target = np.log(measured["runtime_ms"].to_numpy(float))
         if layer_type in base.baselines:  # continued trees learn what the base trees learnt: log runtime - baseline
             target = target - baseline_log_ms(base.baselines[layer_type], features)
         model = CatBoostRegressor(**settings)
-        model.fit(Pool(features, target, cat_features=list(base.unit.categorical[layer_type])), init_model=base_model)
+        categorical = [c for c in base.unit.categorical[layer_type] if c in features.columns]
+        model.fit(Pool(features, target, cat_features=categorical), init_model=base_model)
         models.runtime[layer_type] = model
 
     return models

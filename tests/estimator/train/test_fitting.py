@@ -1,0 +1,50 @@
+"""The kernel baseline (a linear work model per layer type, and per kernel op for `other`) and scoring a model
+trained on fewer features than its unit has now."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from catboost import CatBoostRegressor, Pool
+
+from estimator.predict.models import LayerModels, baseline_log_ms, predict_features
+from estimator.predict.units import KERNELS
+from estimator.train.fitting import MIN_GROUP_ROWS, fit_baseline
+
+
+def _elementwise(op: str, ns_per_element: float, call_us: float, rows: int) -> tuple[pd.DataFrame, np.ndarray]:
+    elements = np.linspace(1e3, 1e6, rows)
+    features = pd.DataFrame({"macs": 0.0, "input_elements": elements, "output_elements": elements, "kernel_op": op})
+    return features, elements * ns_per_element * 1e-6 + call_us * 1e-3
+
+
+def test_each_kernel_op_with_enough_rows_gets_its_own_work_model():
+    parts = [_elementwise("Gelu", 0.63, 2.5, 200), _elementwise("Relu", 0.08, 2.0, 200),
+             _elementwise("Rare", 5.0, 9.0, MIN_GROUP_ROWS - 1), _elementwise("MatMul", 0.3, 3.0, 200)]
+    features = pd.concat([p[0] for p in parts], ignore_index=True)
+    features.loc[features["kernel_op"] == "MatMul", "macs"] = 1e6  # a product keeps the shared work model
+    runtime_ms = np.concatenate([p[1] for p in parts])
+    baseline = fit_baseline(features, runtime_ms, by="kernel_op")
+    assert baseline["by"] == "kernel_op" and set(baseline["groups"]) == {"Gelu", "Relu"}
+    predicted = np.exp(baseline_log_ms(baseline, features))
+    gelu, relu = (features["kernel_op"] == "Gelu").to_numpy(), (features["kernel_op"] == "Relu").to_numpy()
+    np.testing.assert_allclose(predicted[gelu], runtime_ms[gelu], rtol=1e-3)
+    np.testing.assert_allclose(predicted[relu], runtime_ms[relu], rtol=1e-3)
+    unseen = features.iloc[:3].assign(kernel_op="Softsign")  # no group of its own: the layer type's coefficients
+    shared = {"columns": baseline["columns"], "coefficients": baseline["coefficients"]}
+    np.testing.assert_allclose(baseline_log_ms(baseline, unseen), baseline_log_ms(shared, unseen))
+
+
+def test_a_model_trained_before_a_feature_was_added_scores_its_own_columns():
+    rows = 40
+    frame = pd.DataFrame({"batch_size": 1, "op_type": "Add", "kernel_op": "Add", "input_elements": np.arange(rows) * 10.0,
+                          "output_elements": np.arange(rows) * 5.0, "num_inputs": 2, "layout": "nchw"})
+    features = KERNELS.featurize(frame, "other")
+    old_columns = [c for c in features.columns if c != "elements_per_sample"]  # as if the unit had one feature less
+    old = CatBoostRegressor(iterations=5, verbose=False, allow_writing_files=False)
+    categorical = [c for c in KERNELS.categorical["other"] if c in old_columns]
+    old.fit(Pool(features[old_columns], np.log(1e-3 + frame["output_elements"].to_numpy() * 1e-6),
+                 cat_features=categorical))
+    scored = predict_features(LayerModels(runtime={"other": old}, unit=KERNELS), features, "other")
+    expected = np.exp(old.predict(Pool(features[old_columns], cat_features=categorical)))
+    np.testing.assert_allclose(scored["runtime_ms"].to_numpy(), expected)
