@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 import onnx
@@ -71,7 +72,7 @@ class NodeView:
     outputs: tuple[str, ...] = ()
     domain: str = ""
     # name -> Python value (see attribute_value), read once: the handlers and the working graph both read them
-    attributes: dict[str, object] = field(default_factory=dict, compare=False)
+    attributes: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, proto: onnx.NodeProto, name: str, index: int) -> NodeView:
@@ -95,8 +96,13 @@ class NodeView:
         return [text(attribute.name) for attribute in self.proto.attribute]
 
 
-def _attribute_values(proto: onnx.NodeProto) -> dict[str, object]:
+_NO_ATTRIBUTES: Mapping[str, object] = MappingProxyType({})  # shared by every node without attributes (most)
+
+
+def _attribute_values(proto: onnx.NodeProto) -> Mapping[str, object]:
     """The node's attributes by name (a name given twice: the first one's value)."""
+    if not proto.attribute:
+        return _NO_ATTRIBUTES
     values: dict[str, object] = {}
     for attribute in proto.attribute:
         name = text(attribute.name)
