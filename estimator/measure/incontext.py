@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,12 +209,13 @@ def match_kernels(kernels: Sequence[Kernel], timing: GraphTiming) -> tuple[list[
     for signature, indices in mine.items():
         profiled = pool.pop(signature, [])
         claims = _claims_by_name([kernels[index] for index in indices], profiled)
-        left = [timed for position, timed in enumerate(profiled) if position not in claims.values()]
+        claimed = set(claims.values())
+        left = deque(timed for position, timed in enumerate(profiled) if position not in claimed)
         for slot, index in enumerate(indices):
             if slot in claims:
                 paired[index] = profiled[claims[slot]]
             elif left:
-                paired[index] = left.pop(0)
+                paired[index] = left.popleft()
         unpaired += len(left)
     return paired, unpaired + sum(len(left) for left in pool.values())
 

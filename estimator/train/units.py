@@ -30,8 +30,7 @@ from estimator.train.graphs import graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 from estimator.train.kernel_evaluation import evaluate_kernel_profile
 
-__all__ = ["KERNEL_TRAINING", "LAYER_TRAINING", "TRAINING", "UnitTraining", "Validation", "held_out_family",
-           "training_for"]
+__all__ = ["KERNEL_TRAINING", "LAYER_TRAINING", "TRAINING", "UnitTraining", "Validation", "training_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,12 +92,12 @@ def _validate_kernels(data: TrainingData, test_models: Sequence[str], params: di
     graphs = split.graphs
     holdout = {"models": whole_model_metrics(graphs["predicted_error_pct"]),
                "families": {family: whole_model_metrics(part["predicted_error_pct"])
-                            for family, part in graphs.groupby(held_out_family(graphs), sort=True)},
+                            for family, part in graphs.groupby(_held_out_family(graphs), sort=True)},
                "test_models": sorted(graphs["model"].unique().tolist())}
     return Validation(holdout, intervals)
 
 
-def held_out_family(graphs: pd.DataFrame) -> pd.Series:
+def _held_out_family(graphs: pd.DataFrame) -> pd.Series:
     """Each graph's family: its generator family, or its source (zoo, unseen) for exported models."""
     family = graphs["family"] if "family" in graphs.columns else pd.Series(None, index=graphs.index, dtype=object)
     return family.where(family.notna() & (family.astype(str) != ""), graphs["source"]).astype(str)
