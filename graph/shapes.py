@@ -123,23 +123,18 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[Tenso
 
 def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:
     complete = {name for name, tensor in fallback.items() if _complete(tensor)}  # sized by ONNX's whole-graph pass
-    # In the main graph (a branch also reads values of the graphs around it), a node that only repeats what ONNX's
-    # pass found is passed over at the cost of a few set lookups: most nodes of a graph that needs this pass are such.
-    outermost = scope.outer is None
-    differs = {name for name, tensor in scope.tensors.items() if name in fallback and tensor != fallback[name]}
     for node in graph.node:
         outputs = [name for name in node.output if name]
         if not outputs:
             continue
         inputs = node.input
-        if outermost and _passes_through(node, inputs, outputs, complete, scope, differs):
-            scope.tensors.update((name, fallback[name]) for name in outputs)
-            continue
         if node.attribute and any(attribute.type in _SUBGRAPH_TYPES for attribute in node.attribute):
             _control_flow(node, scope, fallback)
         else:
             if _known_everywhere(node, inputs, outputs, scope, fallback, complete):
                 scope.tensors.update((name, fallback[name]) for name in outputs)
+                if _nothing_to_evaluate(node, inputs, scope):
+                    continue  # ONNX's sizes stand, no input is tainted: nothing below would change (most nodes)
             else:
                 _infer(node, scope)
             if all(_small(scope.tensors.get(name)) for name in outputs):
@@ -153,25 +148,14 @@ def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -
                 scope.tensors[name] = fallback[name]
             if tainted:
                 scope.tainted.add(name)
-        differs.update(name for name in outputs if name in fallback and scope.tensors.get(name) != fallback[name])
 
 
-# Ops the walk always looks at: values from shapes or attributes, subgraphs, sizes that depend on data.
-_ALWAYS_WALKED = frozenset({"Shape", "Size", "Constant", "If", "Loop", "Scan", "SequenceMap"}) | DATA_DEPENDENT_OPS
-
-
-def _passes_through(node: onnx.NodeProto, inputs, outputs: list[str], complete: set[str], scope: _Scope,
-                    differs: set[str]) -> bool:
-    """Whether the walk would only copy ONNX's sizes of this node's outputs: a default-domain node whose outputs
-    ONNX sized, whose inputs are as ONNX saw them (none re-sized here, none sized by an upper bound) and not all
-    of known value (so there is nothing to evaluate)."""
-    if node.op_type in _ALWAYS_WALKED or node.domain not in ("", "ai.onnx") or not complete.issuperset(outputs):
+def _nothing_to_evaluate(node: onnx.NodeProto, inputs, scope: _Scope) -> bool:
+    """Whether _evaluate would find nothing to compute: not an op whose value comes from a shape or an attribute,
+    and some input of unknown value."""
+    if node.op_type in ("Shape", "Size", "Constant"):
         return False
-    values, tainted = scope.values, scope.tainted
-    real = [name for name in inputs if name]
-    if not real or all(name in values for name in real):
-        return False
-    return not any(name in tainted or name in differs for name in real)
+    return any(scope.value(name) is None for name in inputs if name)
 
 
 def _known_everywhere(node: onnx.NodeProto, inputs, outputs: list[str], scope: _Scope, fallback: dict[str, _Tensor],
