@@ -65,6 +65,13 @@ class _Scope:
         self.tainted: set[str] = set()
         self.opset_ids = [helper.make_opsetid(domain, version) for domain, version in opsets.items()]
         self._type_protos: dict[tuple[int, Dims | None], onnx.TypeProto] = {}
+        # (op, attributes, input types, input values, output count) -> ONNX's per-node result: repeated blocks
+        # (a transformer's layers, a detector's heads) ask the same question many times. Shared with inner scopes.
+        self.inferred: dict[tuple, tuple[_Tensor | None, ...]] = outer.inferred if outer is not None else {}
+        # (op, attributes, input values) -> the reference implementation's outputs (None: it could not run them).
+        self.evaluated: dict[tuple, tuple[np.ndarray | None, ...] | None] = \
+            outer.evaluated if outer is not None else {}
+        self.constants: dict[bytes, np.ndarray | None] = outer.constants if outer is not None else {}
 
     def type_proto(self, tensor: _Tensor) -> onnx.TypeProto:
         """The tensor's type as ONNX's per-node inference takes it (one proto per type: most recur)."""
@@ -209,7 +216,7 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
         return True
     value = _constant_tensor(node)
     if value is not None:  # a Constant's tensor needs no reference op (exports have hundreds of them)
-        array = _small_array(value)
+        array = _constant_array(value, scope)
         if array is not None:
             _store(node.output[0], array, scope)
         return array is not None
@@ -222,16 +229,39 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
         if value is None:
             return False
         inputs.append(value)
+    key = (node.op_type, _attributes_key(node), _values_key(inputs))
+    if key in scope.evaluated:
+        results = scope.evaluated[key]
+    else:
+        scope.evaluated[key] = results = _run_reference(node, inputs, scope)
+    if results is None:
+        return False
+    for name, result in zip(node.output, results, strict=False):
+        if name and result is not None:
+            _store(name, result, scope)
+    return True
+
+
+def _constant_array(tensor: onnx.TensorProto, scope: _Scope) -> np.ndarray | None:
+    """A small Constant's array, read once per distinct tensor (exports repeat the same axes and indices)."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
+        return None
+    key = tensor.SerializeToString()
+    if key not in scope.constants:
+        scope.constants[key] = _small_array(tensor)
+    return scope.constants[key]
+
+
+def _run_reference(node: onnx.NodeProto, inputs: list[np.ndarray | None],
+                   scope: _Scope) -> tuple[np.ndarray | None, ...] | None:
+    """The node's outputs from ONNX's reference implementation (None: it cannot run here)."""
     try:
         results = _op(node.op_type, scope.opsets[""])(node, _RUN_PARAMS).run(*inputs)
     except Exception:  # an op the reference cannot run here: infer its shapes instead
-        return False
+        return None
     if not isinstance(results, tuple):
         results = (results,)
-    for name, result in zip(node.output, results, strict=False):
-        if name and result is not None:
-            _store(name, np.asarray(result), scope)
-    return True
+    return tuple(None if result is None else np.asarray(result) for result in results)
 
 
 def _store(name: str, array: np.ndarray, scope: _Scope) -> None:
@@ -276,23 +306,46 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
             if name:
                 scope.tensors[name] = _Tensor(elem_type, dims)
         return
-    schema = op_schema(node.op_type, scope.opsets[""])
-    if schema is None or any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
+    if any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
         return
+    values = [scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
+              for name in node.input]
+    key = (node.op_type, _attributes_key(node),
+           tuple([None if tensor is None else (tensor.elem_type, tensor.dims) for tensor in inputs]),
+           _values_key(values), len(node.output))
+    found = scope.inferred.get(key)
+    if found is None:
+        scope.inferred[key] = found = _infer_once(node, inputs, values, scope)
+    for name, tensor in zip(node.output, found, strict=True):
+        if name and tensor is not None:
+            scope.tensors[name] = tensor
+
+
+def _infer_once(node: onnx.NodeProto, inputs: list[_Tensor | None], values: list[np.ndarray | None],
+                scope: _Scope) -> tuple[_Tensor | None, ...]:
+    """ONNX's per-node inference of one node: a _Tensor per output (None: unknown)."""
+    unknown = (None,) * len(node.output)
+    schema = op_schema(node.op_type, scope.opsets[""])
+    if schema is None:
+        return unknown
     types = {name: scope.type_proto(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
-    data = {}
-    for name in node.input:
-        value = scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
-        if value is not None:
-            data[name] = numpy_helper.from_array(value, name)
+    data = {name: numpy_helper.from_array(value, name)
+            for name, value in zip(node.input, values, strict=True) if value is not None}
     try:
         found = onnx.shape_inference.infer_node_outputs(
             schema, node, types, data, opset_imports=scope.opset_ids)
     except Exception:  # inconsistent or unsupported: the outputs stay unknown (and the handler says so)
-        return
-    for name, type_proto in found.items():
-        if name and type_proto.HasField("tensor_type"):
-            scope.tensors[name] = _from_type(type_proto)
+        return unknown
+    return tuple(_from_type(found[name]) if name and name in found and found[name].HasField("tensor_type") else None
+                 for name in node.output)
+
+
+def _attributes_key(node: onnx.NodeProto) -> tuple[bytes, ...]:
+    return tuple([attribute.SerializeToString() for attribute in node.attribute])
+
+
+def _values_key(values: list[np.ndarray | None]) -> tuple:
+    return tuple([None if value is None else (value.dtype.str, value.shape, value.tobytes()) for value in values])
 
 
 def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:

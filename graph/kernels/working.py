@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -25,14 +26,20 @@ Shape = tuple[int, ...]
 def _tracking(method):
     """`method` of list, telling the list's owner before it runs."""
     def changing(self, *args, **kwargs):
-        self.owner._before_change()
+        owner = self.owner()
+        if owner is not None:
+            owner._before_change()
         return method(self, *args, **kwargs)
     changing.__name__ = method.__name__
     return changing
 
 
 class _TrackedList(list):
-    """A list that tells its owner (a node, or the graph for its node list) before it changes."""
+    """A list that tells its owner (a node, or the graph for its node list) before it changes.
+
+    It holds its owner by a weak reference: a strong one made every node a reference cycle, so that a read graph
+    was freed only by the cyclic collector, whose pass over tens of thousands of such nodes after each model
+    cost more than a tenth of estimate_many."""
 
     __slots__ = ("owner",)
 
@@ -62,25 +69,25 @@ class _NodeList(_TrackedList):
         elif isinstance(index, int):
             old, new = [self[index]], [value]
         else:
-            self.owner._before_change()
+            self.owner()._before_change()
             list.__setitem__(self, index, value)
             return
         kept = [node for node in old if node in new]
         if kept != [node for node in new if node in old]:
-            self.owner._before_change()  # nodes that stayed changed order
+            self.owner()._before_change()  # nodes that stayed changed order
         else:
-            self.owner._members_moved([node for node in old if node not in new], [node for node in new if node not in old])
+            self.owner()._members_moved([node for node in old if node not in new], [node for node in new if node not in old])
         list.__setitem__(self, index, new if isinstance(index, slice) else value)
 
     def insert(self, index, value) -> None:
-        self.owner._members_moved([], [value])
+        self.owner()._members_moved([], [value])
         list.insert(self, index, value)
 
 
 def _tracked(kind: type[_TrackedList], values, owner: WorkingNode | WorkingGraph) -> _TrackedList:
     """A tracked list of `values` (built without an __init__ of its own: a node is made for every model node)."""
     tracked = kind(values)
-    tracked.owner = owner
+    tracked.owner = weakref.ref(owner)
     return tracked
 
 
@@ -92,8 +99,8 @@ class WorkingNode:
     `inputs` and `outputs` are change-tracked lists (see WorkingGraph.consumers).
     """
 
-    __slots__ = ("_before", "_inputs", "_journal", "_outputs", "activation", "attributes", "input_layout", "layout",
-                 "op_type", "origin", "removed", "sources", "summand")
+    __slots__ = ("__weakref__", "_before", "_inputs", "_journal", "_outputs", "activation", "attributes",
+                 "input_layout", "layout", "op_type", "origin", "removed", "sources", "summand")
 
     def __init__(self, op_type: str, inputs: list[str], outputs: list[str], attributes: dict[str, object] | None = None,
                  origin: NodeView | None = None, sources: list[str] | None = None) -> None:
