@@ -229,11 +229,14 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
         if value is None:
             return False
         inputs.append(value)
-    key = (node.op_type, _attributes_key(node), _values_key(inputs))
-    if key in scope.evaluated:
+    values_key = _values_key(inputs)
+    key = None if values_key is None else (node.op_type, _attributes_key(node), values_key)
+    if key is not None and key in scope.evaluated:
         results = scope.evaluated[key]
     else:
-        scope.evaluated[key] = results = _run_reference(node, inputs, scope)
+        results = _run_reference(node, inputs, scope)
+        if key is not None:
+            scope.evaluated[key] = results
     if results is None:
         return False
     for name, result in zip(node.output, results, strict=False):
@@ -310,12 +313,15 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
         return
     values = [scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
               for name in node.input]
-    key = (node.op_type, _attributes_key(node),
-           tuple([None if tensor is None else (tensor.elem_type, tensor.dims) for tensor in inputs]),
-           _values_key(values), len(node.output))
-    found = scope.inferred.get(key)
+    values_key = _values_key(values)
+    key = None if values_key is None else (
+        node.op_type, _attributes_key(node), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
+                                                   for tensor in inputs]), values_key, len(node.output))
+    found = None if key is None else scope.inferred.get(key)
     if found is None:
-        scope.inferred[key] = found = _infer_once(node, inputs, values, scope)
+        found = _infer_once(node, inputs, values, scope)
+        if key is not None:
+            scope.inferred[key] = found
     for name, tensor in zip(node.output, found, strict=True):
         if name and tensor is not None:
             scope.tensors[name] = tensor
@@ -344,7 +350,10 @@ def _attributes_key(node: onnx.NodeProto) -> tuple[bytes, ...]:
     return tuple([attribute.SerializeToString() for attribute in node.attribute])
 
 
-def _values_key(values: list[np.ndarray | None]) -> tuple:
+def _values_key(values: list[np.ndarray | None]) -> tuple | None:
+    """The values as a dict key; None (do not memoise) when one holds Python objects, whose bytes are addresses."""
+    if any(value is not None and value.dtype.hasobject for value in values):
+        return None
     return tuple([None if value is None else (value.dtype.str, value.shape, value.tobytes()) for value in values])
 
 

@@ -37,6 +37,26 @@ def test_reshape_target_computed_with_div_is_resolved(make_model, tmp_path, monk
     assert os.listdir(tmp_path) == []  # nothing written to the working directory
 
 
+def test_repeated_blocks_are_resolved_each_with_its_own_sizes(make_model):
+    # Three blocks x.reshape(n, c, h * w // 4, 4) with identical ops and attributes (the pass answers a repeated
+    # question once): the block over 'b' asks with other values and must get its own sizes.
+    nodes, outputs = [], {}
+    for block, source in enumerate(("a", "b", "a")):
+        nodes += [
+            helper.make_node("Shape", [source], [f"shape{block}"]),
+            helper.make_node("Gather", [f"shape{block}", "two"], [f"h{block}"], axis=0),
+            helper.make_node("Div", [f"h{block}", "four"], [f"h4_{block}"]),
+            helper.make_node("Concat", ["head", f"h4_{block}", "tail"], [f"target{block}"], axis=0),
+            helper.make_node("Reshape", [source, f"target{block}"], [f"r{block}"]),
+            helper.make_node("Relu", [f"r{block}"], [f"y{block}"], name=f"relu{block}"),
+        ]
+        outputs[f"y{block}"] = None
+    initializers = {"two": _ints(2), "four": _ints(4), "head": _ints(1, 3), "tail": _ints(-1)}
+    result = extract_layers(make_model(nodes, {"a": (1, 3, 8, 8), "b": (1, 3, 4, 4)}, initializers, outputs=outputs))
+    relus = {layer.name: layer.output_shapes for layer in result.layers if layer.op_type == "Relu"}
+    assert relus == {"relu0": ((1, 3, 2, 32),), "relu1": ((1, 3, 1, 16),), "relu2": ((1, 3, 2, 32),)}
+
+
 def test_if_with_a_known_condition_takes_its_branch_shapes(make_model):
     then_branch = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
                                     [helper.make_tensor_value_info("t", onnx.TensorProto.FLOAT, None)])
