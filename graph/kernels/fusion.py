@@ -86,21 +86,24 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
     each reader, so the walk costs one visit per node however many nodes vanish)."""
     renamed: dict[str, str] = {}
     kept: list[WorkingNode] = []
+    graph_outputs, constants = graph.graph_outputs, graph.constants
     for node in graph.nodes:
-        if renamed and any(name in renamed for name in node.inputs):
-            node.inputs = [renamed.get(name, name) for name in node.inputs]
-        outputs = present(node.outputs)
-        if any(name in graph.graph_outputs for name in outputs):
+        inputs = node.inputs
+        if renamed and not renamed.keys().isdisjoint(inputs):
+            node.inputs = inputs = [renamed.get(name, name) for name in inputs]
+        outputs = node.outputs
+        if not graph_outputs.isdisjoint(outputs):
             kept.append(node)
             continue
-        source = _noop_source(graph, node) if rules.noop_elimination else None
-        if source is None and node.op_type in rules.eliminated_ops and node.inputs:
+        op_type = node.op_type
+        source = _noop_source(graph, node) if rules.noop_elimination and op_type in _NOOP_OPS else None
+        if source is None and op_type in rules.eliminated_ops and inputs:
             source = node.input(0)
         if source is not None:
             if source and node.output(0):  # ('' is never renamed: it would hand an omitted input a tensor)
                 renamed[node.output(0)] = source
         elif rules.fold_constants and _foldable(graph, node, rules):
-            graph.constants.update(outputs)
+            constants.update(present(outputs))
         else:
             kept.append(node)
             continue
@@ -108,6 +111,9 @@ def _eliminate(graph: WorkingGraph, rules: FusionRules) -> None:
         if node.origin is not None:
             graph.free.append(node.origin)
     graph.nodes = kept
+
+
+_NOOP_OPS = frozenset({"Cast", "Add", "Sub", "Mul", "Div"})  # the ops _noop_source can find passing their input on
 
 
 def _noop_source(graph: WorkingGraph, node: WorkingNode) -> str | None:
@@ -128,12 +134,13 @@ def _noop_source(graph: WorkingGraph, node: WorkingNode) -> str | None:
 
 
 def _foldable(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> bool:
-    if node.op_type == "DequantizeLinear" and rules.qdq_fusion:
-        return False  # kept for the QDQ selectors, as the runtime's constant folding keeps it
     if node.op_type == "Shape":  # the runtime knows every shape here, but not sizes set by data
         return graph.shapes.get(node.input(0)) is not None and node.input(0) not in graph.ctx.data_dependent
-    real = present(node.inputs)
-    return bool(real) and all(graph.is_constant(name) for name in real)
+    inputs, constants = node.inputs, graph.constants
+    if not any(inputs) or not all(name in constants for name in inputs if name):
+        return False  # (most nodes: tested first)
+    return not (node.op_type == "DequantizeLinear" and rules.qdq_fusion)  # kept for the QDQ selectors, as the
+    # runtime's constant folding keeps it
 
 
 _NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",

@@ -68,6 +68,8 @@ def _qoperator_inputs(core: WorkingNode, dequantized: dict[str, WorkingNode], qu
 
 def apply_int8_nhwc(graph: WorkingGraph) -> None:
     """QLinearConv and the int8 ops it feeds run channels last, with Transposes at the region's borders."""
+    if not any(node.op_type == "QLinearConv" for node in graph.nodes):
+        return  # no region starts (most graphs): the node list stays as it is, and the maps with it
     channels_last: set[str] = set()
     to_nhwc: dict[str, str] = {}
     to_nchw: dict[str, str] = {}
