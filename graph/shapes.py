@@ -150,9 +150,10 @@ def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -
         if node.op_type in DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx") and _bound(node, scope):
             tainted = True
         for name in outputs:
-            known = scope.tensors.get(name)
-            if (known is None or not _complete(known)) and name in complete:
-                scope.tensors[name] = fallback[name]
+            if name in complete:
+                known = scope.tensors.get(name)
+                if known is None or (known is not fallback[name] and not _complete(known)):
+                    scope.tensors[name] = fallback[name]
             if tainted:
                 scope.tainted.add(name)
 
