@@ -75,9 +75,12 @@ class NodeView:
     attributes: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, proto: onnx.NodeProto, name: str, index: int) -> NodeView:
+    def of(cls, proto: onnx.NodeProto, name: str, index: int,
+           read: dict[tuple[bytes, ...], Mapping[str, object]] | None = None) -> NodeView:
+        """The view of `proto`; `read` (attributes' bytes -> their values, shared by the views of one graph) makes
+        nodes with the same attributes share one read-only mapping."""
         return cls(proto, name, index, text(proto.op_type), _texts(proto.input), _texts(proto.output), text(proto.domain),
-                   _attribute_values(proto))
+                   _attribute_values(proto) if read is None else _shared_attribute_values(proto, read))
 
     @property
     def is_default_domain(self) -> bool:
@@ -97,6 +100,19 @@ class NodeView:
 
 
 _NO_ATTRIBUTES: Mapping[str, object] = MappingProxyType({})  # shared by every node without attributes (most)
+
+
+def _shared_attribute_values(proto: onnx.NodeProto, read: dict[tuple[bytes, ...], Mapping[str, object]]
+                             ) -> Mapping[str, object]:
+    """_attribute_values, read once per distinct set of attributes (a graph repeats its kernels, strides and perms;
+    reading them field by field cost several times more than their bytes)."""
+    if not proto.attribute:
+        return _NO_ATTRIBUTES
+    key = tuple([attribute.SerializeToString() for attribute in proto.attribute])
+    found = read.get(key)
+    if found is None:
+        read[key] = found = MappingProxyType(dict(_attribute_values(proto)))
+    return found
 
 
 def _attribute_values(proto: onnx.NodeProto) -> Mapping[str, object]:
@@ -191,7 +207,8 @@ class GraphContext:
             elem_types[name] = tensor.data_type
         protos = list(graph.node)
         names = _unique_names([text(proto.op_type) for proto in protos], [text(proto.name) for proto in protos])
-        nodes = [NodeView.of(proto, names[index], index) for index, proto in enumerate(protos)]
+        read: dict[tuple[bytes, ...], Mapping[str, object]] = {}
+        nodes = [NodeView.of(proto, names[index], index, read) for index, proto in enumerate(protos)]
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:
