@@ -96,9 +96,8 @@ def _flow(node: onnx.NodeProto, found: list[Labels | None], shapes, mixed: set[i
         return flowed
     if first is None:
         return {}
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute} if node.attribute else {}
     if op == "Transpose":
-        perm = attributes.get("perm") or tuple(reversed(range(len(first))))
+        perm = _attribute(node, "perm") or tuple(reversed(range(len(first))))
         return {outputs[0]: tuple(first[axis] for axis in perm)}
     if op in _RESHAPING:
         return {outputs[0]: _reshape(first, shapes.get(node.input[0]), shapes.get(outputs[0]))}
@@ -106,34 +105,43 @@ def _flow(node: onnx.NodeProto, found: list[Labels | None], shapes, mixed: set[i
         return _matmul(node, found, mixed, outputs)
     if op in ("Gemm", "QGemm"):
         a = first if len(first) == 2 else (None, None)
-        rows, inner = (a[1], a[0]) if attributes.get("transA") else a
+        rows, inner = (a[1], a[0]) if _attribute(node, "transA") else a
         _mix(mixed, inner)
         return {outputs[0]: (rows, None)}
     if op in _SPATIAL:
         _mix(mixed, *first[1:])
         return {outputs[0]: (first[0], *[None] * (len(first) - 1))} if outputs else {}
     if op in ("Softmax", "LogSoftmax", "Hardmax", "CumSum", "TopK", "LayerNormalization"):
-        axis = int(attributes.get("axis", -1)) % len(first)
+        axis = int(_attribute(node, "axis", -1)) % len(first)
         _mix(mixed, *(first[axis:] if op == "LayerNormalization" else (first[axis],)))
         return {outputs[0]: first}
     if op == "Einsum":
-        return _einsum(str(attributes.get("equation", "")), found, mixed, outputs)
+        return _einsum(str(_attribute(node, "equation", "")), found, mixed, outputs)
     if op in _REDUCE:
-        axes = attributes.get("axes") or tuple(range(len(first)))
+        axes = _attribute(node, "axes") or tuple(range(len(first)))
         _mix(mixed, *(first[axis % len(first)] for axis in axes))
         return {}
     if op in _RECURRENT:
-        sequence, batch, features = (1, 0, 2) if attributes.get("layout") else (0, 1, 2)
+        sequence, batch, features = (1, 0, 2) if _attribute(node, "layout") else (0, 1, 2)
         _mix(mixed, first[sequence], first[features])
         return {outputs[0]: (None, None, first[batch], None)} if outputs else {}
     if op == "Concat":
         merged = _align([labels for labels in found if labels])
         return {outputs[0]: merged}
     if op == "Gather":
-        axis = int(attributes.get("axis", 0)) % len(first)
+        axis = int(_attribute(node, "axis", 0)) % len(first)
         indices = shapes.get(node.input[1]) or ()
         return {outputs[0]: (*first[:axis], *[None] * len(indices), *first[axis + 1:])}
     return {}
+
+
+def _attribute(node: onnx.NodeProto, name: str, default=None):
+    """One attribute's value (the last of that name), read only by the ops that use it."""
+    found = None
+    for attribute in node.attribute:
+        if attribute.name == name:
+            found = attribute
+    return default if found is None else helper.get_attribute_value(found)
 
 
 def _mix(mixed: set[int], *labels: int | None) -> None:
