@@ -52,6 +52,8 @@ class QdqGroup:
 def qdq_groups(ctx: GraphContext) -> dict[int, QdqGroup]:
     """Every QDQ group of the graph, by the index of its op."""
     groups: dict[int, QdqGroup] = {}
+    if not any(node.op_type == "DequantizeLinear" for node in ctx.nodes):
+        return groups  # every group starts at one (most graphs have none)
     for node in ctx.nodes:
         if not node.is_default_domain:
             continue
