@@ -162,18 +162,18 @@ class GraphContext:
     def fold_constants(self) -> None:
         """Outputs of nodes whose inputs are all constant (or Shape of a known shape) are constants too,
         as a runtime's constant folding makes them; values are kept only where they were computed."""
+        constants = self.constants
         for node in self.nodes:
-            if not node.is_default_domain or node.op_type in _NEVER_FOLDED:
-                continue
-            outputs = [name for name in node.outputs if name and name not in self.constants]
-            if not outputs or any(name in self.data_dependent for name in outputs):
-                continue
-            real = present(node.inputs)
+            inputs = node.inputs
             if node.op_type in ("Shape", "Size"):
+                real = present(inputs)
                 foldable = self.shapes.get(real[0]) is not None if real else False
-            else:
-                foldable = bool(real) and all(name in self.constants for name in real)
-            if not foldable:
+            else:  # (most nodes stop here: an input that is not constant)
+                foldable = any(inputs) and all(name in constants for name in inputs if name)
+            if not foldable or not node.is_default_domain or node.op_type in _NEVER_FOLDED:
+                continue
+            outputs = [name for name in node.outputs if name and name not in constants]
+            if not outputs or any(name in self.data_dependent for name in outputs):
                 continue
             for name in outputs:
                 shape = self.shapes.get(name)
