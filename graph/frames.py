@@ -12,7 +12,8 @@ import pandas as pd
 from graph.records import ConvLayer, DenseLayer, Layer, LayerType, MatMulLayer, OtherLayer, PoolLayer, RecurrentLayer
 from graph.schema import FEATURE_COLUMNS
 
-__all__ = ["DESCRIPTIVE_COLUMNS", "layer_row", "layers_to_frame", "shape_text"]
+__all__ = ["BROADCASTING", "DESCRIPTIVE_COLUMNS", "broadcast_spans", "layer_row", "layers_to_frame", "parse_shapes",
+           "shape_text"]
 
 # Row columns that describe a record as text for people and files, and that no model reads (layer_row's
 # `described`; tests/estimator/predict checks that no profile's features read them).
@@ -163,6 +164,35 @@ def _other_row(layer: OtherLayer, described: bool = True) -> dict[str, object]:
     return row
 
 
+BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Less", "Greater"})
+
+
+def broadcast_spans(input_shapes: Iterable[tuple[int, ...] | None], output_shape: tuple[int, ...]) -> int:
+    """How many contiguous runs a broadcasting elementwise op loops over: the output's elements / the trailing block
+    over which each input is either whole or one value (same shapes or a scalar: 1 run; a per-channel scale of NCHW:
+    N x C runs of H x W; a last-axis vector over NHWC, ConvNeXt's layer scale: N x H x W runs of C). The runtime pays
+    a fixed cost per run."""
+    rank = len(output_shape)
+    padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in input_shapes if shape is not None]
+    span, pattern = 1, None
+    for axis in reversed(range(rank)):
+        if output_shape[axis] == 1:
+            continue
+        here = tuple(shape[axis] == output_shape[axis] for shape in padded)
+        if pattern is not None and here != pattern:
+            break
+        pattern = here
+        span *= output_shape[axis]
+    return max(1, math.prod(output_shape) // span) if span else 0
+
+
+def parse_shapes(text: object) -> list[tuple[int, ...] | None]:
+    """shape_text()s joined by ';' (a row's input_shapes) -> shapes ('' is a scalar, '?' unknown)."""
+    if not isinstance(text, str):
+        return []
+    return [None if part == "?" else tuple(int(v) for v in part.split("x") if v) for part in text.split(";")]
+
+
 _NORMALISED = frozenset({"Softmax", "LogSoftmax", "LayerNormalization", "SkipLayerNormalization", "ReduceMean",
                          "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd"})
 
@@ -173,6 +203,8 @@ def _op_features(layer: OtherLayer) -> dict[str, object]:
     the length of the axis a softmax or norm runs along. A family with a record of its own registers its dims."""
     attributes = dict(layer.attributes)
     data = layer.input_shapes[0] if layer.input_shapes else None
+    if layer.op_type in BROADCASTING and layer.output_shapes:
+        return {"broadcast_spans": broadcast_spans(layer.input_shapes, layer.output_shapes[0])}
     if layer.op_type in ("Resize", "Upsample") and data and layer.output_shapes:
         out = layer.output_shapes[0]
         scales = [round(o / i, 4) if i else 0.0 for i, o in zip(data, out, strict=False)]

@@ -18,7 +18,8 @@ __all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "
 _CONV_EXTRA = ("groups", "dilation_0", "dilation_1", "input_elements", "output_elements", "weight_elements", "macs",
                "arithmetic_intensity", "channels_per_group", "output_channels_per_group", "unfolded_elements")
 _POOL_EXTRA = ("pool_kind", "is_global", "padding_0", "padding_1", "input_elements", "output_elements", "window_ops")
-_DENSE_EXTRA = ("rows", "in_features", "out_features", "macs", "weight_elements", "arithmetic_intensity")
+_DENSE_EXTRA = ("rows", "in_features", "out_features", "macs", "weight_elements", "arithmetic_intensity", "input_elements",
+                "output_elements")
 _OTHER_EXTRA = ("elements_per_sample",)
 
 FEATURES: dict[str, tuple[str, ...]] = {
@@ -47,7 +48,8 @@ _FAMILY_NUMERIC: dict[str, dict[str, float]] = {
     "pooling": {"spatial_rank": 2, "input_depth": 1, "output_depth": 1, "kernel_depth": 1},
     "dense": {"is_int8": 0},
     "other": {"matrices": 0, "m": 0, "k": 0, "n": 0, "sequence_length": 0, "hidden": 0, "directions": 0,
-              "gates": 0, "scale_h": 0, "scale_w": 0, "axis_size": 0, "outer_rows": 0, "macs": 0, "is_int8": 0},
+              "gates": 0, "scale_h": 0, "scale_w": 0, "axis_size": 0, "outer_rows": 0, "macs": 0, "is_int8": 0,
+              "broadcast_spans": 0},
 }
 KERNEL_FEATURES: dict[str, tuple[str, ...]] = {
     layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type])
@@ -160,6 +162,10 @@ def _dense(frame: pd.DataFrame, out: pd.DataFrame) -> None:
     out["macs"] = out["rows"] * out["in_features"] * out["out_features"]
     out["weight_elements"] = out["in_features"] * out["out_features"]
     out["arithmetic_intensity"] = out["macs"] / (out["input_size"] + out["output_size"] + out["weight_elements"])
+    # The activations read and written: a product of many rows and few features (ConvNeXt's pointwise MLPs over
+    # every pixel) streams them through memory rather than computing (the linear baseline's memory terms).
+    out["input_elements"] = out["rows"] * out["in_features"]
+    out["output_elements"] = out["rows"] * out["out_features"]
 
 
 def _other(frame: pd.DataFrame, out: pd.DataFrame) -> None:

@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from estimator.errors import TrainingDataError
 from estimator.files import read_device_file
 from estimator.predict.units import LAYERS, UNITS, Unit
+from graph.frames import BROADCASTING, broadcast_spans, parse_shapes
 from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
 
 __all__ = ["EVALUATION_ONLY", "GENERATED", "MODERN", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data",
@@ -102,12 +104,26 @@ def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
     frame["source"] = folder if folder in (SWEEP, GENERATED) else "zoo"
     frame["runtime_ms"] = frame["runtime"]
     frame["power_w"] = frame["power"] / 1e6
+    if layer_type == "other":
+        _add_shape_features(frame)
     if rows_unit(frame.columns).in_graphs:
         # A kernel the profiler did not report keeps its row (no runtime): a whole graph's estimate needs
         # every kernel, only the regressors skip it.
         return frame[frame["runtime_ms"].isna() | (frame["runtime_ms"] > 0)].reset_index(drop=True)
     frame = frame[frame["runtime_ms"].notna() & (frame["runtime_ms"] > 0)]
     return frame.reset_index(drop=True)
+
+
+def _add_shape_features(frame: pd.DataFrame) -> None:
+    """broadcast_spans (graph.frames) of rows collected before it was a column, from the rows' shapes as text."""
+    if "broadcast_spans" in frame.columns or not {"input_shapes", "output_shapes"} <= set(frame.columns):
+        return
+    spans = []
+    for op, inputs, outputs in zip(frame["op_type"], frame["input_shapes"], frame["output_shapes"], strict=True):
+        output_shapes = parse_shapes(outputs)
+        known = op in BROADCASTING and bool(output_shapes) and output_shapes[0] is not None
+        spans.append(broadcast_spans(parse_shapes(inputs), output_shapes[0]) if known else np.nan)
+    frame["broadcast_spans"] = spans
 
 
 def rows_unit(columns: Iterable[str]) -> Unit:

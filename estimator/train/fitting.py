@@ -20,7 +20,8 @@ __all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "
 MIN_ROWS = 5
 # Regressors on top of a linear baseline (a unit's relative_to_baseline: kernels) grow deeper trees.
 KERNEL_PARAMS: dict[str, object] = {"iterations": 600, "depth": 7}
-BASELINE_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops", "unfolded_elements")
+BASELINE_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops", "unfolded_elements",
+                    "broadcast_spans")
 CATBOOST_PARAMS: dict[str, object] = {
     "iterations": 600,
     "depth": 6,

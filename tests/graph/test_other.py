@@ -7,6 +7,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from graph import OtherLayer, extract_layers, layers_to_frame
+from graph.frames import broadcast_spans, parse_shapes
 
 
 def test_relu(make_model):
@@ -158,3 +159,20 @@ def test_generated_names_never_collide_with_real_names(make_model, clash):
     assert len(set(names)) == 4
     assert names[3] == clash
     assert all(names)
+
+
+@pytest.mark.parametrize(("inputs", "output", "spans"), [
+    ([(2, 3), (2, 3)], (2, 3), 1),  # same shapes: one run
+    ([(2, 3), ()], (2, 3), 1),  # a scalar: one run
+    ([(4, 12, 80, 80), (4, 12, 1, 1)], (4, 12, 80, 80), 48),  # a per-channel scale: N x C runs of H x W
+    ([(12,), (1, 40, 40, 12)], (1, 40, 40, 12), 1600),  # a last-axis vector over NHWC: H x W runs of C
+    ([(1, 4, 256, 64), (1, 4, 256, 1)], (1, 4, 256, 64), 1024),
+])
+def test_broadcast_spans(inputs, output, spans):
+    assert broadcast_spans(inputs, output) == spans
+
+
+def test_parse_shapes_reads_shape_text():
+    assert parse_shapes("12;1x40x40x12") == [(12,), (1, 40, 40, 12)]
+    assert parse_shapes("1x2;") == [(1, 2), ()]
+    assert parse_shapes("?;3") == [None, (3,)]
