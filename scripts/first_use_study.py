@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,23 +68,33 @@ def calibration(threads: int, budget_s: float, home: Path) -> tuple[float, str]:
     return seconds, done.stderr
 
 
-def study(models: list[Path], threads: int, budget_s: float | None = None) -> tuple[pd.DataFrame, dict]:
+def truth(models: list[Path], shapes: list, threads: int, rounds: int) -> list[float]:
+    """Each model's default-session latency: the median of `rounds` timings, taken in rounds over all models (so that
+    a passing slowdown of the machine spoils one round of each model, not every round of one)."""
+    timings = [[time_default_session(path, shape, threads) for path, shape in zip(models, shapes, strict=True)]
+               for _ in range(rounds)]
+    return [float(statistics.median(column)) for column in zip(*timings, strict=True)]
+
+
+def study(models: list[Path], threads: int, budget_s: float | None = None,
+          truth_rounds: int = 1) -> tuple[pd.DataFrame, dict]:
     home = Path(tempfile.mkdtemp(prefix=f"first-use-t{threads}-"))
     os.environ[HOME_VARIABLE] = str(home)
     nearest = choose_profile(threads)
     seconds, printed = first_call(models[0], threads, home) if budget_s is None else calibration(threads, budget_s, home)
     chosen = choose_profile(threads)
+    first_reports = [estimate(path, threads=threads) for path in models]
+    shipped_reports = [estimate(path, profile=nearest.path, threads=threads) for path in models]
+    measured = truth(models, [report.input_shapes for report in first_reports], threads, truth_rounds)
     rows = []
-    for path in models:
-        calibrated = estimate(path, threads=threads)
-        shipped = estimate(path, profile=nearest.path, threads=threads)
-        truth_ms = time_default_session(path, calibrated.input_shapes, threads)
+    for path, calibrated, shipped, truth_ms in zip(models, first_reports, shipped_reports, measured, strict=True):
         rows.append({"model": path.stem, "set": path.parent.name, "threads": threads, "measured_ms": truth_ms,
                      "first_call_ms": calibrated.totals.runtime_ms,
                      "first_call_error_pct": (calibrated.totals.runtime_ms / truth_ms - 1) * 100,
                      "nearest_shipped_ms": shipped.totals.runtime_ms,
                      "nearest_shipped_error_pct": (shipped.totals.runtime_ms / truth_ms - 1) * 100})
-    facts = {"threads": threads, "first_call_s": round(seconds, 1), "profile_used": chosen.profile_id,
+    facts = {"threads": threads, "truth_rounds": truth_rounds, "first_call_s": round(seconds, 1),
+             "profile_used": chosen.profile_id,
              "profile_used_note": chosen.note(), "nearest_shipped": nearest.profile_id,
              "nearest_shipped_note": nearest.note(), "first_call_stderr_tail": printed[-600:]}
     return pd.DataFrame(rows), facts
@@ -100,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, nargs="+", default=sorted((ROOT / "training_data/unseen").glob("*.onnx")))
     parser.add_argument("--budget", type=float, help="calibrate explicitly for this many seconds instead of the "
                                                         "first call's automatic calibration")
+    parser.add_argument("--truth-rounds", type=int, default=1,
+                        help="time the truth in this many rounds over all models and take each model's median "
+                             "(where the default thread count's latency jumps between runs: scripts/truth_steadiness.py)")
     parser.add_argument("--out", type=Path, required=True, help="Markdown file; the JSON goes beside it")
     args = parser.parse_args(argv)
     first = "the first call" if args.budget is None else f"`estimate-calibrate --budget {args.budget:g}`"
@@ -107,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         frames, documents = [], []
         for threads in args.threads:
-            frame, facts = study(list(args.models), threads, args.budget)
+            frame, facts = study(list(args.models), threads, args.budget, args.truth_rounds)
             nearest = facts.pop("nearest_shipped")
             facts["sets"] = {name: {"first_call": summary(part, "first_call_error_pct"),
                                     "nearest_shipped": {"profile": nearest, **summary(part, "nearest_shipped_error_pct")}}
@@ -120,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                  f"`estimate-calibrate --budget {args.budget:g}` on {machine}")
         lines = [f"# {title}, without its own profile", "",
                  "Truth: a default `onnxruntime.InferenceSession` (spinning as ONNX Runtime defaults it), 20th "
-                 "percentile of >= 1 s of runs, timed right after the estimates in the same window. Error = "
-                 "estimated / measured - 1, in %.", ""]
+                 "percentile of >= 1 s of runs, timed right after the estimates in the same window"
+                 + (f" in {args.truth_rounds} rounds over all models, each model's median of them" if
+                    args.truth_rounds > 1 else "") + ". Error = estimated / measured - 1, in %.", ""]
         for facts in documents:
             lines += [f"## {facts['threads']} thread(s)", "",
                       f"{first[0].upper()}{first[1:]}: {facts['first_call_s']} s, then `{facts['profile_used']}`.", ""]
