@@ -234,7 +234,7 @@ def _concatenated(parts: list[dict[str, list]]) -> dict[str, list]:
 def _layers(model: PreparedModel, score: dict[str, np.ndarray], power_scale: float,
             run_overhead_ms: float) -> tuple[pd.DataFrame, float]:
     """The report's layer rows of one model in graph order, and its total runtime (the layers' and the per-run
-    overhead). Computed on arrays and framed once: pandas operations per model were a tenth of estimate_many."""
+    overhead). Computed on arrays and framed once: pandas operations per model were a third of scoring."""
     runtime = score["runtime_ms"]
     power = score["power_w"] * power_scale
     total_runtime = _sum(runtime) + run_overhead_ms
