@@ -15,7 +15,7 @@ from onnx import numpy_helper
 from graph.errors import NodeError
 from graph.inference import TensorTypes
 
-__all__ = ["GraphContext", "NodeView", "Shape", "input_at", "present", "text"]
+__all__ = ["GraphContext", "NodeView", "Shape", "attributes_key", "input_at", "present", "text"]
 
 Shape = tuple[int, ...]
 # Constants up to this many elements are read (axes, shapes, clip bounds); larger ones never are.
@@ -108,11 +108,16 @@ def _shared_attribute_values(proto: onnx.NodeProto, read: dict[tuple[bytes, ...]
     reading them field by field cost several times more than their bytes)."""
     if not proto.attribute:
         return _NO_ATTRIBUTES
-    key = tuple([attribute.SerializeToString() for attribute in proto.attribute])
+    key = attributes_key(proto)
     found = read.get(key)
     if found is None:
         read[key] = found = MappingProxyType(dict(_attribute_values(proto)))
     return found
+
+
+def attributes_key(proto: onnx.NodeProto) -> tuple[bytes, ...]:
+    """The node's attributes as a dict key: their bytes, in order (equal keys, equal attribute values)."""
+    return tuple([attribute.SerializeToString() for attribute in proto.attribute])
 
 
 def _attribute_values(proto: onnx.NodeProto) -> Mapping[str, object]:

@@ -26,6 +26,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
+from graph.context import attributes_key
 from graph.inference import TensorTypes, value_types
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES, Dims
@@ -231,7 +232,7 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
             return False
         inputs.append(value)
     values_key = _values_key(inputs)
-    key = None if values_key is None else (node.op_type, _attributes_key(node), values_key)
+    key = None if values_key is None else (node.op_type, attributes_key(node), values_key)
     if key is not None and key in scope.evaluated:
         results = scope.evaluated[key]
     else:
@@ -248,8 +249,8 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
 
 def _constant_array(tensor: onnx.TensorProto, scope: _Scope) -> np.ndarray | None:
     """A small Constant's array, read once per distinct tensor (exports repeat the same axes and indices)."""
-    if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
-        return None
+    if not _readable(tensor):
+        return None  # (a large tensor is never serialized for its key)
     key = tensor.SerializeToString()
     if key not in scope.constants:
         scope.constants[key] = _small_array(tensor)
@@ -316,7 +317,7 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
               for name in node.input]
     values_key = _values_key(values)
     key = None if values_key is None else (
-        node.op_type, _attributes_key(node), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
+        node.op_type, attributes_key(node), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
                                                    for tensor in inputs]), values_key, len(node.output))
     found = None if key is None else scope.inferred.get(key)
     if found is None:
@@ -345,10 +346,6 @@ def _infer_once(node: onnx.NodeProto, inputs: list[_Tensor | None], values: list
         return unknown
     return tuple(_from_type(found[name]) if name and name in found and found[name].HasField("tensor_type") else None
                  for name in node.output)
-
-
-def _attributes_key(node: onnx.NodeProto) -> tuple[bytes, ...]:
-    return tuple([attribute.SerializeToString() for attribute in node.attribute])
 
 
 def _values_key(values: list[np.ndarray | None]) -> tuple | None:
@@ -440,8 +437,13 @@ def _to_type(tensor: _Tensor) -> onnx.TypeProto:
     return helper.make_tensor_type_proto(tensor.elem_type, [d if d is not None else None for d in tensor.dims])
 
 
+def _readable(tensor: onnx.TensorProto) -> bool:
+    """Whether the tensor's values lie in the model and are few enough to read (MAX_VALUE_ELEMENTS)."""
+    return tensor.data_location != onnx.TensorProto.EXTERNAL and math.prod(tensor.dims) <= MAX_VALUE_ELEMENTS
+
+
 def _small_array(tensor: onnx.TensorProto) -> np.ndarray | None:
-    if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
+    if not _readable(tensor):
         return None
     try:
         array = numpy_helper.to_array(tensor)
