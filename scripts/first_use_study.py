@@ -32,7 +32,7 @@ import pandas as pd
 
 from estimator.commands import run_command
 from estimator.files import write_atomic
-from estimator.measure.truth import time_default_session
+from estimator.measure.truth import time_in_rounds
 from estimator.predict.estimation import estimate
 from estimator.predict.fingerprint import machine_fingerprint
 from estimator.predict.selection import choose_profile
@@ -69,11 +69,9 @@ def calibration(threads: int, budget_s: float, home: Path) -> tuple[float, str]:
 
 
 def truth(models: list[Path], shapes: list, threads: int, rounds: int) -> list[float]:
-    """Each model's default-session latency: the median of `rounds` timings, taken in rounds over all models (so that
-    a passing slowdown of the machine spoils one round of each model, not every round of one)."""
-    timings = [[time_default_session(path, shape, threads) for path, shape in zip(models, shapes, strict=True)]
-               for _ in range(rounds)]
-    return [float(statistics.median(column)) for column in zip(*timings, strict=True)]
+    """Each model's default-session latency: the median of `rounds` timings taken in rounds over all models."""
+    timings = time_in_rounds([(path, shape, threads) for path, shape in zip(models, shapes, strict=True)], rounds)
+    return [float(statistics.median(ms for ms, _ in column)) for column in zip(*timings, strict=True)]
 
 
 def study(models: list[Path], threads: int, budget_s: float | None = None,

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from estimator.commands import run_command
 from estimator.files import write_atomic
-from estimator.measure.truth import time_default_session
+from estimator.measure.truth import time_in_rounds
 from estimator.predict.fingerprint import machine_fingerprint
 from estimator.train.tables import markdown_table
 from graph import extract_layers
@@ -30,17 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def rounds(models: list[Path], threads: list[int], count: int) -> pd.DataFrame:
     """One row per (round, model, threads): the default session's latency in ms and when it was taken."""
-    shapes = {path: dict(extract_layers(path).input_shapes) for path in models}
-    rows = []
-    started = time.monotonic()
-    for index in range(count):
-        for path in models:
-            for thread_count in threads:
-                rows.append({"round": index, "model": path.stem, "threads": thread_count,
-                             "measured_ms": time_default_session(path, shapes[path], thread_count),
-                             "at_s": round(time.monotonic() - started, 1)})
-        print(f"round {index + 1} of {count} done ({time.monotonic() - started:.0f} s)", flush=True)
-    return pd.DataFrame(rows)
+    cases = [(path, dict(extract_layers(path).input_shapes), thread_count) for path in models for thread_count in threads]
+
+    def done(index: int, seconds: float) -> None:
+        print(f"round {index + 1} of {count} done ({seconds:.0f} s)", flush=True)
+
+    timings = time_in_rounds(cases, count, done)
+    return pd.DataFrame([{"round": index, "model": path.stem, "threads": thread_count, "measured_ms": measured_ms,
+                          "at_s": round(at_s, 1)}
+                         for index, timed in enumerate(timings)
+                         for (path, _, thread_count), (measured_ms, at_s) in zip(cases, timed, strict=True)])
 
 
 def spreads(frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ is judging them where users run.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +17,7 @@ from estimator.errors import MeasureError
 from graph.build import runnable_model
 from graph.loading import ModelSource
 
-__all__ = ["time_default_session"]
+__all__ = ["time_default_session", "time_in_rounds"]
 
 
 def time_default_session(model: ModelSource, input_shapes: Mapping[str, Sequence[int]], threads: int | None = None,
@@ -44,3 +44,21 @@ def time_default_session(model: ModelSource, input_shapes: Mapping[str, Sequence
         session.run(outputs, runnable.feeds)
         times_s.append(time.perf_counter() - begin)
     return float(np.quantile(times_s, quantile) * 1000)
+
+
+Case = tuple[ModelSource, Mapping[str, Sequence[int]], int | None]  # a model, its input shapes, the thread count
+
+
+def time_in_rounds(cases: Sequence[Case], rounds: int,
+                   after_round: Callable[[int, float], None] | None = None) -> list[list[tuple[float, float]]]:
+    """time_default_session of every case, in `rounds` rounds that each take every case in turn, so that a passing
+    slowdown of the machine spoils one round of each case rather than every round of one. Per round and case:
+    (milliseconds, seconds since the first round began); `after_round(index, seconds)` follows each round."""
+    started = time.monotonic()
+    timings = []
+    for index in range(rounds):
+        timings.append([(time_default_session(model, shapes, threads), time.monotonic() - started)
+                        for model, shapes, threads in cases])
+        if after_round is not None:
+            after_round(index, time.monotonic() - started)
+    return timings
