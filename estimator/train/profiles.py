@@ -61,6 +61,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         raise TrainingDataError(f"{data.root}: rows of {unit.name}, but the fit gave models of {models.unit.name} "
                                 "(a transfer needs a base profile of the same unit)")
     composition = training.fit_composition(data)
+    scored = {t: _scored_features(models, t) for t in models.runtime}
     manifest = {
         "profile_id": profile_id,
         "description": description or _describe(data, profile_id, training.described_as),
@@ -72,9 +73,8 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "unit": unit.name,
         "layer_kinds": _merged_kinds(_layer_kinds(data), base_manifest),
         "fusion_rules": (data.device or {}).get("fusion_rules") if training.keeps_fusion_rules else None,
-        "features": {t: _scored_features(models, t) for t in models.runtime},
-        "categorical_features": {t: [c for c in unit.categorical[t] if c in _scored_features(models, t)]
-                                 for t in models.runtime},
+        "features": scored,
+        "categorical_features": {t: [c for c in unit.categorical[t] if c in scored[t]] for t in models.runtime},
         "targets": {"runtime": "log(runtime_ms)", "power": "power_w" if models.power else None},
         "training_data": {
             "path": _relative(data.root),
