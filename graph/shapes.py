@@ -29,12 +29,11 @@ from onnx.reference.op_run import OpRun
 from graph.context import attributes_key
 from graph.inference import TensorTypes, value_types
 from graph.schemas import op_schema
-from graph.shapes_custom import CUSTOM_RULES, Dims
+from graph.shapes_custom import CUSTOM_RULES
+from graph.shapes_scope import MAX_VALUE_ELEMENTS, Scope, Tensor, from_type, is_complete, readable, small_array, values_key
 
 __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
 
-# Tensors up to this many elements get their values computed (shape arithmetic, scales, masks' sizes).
-MAX_VALUE_ELEMENTS = 4096
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Compress", "Unique", "TopK"})
 _NOT_EVALUATED = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
                             "Bernoulli", "If", "Loop", "Scan", "SequenceMap"})
@@ -49,53 +48,6 @@ class Resolution:
     data_dependent: frozenset[str]
 
 
-@dataclass
-class _Tensor:
-    elem_type: int
-    dims: Dims | None  # None: rank unknown; a None dim: size unknown
-
-
-class _Scope:
-    """Types and values known so far in one graph (and, by lookup, the graphs around it)."""
-
-    def __init__(self, opsets: dict[str, int], outer: _Scope | None = None) -> None:
-        self.opsets = opsets
-        self.outer = outer
-        self.tensors: dict[str, _Tensor] = {}
-        self.values: dict[str, np.ndarray] = {}
-        self.tainted: set[str] = set()
-        self.opset_ids = [helper.make_opsetid(domain, version) for domain, version in opsets.items()]
-        self._type_protos: dict[tuple[int, Dims | None], onnx.TypeProto] = {}
-        # (op, attributes, input types, input values, output count) -> ONNX's per-node result: repeated blocks
-        # (a transformer's layers, a detector's heads) ask the same question many times. Shared with inner scopes.
-        self.inferred: dict[tuple, tuple[_Tensor | None, ...]] = outer.inferred if outer is not None else {}
-        # (op, attributes, input values) -> the reference implementation's outputs (None: it could not run them).
-        self.evaluated: dict[tuple, tuple[np.ndarray | None, ...] | None] = \
-            outer.evaluated if outer is not None else {}
-        self.constants: dict[bytes, np.ndarray | None] = outer.constants if outer is not None else {}
-
-    def type_proto(self, tensor: _Tensor) -> onnx.TypeProto:
-        """The tensor's type as ONNX's per-node inference takes it (one proto per type: most recur)."""
-        key = (tensor.elem_type, tensor.dims)
-        found = self._type_protos.get(key)
-        if found is None:
-            self._type_protos[key] = found = _to_type(tensor)
-        return found
-
-    def tensor(self, name: str) -> _Tensor | None:
-        if name in self.tensors:
-            return self.tensors[name]
-        return self.outer.tensor(name) if self.outer is not None else None
-
-    def value(self, name: str) -> np.ndarray | None:
-        if name in self.values:
-            return self.values[name]
-        return self.outer.value(name) if self.outer is not None else None
-
-    def is_tainted(self, name: str) -> bool:
-        return name in self.tainted or (self.outer is not None and self.outer.is_tainted(name))
-
-
 def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[TensorTypes, Resolution]:
     """The tensor types of `model` (inputs fixed) with every shape the pass can work out.
 
@@ -104,16 +56,16 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[Tenso
     """
     opsets = {entry.domain or "": int(entry.version) for entry in model.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 0))
-    scope = _Scope(opsets)
-    fallback = {name: _Tensor(elem_type, dims) for name, (elem_type, dims) in inferred.items()}
+    scope = Scope(opsets)
+    fallback = {name: Tensor(elem_type, dims) for name, (elem_type, dims) in inferred.items()}
     for value in model.graph.input:
         if value.name and value.type.HasField("tensor_type"):  # ('' names no tensor: it marks an omitted input)
-            scope.tensors[value.name] = _from_type(value.type)
+            scope.tensors[value.name] = from_type(value.type)
     for tensor in model.graph.initializer:
         if not tensor.name:
             continue
-        scope.tensors[tensor.name] = _Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
-        array = _small_array(tensor)
+        scope.tensors[tensor.name] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
+        array = small_array(tensor)
         if array is not None:
             scope.values[tensor.name] = array
     _walk(model.graph, scope, fallback)
@@ -129,8 +81,8 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[Tenso
     return resolved, Resolution(dict(scope.values), frozenset(scope.tainted))
 
 
-def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:
-    complete = {name for name, tensor in fallback.items() if _complete(tensor)}  # sized by ONNX's whole-graph pass
+def _walk(graph: onnx.GraphProto, scope: Scope, fallback: dict[str, Tensor]) -> None:
+    complete = {name for name, tensor in fallback.items() if is_complete(tensor)}  # sized by ONNX's whole-graph pass
     for node in graph.node:
         outputs = [name for name in node.output if name]
         if not outputs:
@@ -153,13 +105,13 @@ def _walk(graph: onnx.GraphProto, scope: _Scope, fallback: dict[str, _Tensor]) -
         for name in outputs:
             if name in complete:
                 known = scope.tensors.get(name)
-                if known is None or (known is not fallback[name] and not _complete(known)):
+                if known is None or (known is not fallback[name] and not is_complete(known)):
                     scope.tensors[name] = fallback[name]
             if tainted:
                 scope.tainted.add(name)
 
 
-def _nothing_to_evaluate(node: onnx.NodeProto, inputs, scope: _Scope) -> bool:
+def _nothing_to_evaluate(node: onnx.NodeProto, inputs, scope: Scope) -> bool:
     """Whether _evaluate would find nothing to compute: not an op whose value comes from a shape or an attribute,
     and some input of unknown value."""
     if node.op_type in ("Shape", "Size", "Constant"):
@@ -167,7 +119,7 @@ def _nothing_to_evaluate(node: onnx.NodeProto, inputs, scope: _Scope) -> bool:
     return any(scope.value(name) is None for name in inputs if name)
 
 
-def _known_everywhere(node: onnx.NodeProto, inputs, outputs: list[str], scope: _Scope, fallback: dict[str, _Tensor],
+def _known_everywhere(node: onnx.NodeProto, inputs, outputs: list[str], scope: Scope, fallback: dict[str, Tensor],
                       complete: set[str]) -> bool:
     """Whether ONNX's whole-graph inference already gave every output a full shape that this node's own inference
     would only repeat: its inputs are as ONNX saw them (none sized by an upper bound here) and its sizes do not
@@ -186,27 +138,23 @@ def _known_everywhere(node: onnx.NodeProto, inputs, outputs: list[str], scope: _
     return True
 
 
-def _small(tensor: _Tensor | None) -> bool:
+def _small(tensor: Tensor | None) -> bool:
     """Unknown, or known to hold at most MAX_VALUE_ELEMENTS elements (worth evaluating)."""
-    if tensor is None or not _complete(tensor):
+    if tensor is None or not is_complete(tensor):
         return True
     return math.prod(tensor.dims) <= MAX_VALUE_ELEMENTS
-
-
-def _complete(tensor: _Tensor) -> bool:
-    return tensor.dims is not None and all(d is not None for d in tensor.dims)
 
 
 # -- values ------------------------------------------------------------------------------------
 
 
-def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
+def _evaluate(node: onnx.NodeProto, scope: Scope) -> bool:
     """Compute the node's outputs when every input's value is known (Shape/Size: its input's dims)."""
     if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_EVALUATED:
         return False
     if node.op_type in ("Shape", "Size"):
         tensor = scope.tensor(node.input[0]) if node.input and node.input[0] else None
-        if tensor is None or not _complete(tensor):
+        if tensor is None or not is_complete(tensor):
             return False
         dims = np.array(tensor.dims, dtype=np.int64)
         if node.op_type == "Size":
@@ -231,8 +179,8 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
         if value is None:
             return False
         inputs.append(value)
-    values_key = _values_key(inputs)
-    key = None if values_key is None else (node.op_type, attributes_key(node), values_key)
+    by_values = values_key(inputs)
+    key = None if by_values is None else (node.op_type, attributes_key(node), by_values)
     if key is not None and key in scope.evaluated:
         results = scope.evaluated[key]
     else:
@@ -247,18 +195,18 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> bool:
     return True
 
 
-def _constant_array(tensor: onnx.TensorProto, scope: _Scope) -> np.ndarray | None:
+def _constant_array(tensor: onnx.TensorProto, scope: Scope) -> np.ndarray | None:
     """A small Constant's array, read once per distinct tensor (exports repeat the same axes and indices)."""
-    if not _readable(tensor):
+    if not readable(tensor):
         return None  # (a large tensor is never serialized for its key)
     key = tensor.SerializeToString()
     if key not in scope.constants:
-        scope.constants[key] = _small_array(tensor)
+        scope.constants[key] = small_array(tensor)
     return scope.constants[key]
 
 
 def _run_reference(node: onnx.NodeProto, inputs: list[np.ndarray | None],
-                   scope: _Scope) -> tuple[np.ndarray | None, ...] | None:
+                   scope: Scope) -> tuple[np.ndarray | None, ...] | None:
     """The node's outputs from ONNX's reference implementation (None: it cannot run here)."""
     try:
         results = _op(node.op_type, scope.opsets[""])(node, _RUN_PARAMS).run(*inputs)
@@ -269,14 +217,14 @@ def _run_reference(node: onnx.NodeProto, inputs: list[np.ndarray | None],
     return tuple(None if result is None else np.asarray(result) for result in results)
 
 
-def _store(name: str, array: np.ndarray, scope: _Scope) -> None:
+def _store(name: str, array: np.ndarray, scope: Scope) -> None:
     if not name:
         return  # an omitted output: '' must never be found as a tensor
     try:
         elem_type = helper.np_dtype_to_tensor_dtype(array.dtype)
     except (KeyError, TypeError, ValueError):
         elem_type = onnx.TensorProto.UNDEFINED
-    scope.tensors[name] = _Tensor(elem_type, tuple(int(d) for d in array.shape))
+    scope.tensors[name] = Tensor(elem_type, tuple(int(d) for d in array.shape))
     if array.size <= MAX_VALUE_ELEMENTS:
         scope.values[name] = array
 
@@ -295,7 +243,7 @@ def _op(op_type: str, version: int) -> type[OpRun]:
 # -- inference ---------------------------------------------------------------------------------
 
 
-def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
+def _infer(node: onnx.NodeProto, scope: Scope) -> None:
     """The node's output types from ONNX's per-node inference (or a custom-domain rule)."""
     inputs = [scope.tensor(name) if name else None for name in node.input]
     if node.domain not in ("", "ai.onnx"):
@@ -309,16 +257,16 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
             return
         for name, (elem_type, dims) in zip(node.output, found, strict=False):
             if name:
-                scope.tensors[name] = _Tensor(elem_type, dims)
+                scope.tensors[name] = Tensor(elem_type, dims)
         return
     if any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
         return
     values = [scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
               for name in node.input]
-    values_key = _values_key(values)
-    key = None if values_key is None else (
+    by_values = values_key(values)
+    key = None if by_values is None else (
         node.op_type, attributes_key(node), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
-                                                   for tensor in inputs]), values_key, len(node.output))
+                                                   for tensor in inputs]), by_values, len(node.output))
     found = None if key is None else scope.inferred.get(key)
     if found is None:
         found = _infer_once(node, inputs, values, scope)
@@ -329,9 +277,9 @@ def _infer(node: onnx.NodeProto, scope: _Scope) -> None:
             scope.tensors[name] = tensor
 
 
-def _infer_once(node: onnx.NodeProto, inputs: list[_Tensor | None], values: list[np.ndarray | None],
-                scope: _Scope) -> tuple[_Tensor | None, ...]:
-    """ONNX's per-node inference of one node: a _Tensor per output (None: unknown)."""
+def _infer_once(node: onnx.NodeProto, inputs: list[Tensor | None], values: list[np.ndarray | None],
+                scope: Scope) -> tuple[Tensor | None, ...]:
+    """ONNX's per-node inference of one node: a Tensor per output (None: unknown)."""
     unknown = (None,) * len(node.output)
     schema = op_schema(node.op_type, scope.opsets[""])
     if schema is None:
@@ -344,18 +292,11 @@ def _infer_once(node: onnx.NodeProto, inputs: list[_Tensor | None], values: list
             schema, node, types, data, opset_imports=scope.opset_ids)
     except Exception:  # inconsistent or unsupported: the outputs stay unknown (and the handler says so)
         return unknown
-    return tuple(_from_type(found[name]) if name and name in found and found[name].HasField("tensor_type") else None
+    return tuple(from_type(found[name]) if name and name in found and found[name].HasField("tensor_type") else None
                  for name in node.output)
 
 
-def _values_key(values: list[np.ndarray | None]) -> tuple | None:
-    """The values as a dict key; None (do not memoise) when one holds Python objects, whose bytes are addresses."""
-    if any(value is not None and value.dtype.hasobject for value in values):
-        return None
-    return tuple([None if value is None else (value.dtype.str, value.shape, value.tobytes()) for value in values])
-
-
-def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tensor]) -> None:
+def _control_flow(node: onnx.NodeProto, scope: Scope, fallback: dict[str, Tensor]) -> None:
     """An If whose condition is known: its branch's outputs (and the shapes inside it)."""
     if node.op_type != "If":
         return
@@ -366,9 +307,9 @@ def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tens
                                                               else "else_branch")), None)
     if branch is None:
         return
-    inner = _Scope(scope.opsets, scope)
+    inner = Scope(scope.opsets, scope)
     for tensor in branch.initializer:
-        inner.tensors[tensor.name] = _Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
+        inner.tensors[tensor.name] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
     _walk(branch, inner, fallback)
     for name, output in zip(node.output, branch.output, strict=False):
         found = inner.tensor(output.name)
@@ -383,29 +324,29 @@ def _control_flow(node: onnx.NodeProto, scope: _Scope, fallback: dict[str, _Tens
 # -- data-dependent sizes ----------------------------------------------------------------------
 
 
-def _bound(node: onnx.NodeProto, scope: _Scope) -> bool:
+def _bound(node: onnx.NodeProto, scope: Scope) -> bool:
     """Give a data-dependent output its upper bound; True when the node's outputs depend on data."""
     if node.op_type == "TopK":
         tensor = scope.tensor(node.output[0]) if node.output[0] else None
-        if tensor is not None and _complete(tensor):
+        if tensor is not None and is_complete(tensor):
             return False
     elif all(scope.value(name) is not None for name in node.input if name):
         return False  # evaluated: the values are known
     source = scope.tensor(node.input[0]) if node.input and node.input[0] else None
-    if source is None or not _complete(source):
+    if source is None or not is_complete(source):
         return True
     dims = source.dims
     if node.op_type in ("NonZero", "NonMaxSuppression") and not node.output[0]:
         return True  # its only output omitted: nothing to size
     if node.op_type == "NonZero":
-        scope.tensors[node.output[0]] = _Tensor(onnx.TensorProto.INT64, (len(dims), math.prod(dims)))
+        scope.tensors[node.output[0]] = Tensor(onnx.TensorProto.INT64, (len(dims), math.prod(dims)))
     elif node.op_type == "NonMaxSuppression":
         scores = scope.tensor(node.input[1]) if len(node.input) > 1 and node.input[1] else None
-        if scores is None or not _complete(scores) or len(dims) != 3:
+        if scores is None or not is_complete(scores) or len(dims) != 3:
             return True
         limit = scope.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         per_class = dims[1] if limit is None or limit.size != 1 else min(dims[1], max(int(limit.reshape(-1)[0]), 0))
-        scope.tensors[node.output[0]] = _Tensor(onnx.TensorProto.INT64, (dims[0] * scores.dims[1] * per_class, 3))
+        scope.tensors[node.output[0]] = Tensor(onnx.TensorProto.INT64, (dims[0] * scores.dims[1] * per_class, 3))
     else:
         axis = _attribute(node, "axis", None)
         for name in node.output:
@@ -413,43 +354,11 @@ def _bound(node: onnx.NodeProto, scope: _Scope) -> bool:
             if found is None or found.dims is None:
                 continue
             size = math.prod(dims) if axis is None else dims[axis % len(dims)]
-            scope.tensors[name] = _Tensor(found.elem_type, tuple(size if d is None else d for d in found.dims))
+            scope.tensors[name] = Tensor(found.elem_type, tuple(size if d is None else d for d in found.dims))
     return True
 
 
 # -- conversions -------------------------------------------------------------------------------
-
-
-def _from_type(type_proto: onnx.TypeProto) -> _Tensor:
-    tensor_type = type_proto.tensor_type
-    if not tensor_type.HasField("shape"):
-        return _Tensor(tensor_type.elem_type, None)
-    dims = tuple(int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else None
-                 for d in tensor_type.shape.dim)
-    return _Tensor(tensor_type.elem_type, dims)
-
-
-def _to_type(tensor: _Tensor) -> onnx.TypeProto:
-    if tensor.dims is None:
-        type_proto = onnx.TypeProto()
-        type_proto.tensor_type.elem_type = tensor.elem_type
-        return type_proto
-    return helper.make_tensor_type_proto(tensor.elem_type, [d if d is not None else None for d in tensor.dims])
-
-
-def _readable(tensor: onnx.TensorProto) -> bool:
-    """Whether the tensor's values lie in the model and are few enough to read (MAX_VALUE_ELEMENTS)."""
-    return tensor.data_location != onnx.TensorProto.EXTERNAL and math.prod(tensor.dims) <= MAX_VALUE_ELEMENTS
-
-
-def _small_array(tensor: onnx.TensorProto) -> np.ndarray | None:
-    if not _readable(tensor):
-        return None
-    try:
-        array = numpy_helper.to_array(tensor)
-    except (ValueError, TypeError, KeyError):
-        return None
-    return array if array.size == math.prod(tensor.dims) else None
 
 
 def _constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
