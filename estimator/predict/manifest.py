@@ -197,13 +197,15 @@ def _baseline_of(layer_type: str) -> Check:
         record({"columns": Key(list_of(one_of(*known_features(layer_type, document)), 64), required=True),
                 "coefficients": Key(list_of(number(0, 1e12), 65), required=True),
                 "by": Key(one_of(*_categorical(layer_type, document))),
-                "groups": Key(_groups)})(value, where, document)
+                "groups": Key(_groups),
+                "shared": Key(_shared)})(value, where, document)
         for name, coefficients in (("coefficients", value["coefficients"]),
                                    *((f"groups.{g}", c) for g, c in (value.get("groups") or {}).items())):
             if len(coefficients) != len(value["columns"]) + 1:
                 raise _Invalid(f"{where}.{name}", f"{len(value['columns']) + 1} numbers", coefficients)
-        if value.get("groups") and "by" not in value:
-            raise _Invalid(f"{where}.by", "the column the groups are values of", None)
+        for name in ("groups", "shared"):
+            if value.get(name) and "by" not in value:
+                raise _Invalid(f"{where}.by", f"the column the {name} are values of", None)
     return check
 
 
@@ -214,6 +216,15 @@ def _groups(value, where, document):
     for key, coefficients in value.items():
         text(200)(key, f"{where} key", document)
         list_of(number(0, 1e12), 65)(coefficients, f"{where}.{key}", document)
+
+
+def _shared(value, where, document):
+    """Values of a baseline's "by" column that are fitted as one group: value -> group name (at most 1,000)."""
+    if not isinstance(value, dict) or len(value) > 1000:
+        raise _Invalid(where, "an object of at most 1000 values", value)
+    for key, group in value.items():
+        text(200)(key, f"{where} key", document)
+        text(200)(group, f"{where}.{key}", document)
 
 
 def _ranges_of(layer_type: str) -> Check:

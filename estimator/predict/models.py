@@ -10,8 +10,8 @@ from catboost.core import CatBoostRegressor, Pool
 
 from estimator.predict.units import LAYERS, Unit
 
-__all__ = ["BASELINE_FLOOR_MS", "CAPPED_BEYOND", "LayerModels", "baseline_log_ms", "predict_features", "predict_layer_frame",
-           "scored_columns"]
+__all__ = ["BASELINE_FLOOR_MS", "CAPPED_BEYOND", "LayerModels", "baseline_group_values", "baseline_log_ms", "predict_features",
+           "predict_layer_frame", "scored_columns"]
 
 BASELINE_FLOOR_MS = 1e-4  # a linear baseline never predicts below 0.1 us
 CAPPED_BEYOND = frozenset({"other"})  # layer types whose residual is capped past the largest trained kernel
@@ -78,14 +78,21 @@ def scored_columns(model: CatBoostRegressor, features: pd.DataFrame) -> pd.DataF
     return features[names] if names else features
 
 
+def baseline_group_values(column: pd.Series, shared: dict[str, str] | None) -> np.ndarray:
+    """Each row's baseline group: its value of the baseline's "by" column, or the group that value shares."""
+    values = column.astype(str)
+    return (values.replace(shared) if shared else values).to_numpy()
+
+
 def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.ndarray:
     """log of a linear baseline's runtime (ms): coefficients . [columns..., 1] (a row's group's coefficients when the
-    baseline has "groups" by the value of its "by" column), floored at BASELINE_FLOOR_MS."""
+    baseline has "groups" by the value of its "by" column, values it "shared" taking their group's), floored at
+    BASELINE_FLOOR_MS."""
     design = np.column_stack([*(features[c].to_numpy(float) for c in baseline["columns"]), np.ones(len(features))])
     runtime_ms = design @ np.asarray(baseline["coefficients"], dtype=float)
     groups = baseline.get("groups") or {}
     if groups:  # rows of a value with its own coefficients (e.g. one kernel op) take those
-        values = features[baseline["by"]].astype(str).to_numpy()
+        values = baseline_group_values(features[baseline["by"]], baseline.get("shared"))
         for value, coefficients in groups.items():
             rows = values == value
             runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)

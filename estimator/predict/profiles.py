@@ -185,12 +185,15 @@ def load_profile(reference: str | Path | None = None) -> Profile:
 
 
 def _baseline(entry: dict) -> dict[str, object]:
-    """A validated baseline of profile.json: its columns and coefficients, and its groups' coefficients if any."""
+    """A validated baseline of profile.json: its columns and coefficients, and its groups' coefficients (and the
+    values that share a group) if any."""
     baseline: dict[str, object] = {"columns": list(entry["columns"]),
                                    "coefficients": [float(c) for c in entry["coefficients"]]}
     if entry.get("groups"):
         baseline["by"] = str(entry["by"])
         baseline["groups"] = {str(g): [float(c) for c in v] for g, v in entry["groups"].items()}
+        if entry.get("shared"):
+            baseline["shared"] = {str(value): str(group) for value, group in entry["shared"].items()}
     return baseline
 
 

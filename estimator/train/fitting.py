@@ -10,12 +10,12 @@ from catboost import CatBoostRegressor, Pool
 from scipy.optimize import nnls
 
 from estimator.errors import TrainingDataError
-from estimator.predict.models import LayerModels, baseline_log_ms
+from estimator.predict.models import LayerModels, baseline_group_values, baseline_log_ms
 from estimator.predict.units import LAYERS, Unit
 from graph.schema import LAYER_TYPES
 
-__all__ = ["BASELINE_COLUMNS", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "Fit", "catboost_params", "fit_baseline",
-           "fit_layer_models"]
+__all__ = ["BASELINE_COLUMNS", "BASELINE_SHARED", "BINARY_ELEMENTWISE", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "Fit",
+           "catboost_params", "fit_baseline", "fit_layer_models"]
 
 MIN_ROWS = 5
 # Regressors on top of a linear baseline (a unit's relative_to_baseline: kernels) grow deeper trees.
@@ -39,6 +39,15 @@ CATBOOST_PARAMS: dict[str, object] = {
 # (estimator.predict.models.CAPPED_BEYOND) is that of the shared work model: with a MatMul's own, attention over
 # 1,024-4,096 tokens trained on up to 512 came out up to 16% fast, 14 of 20 graphs within 10% instead of 18.
 BASELINE_BY: dict[str, str] = {"other": "kernel_op"}
+# Values of the `by` column that share one group's coefficients: ONNX Runtime runs its binary elementwise ops
+# (arithmetic, comparisons, Min/Max, logic) through one broadcasting loop (one call per contiguous run of the larger
+# input), so a per-channel Add costs what a measured per-channel Mul does. Fitted apart, the Add group had one row
+# with over 100 broadcast runs and took ~0.35 us a run from it (measured Muls: ~0.03 us), which put two ConvNeXtV2
+# graphs 10-13% over; Greater's own group, fitted on rows of 3,234 elements, charged 1 ns an element where
+# RetinaNet's 8-million-element Greater runs at 0.2.
+BINARY_ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Equal", "Less", "Greater", "LessOrEqual",
+                      "GreaterOrEqual", "And", "Or", "Xor")
+BASELINE_SHARED: dict[str, dict[str, str]] = {"other": dict.fromkeys(BINARY_ELEMENTWISE, "binary elementwise")}
 MIN_GROUP_ROWS = 30
 Fit = Callable[[dict[str, pd.DataFrame]], LayerModels]  # training frames -> fitted regressors (e.g. a transfer)
 
@@ -63,7 +72,8 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         target = np.log(runtime)
         offset = None
         if unit.relative_to_baseline:
-            models.baselines[layer_type] = fit_baseline(features, runtime, BASELINE_BY.get(layer_type))
+            models.baselines[layer_type] = fit_baseline(features, runtime, BASELINE_BY.get(layer_type),
+                                                        BASELINE_SHARED.get(layer_type))
             offset = baseline_log_ms(models.baselines[layer_type], features)
         models.runtime[layer_type] = _fit(features, target, unit.categorical[layer_type], params, offset)
         powered = frame["power_w"].notna().to_numpy()
@@ -91,16 +101,19 @@ def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params
     return model
 
 
-def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | None = None) -> dict[str, object]:
+def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | None = None,
+                 shared: dict[str, str] | None = None) -> dict[str, object]:
     """runtime ~ a . work columns + c, non-negative, least squares on relative error (one per layer type), and with
     `by` (a categorical feature) one such fit per value of it that has MIN_GROUP_ROWS rows or more and no MACs
-    ("groups")."""
+    ("groups"); `shared` maps values that are fitted as one group to that group's name (kept as "shared")."""
     columns = [c for c in BASELINE_COLUMNS if c in features.columns]
     design = np.column_stack([*(features[c].to_numpy(float) for c in columns), np.ones(len(features))])
     baseline: dict[str, object] = {"columns": columns, "coefficients": _nnls_relative(design, runtime_ms)}
     if by is not None and by in features.columns:
-        values = features[by].astype(str).to_numpy()
+        values = baseline_group_values(features[by], shared)
         baseline["by"] = by
+        if shared:
+            baseline["shared"] = dict(shared)
         products = set(values[features["macs"].to_numpy(float) > 0]) if "macs" in features.columns else set()
         baseline["groups"] = {str(value): _nnls_relative(design[values == value], runtime_ms[values == value])
                               for value in sorted(set(values) - products) if (values == value).sum() >= MIN_GROUP_ROWS}

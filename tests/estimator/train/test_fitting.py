@@ -1,5 +1,5 @@
-"""The kernel baseline (a linear work model per layer type, and per kernel op for `other`) and scoring a model
-trained on fewer features than its unit has now."""
+"""The kernel baseline (a linear work model per layer type, and per kernel op or shared group of ops for `other`)
+and scoring a model trained on fewer features than its unit has now."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
-from estimator.predict.models import LayerModels, baseline_log_ms, predict_features
+from estimator.predict.models import BASELINE_FLOOR_MS, LayerModels, baseline_log_ms, predict_features
+from estimator.predict.profiles import load_profile
 from estimator.predict.units import KERNELS
 from estimator.train.fitting import MIN_GROUP_ROWS, fit_baseline
 
@@ -33,6 +34,30 @@ def test_each_kernel_op_with_enough_rows_gets_its_own_work_model():
     unseen = features.iloc[:3].assign(kernel_op="Softsign")  # no group of its own: the layer type's coefficients
     shared = {"columns": baseline["columns"], "coefficients": baseline["coefficients"]}
     np.testing.assert_allclose(baseline_log_ms(baseline, unseen), baseline_log_ms(shared, unseen))
+
+
+def test_shared_ops_are_fitted_as_one_group_and_scored_through_it():
+    # Add has too few rows of its own; with Mul it has a group, and an Add is scored at Mul's cost per element.
+    parts = [_elementwise("Mul", 0.05, 2.0, 200), _elementwise("Add", 0.05, 2.0, MIN_GROUP_ROWS - 20),
+             _elementwise("Gelu", 0.63, 2.5, 200)]
+    features = pd.concat([p[0] for p in parts], ignore_index=True)
+    runtime_ms = np.concatenate([p[1] for p in parts])
+    alone = fit_baseline(features, runtime_ms, by="kernel_op")
+    baseline = fit_baseline(features, runtime_ms, by="kernel_op", shared={"Add": "Add|Mul", "Mul": "Add|Mul"})
+    assert set(alone["groups"]) == {"Gelu", "Mul"} and set(baseline["groups"]) == {"Gelu", "Add|Mul"}
+    add = (features["kernel_op"] == "Add").to_numpy()
+    np.testing.assert_allclose(np.exp(baseline_log_ms(baseline, features))[add], runtime_ms[add], rtol=1e-3)
+    assert not np.allclose(np.exp(baseline_log_ms(alone, features))[add], runtime_ms[add], rtol=0.05)
+
+
+def test_a_shipped_profile_keeps_its_shared_group_when_loaded():
+    baseline = load_profile("amd-epyc-f25m17-avx512-t1").models.baselines["other"]
+    assert {"Add", "Sub", "Mul", "Div", "Greater"} <= set(baseline["shared"])
+    group = baseline["shared"]["Sub"]
+    features = pd.DataFrame({column: [1e5, 2e5] for column in baseline["columns"]}).assign(kernel_op=["Sub", "Div"])
+    design = np.column_stack([features[c].to_numpy(float) for c in baseline["columns"]] + [np.ones(2)])
+    expected = np.log(np.maximum(design @ np.asarray(baseline["groups"][group]), BASELINE_FLOOR_MS))
+    np.testing.assert_allclose(baseline_log_ms(baseline, features), expected)
 
 
 def test_a_model_trained_before_a_feature_was_added_scores_its_own_columns():
