@@ -115,13 +115,19 @@ def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
 
 
 def _add_shape_features(frame: pd.DataFrame) -> None:
-    """broadcast_spans (graph.frames) of rows collected before it was a column, from the rows' shapes as text."""
-    if "broadcast_spans" in frame.columns or not {"input_shapes", "output_shapes"} <= set(frame.columns):
+    """broadcast_spans (graph.frames) of rows collected before it was a column (a file that has the column
+    since later rows were added leaves it empty in the earlier ones), from the rows' shapes as text."""
+    if not {"input_shapes", "output_shapes"} <= set(frame.columns):
         return
+    written = frame["broadcast_spans"].to_numpy(float) if "broadcast_spans" in frame.columns else None
     spans = []
-    for op, inputs, outputs in zip(frame["op_type"], frame["input_shapes"], frame["output_shapes"], strict=True):
-        output_shapes = parse_shapes(outputs)
-        known = op in BROADCASTING and bool(output_shapes) and output_shapes[0] is not None
+    for row, (op, inputs, outputs) in enumerate(zip(frame["op_type"], frame["input_shapes"], frame["output_shapes"],
+                                                    strict=True)):
+        if written is not None and not np.isnan(written[row]):
+            spans.append(written[row])
+            continue
+        output_shapes = parse_shapes(outputs) if op in BROADCASTING else []
+        known = bool(output_shapes) and output_shapes[0] is not None
         spans.append(broadcast_spans(parse_shapes(inputs), output_shapes[0]) if known else np.nan)
     frame["broadcast_spans"] = spans
 

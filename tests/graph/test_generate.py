@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from estimator.train.kernel_evaluation import attention_tokens
 from graph.build import with_random_weights
 from graph.generate import FAMILIES, MODERN, generate
+from graph.kernels import ORT_CPU_AVX2, extract_kernels
 
 # sha256 of generate(family, 0).model.graph, as the generator wrote it before the modern families were added: the
 # training data of every profile names its generated graphs by (family, seed) only.
@@ -70,3 +72,37 @@ def test_attention_tokens_reads_each_generated_attention_graph_s_sequence_length
                            "family": ["attention", "attention", "basic_residual", "attention"]})
     assert attention_tokens(graphs).tolist() == [generate("attention", 1).spec["seq"],
                                                  generate("attention", 3).spec["seq"], 0, 0]
+
+
+def _made_by(producers: dict[str, onnx.NodeProto], name: str, *path: int) -> str:
+    """The op that wrote tensor `name`, after following the input positions in `path` back ('' for a constant)."""
+    for position in path:
+        name = producers[name].input[position] if name in producers else ""
+    return producers[name].op_type if name in producers else ""
+
+
+def test_convnext_v2_spans_both_mlp_layouts_and_both_gelu_forms_and_ort_keeps_the_dynamo_form_unfused(tmp_path):
+    networks = [generate("convnext_v2", seed) for seed in range(8)]
+    axes, forms = set(), set()
+    for network in networks:
+        nodes = network.model.graph.node
+        axes |= {tuple(a.ints) for node in nodes if node.op_type == "ReduceL2" for a in node.attribute if a.name == "axes"}
+        producers = {output: node for node in nodes for output in node.output}
+        for node in nodes:
+            if node.op_type != "Mul":
+                continue
+            if _made_by(producers, node.input[1]) == "Mul" and _made_by(producers, node.input[1], 1) == "Add":
+                forms.add("dynamo")  # x * (0.5 * (1 + erf))
+            if _made_by(producers, node.input[0]) == "Mul" and _made_by(producers, node.input[0], 1) == "Add":
+                forms.add("fused by ONNX Runtime")  # (x * (1 + erf)) * 0.5
+    assert axes == {(1, 2), (2, 3)}  # GRN over space: channels-last MatMul MLPs and NCHW 1x1-conv MLPs
+    assert {"dynamo", "fused by ONNX Runtime"} <= forms
+
+    network = next(n for n in networks if any(node.op_type == "Erf" for node in n.model.graph.node))
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(with_random_weights(network.model).SerializeToString(), options,
+                         providers=["CPUExecutionProvider"])
+    kept_by_ort = sum(node.op_type == "Erf" for node in onnx.load(options.optimized_model_filepath).graph.node)
+    kernels = extract_kernels(network.model, ORT_CPU_AVX2, batch_size=1).kernels
+    assert kept_by_ort > 0 and sum(kernel.op_type == "Erf" for kernel in kernels) == kept_by_ort
