@@ -196,7 +196,7 @@ def _baseline_of(layer_type: str) -> Check:
     def check(value, where, document):
         record({"columns": Key(list_of(one_of(*known_features(layer_type, document)), 64), required=True),
                 "coefficients": Key(list_of(number(0, 1e12), 65), required=True),
-                "by": Key(one_of(*_categorical(layer_type, document))),
+                "by": Key(_by_of(layer_type)),
                 "groups": Key(_groups),
                 "shared": Key(_shared)})(value, where, document)
         for name, coefficients in (("coefficients", value["coefficients"]),
@@ -206,6 +206,18 @@ def _baseline_of(layer_type: str) -> Check:
         for name in ("groups", "shared"):
             if value.get(name) and "by" not in value:
                 raise _Invalid(f"{where}.by", f"the column the {name} are values of", None)
+    return check
+
+
+def _by_of(layer_type: str) -> Check:
+    """What a baseline's groups are values of: a categorical feature, or a list of 1-4 features (joined values)."""
+    def check(value, where, document):
+        if isinstance(value, list):
+            if not 1 <= len(value) <= 4:
+                raise _Invalid(where, "a list of 1 to 4 feature names", value)
+            list_of(one_of(*known_features(layer_type, document)), 4)(value, where, document)
+        else:
+            one_of(*_categorical(layer_type, document))(value, where, document)
     return check
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,21 +79,32 @@ def scored_columns(model: CatBoostRegressor, features: pd.DataFrame) -> pd.DataF
     return features[names] if names else features
 
 
-def baseline_group_values(column: pd.Series, shared: dict[str, str] | None) -> np.ndarray:
-    """Each row's baseline group: its value of the baseline's "by" column, or the group that value shares."""
-    values = column.astype(str)
+def baseline_group_values(features: pd.DataFrame, by: str | Sequence[str],
+                          shared: dict[str, str] | None = None) -> np.ndarray:
+    """Each row's baseline group: its value of the baseline's "by" column (several columns: their values joined by
+    '|', a whole number written without a fraction), or the group that value shares."""
+    columns = [by] if isinstance(by, str) else list(by)
+    values = _group_text(features[columns[0]])
+    for column in columns[1:]:
+        values = values + "|" + _group_text(features[column])
     return (values.replace(shared) if shared else values).to_numpy()
+
+
+def _group_text(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(column):
+        return column.map(lambda value: f"{value:g}")
+    return column.astype(str)
 
 
 def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.ndarray:
     """log of a linear baseline's runtime (ms): coefficients . [columns..., 1] (a row's group's coefficients when the
-    baseline has "groups" by the value of its "by" column, values it "shared" taking their group's), floored at
-    BASELINE_FLOOR_MS."""
+    baseline has "groups" by the value of its "by" column or columns, values it "shared" taking their group's),
+    floored at BASELINE_FLOOR_MS."""
     design = np.column_stack([*(features[c].to_numpy(float) for c in baseline["columns"]), np.ones(len(features))])
     runtime_ms = design @ np.asarray(baseline["coefficients"], dtype=float)
     groups = baseline.get("groups") or {}
     if groups:  # rows of a value with its own coefficients (e.g. one kernel op) take those
-        values = baseline_group_values(features[baseline["by"]], baseline.get("shared"))
+        values = baseline_group_values(features, baseline["by"], baseline.get("shared"))
         for value, coefficients in groups.items():
             rows = values == value
             runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)

@@ -190,7 +190,7 @@ def _baseline(entry: dict) -> dict[str, object]:
     baseline: dict[str, object] = {"columns": list(entry["columns"]),
                                    "coefficients": [float(c) for c in entry["coefficients"]]}
     if entry.get("groups"):
-        baseline["by"] = str(entry["by"])
+        baseline["by"] = [str(c) for c in entry["by"]] if isinstance(entry["by"], list) else str(entry["by"])
         baseline["groups"] = {str(g): [float(c) for c in v] for g, v in entry["groups"].items()}
         if entry.get("shared"):
             baseline["shared"] = {str(value): str(group) for value, group in entry["shared"].items()}

@@ -14,8 +14,8 @@ from estimator.predict.models import LayerModels, baseline_group_values, baselin
 from estimator.predict.units import LAYERS, Unit
 from graph.schema import LAYER_TYPES
 
-__all__ = ["BASELINE_COLUMNS", "BASELINE_SHARED", "BINARY_ELEMENTWISE", "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "Fit",
-           "catboost_params", "fit_baseline", "fit_layer_models"]
+__all__ = ["BASELINE_BY", "BASELINE_COLUMNS", "BASELINE_PRODUCTS_GROUPED", "BASELINE_SHARED", "BINARY_ELEMENTWISE",
+           "CATBOOST_PARAMS", "KERNEL_PARAMS", "MIN_ROWS", "Fit", "catboost_params", "fit_baseline", "fit_layer_models"]
 
 MIN_ROWS = 5
 # Regressors on top of a linear baseline (a unit's relative_to_baseline: kernels) grow deeper trees.
@@ -38,7 +38,14 @@ CATBOOST_PARAMS: dict[str, object] = {
 # has MACs: MatMul, FusedMatMul, recurrent cells), whose extrapolation past the largest trained product
 # (estimator.predict.models.CAPPED_BEYOND) is that of the shared work model: with a MatMul's own, attention over
 # 1,024-4,096 tokens trained on up to 512 came out up to 16% fast, 14 of 20 graphs within 10% instead of 18.
-BASELINE_BY: dict[str, str] = {"other": "kernel_op"}
+# Convolutions, every one a product, have groups by kernel op and spatial rank (products_grouped): ONNX Runtime's NCHWc
+# Conv and the FusedConv it runs in NCHW (grouped convolutions, channel counts the NCHWc blocks do not fit) are
+# different code. With one set of coefficients, 634 rows of a new family moved the cost per unfolded element by 13%
+# and the bottleneck family's grouped 3x3 convolutions, held out, came out 18% fast (leave-one-family-out 72% -> 59%;
+# grouped: 70%). 3-D convolutions (20 rows, too few for a group) keep the layer type's coefficients; R(2+1)D's
+# factorised ones came out -19% with the 2-D FusedConv ones and -14% with these, +6% before the grouping.
+BASELINE_BY: dict[str, str | tuple[str, ...]] = {"other": "kernel_op", "convolutional": ("kernel_op", "spatial_rank")}
+BASELINE_PRODUCTS_GROUPED = frozenset({"convolutional"})
 # Values of the `by` column that share one group's coefficients: ONNX Runtime runs its binary elementwise ops
 # (arithmetic, comparisons, Min/Max, logic) through one broadcasting loop (one call per contiguous run of the larger
 # input), so a per-channel Add costs what a measured per-channel Mul does. Fitted apart, the Add group had one row
@@ -73,7 +80,8 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         offset = None
         if unit.relative_to_baseline:
             models.baselines[layer_type] = fit_baseline(features, runtime, BASELINE_BY.get(layer_type),
-                                                        BASELINE_SHARED.get(layer_type))
+                                                        BASELINE_SHARED.get(layer_type),
+                                                        layer_type in BASELINE_PRODUCTS_GROUPED)
             offset = baseline_log_ms(models.baselines[layer_type], features)
         models.runtime[layer_type] = _fit(features, target, unit.categorical[layer_type], params, offset)
         powered = frame["power_w"].notna().to_numpy()
@@ -101,20 +109,23 @@ def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params
     return model
 
 
-def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | None = None,
-                 shared: dict[str, str] | None = None) -> dict[str, object]:
+def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | tuple[str, ...] | None = None,
+                 shared: dict[str, str] | None = None, products_grouped: bool = False) -> dict[str, object]:
     """runtime ~ a . work columns + c, non-negative, least squares on relative error (one per layer type), and with
-    `by` (a categorical feature) one such fit per value of it that has MIN_GROUP_ROWS rows or more and no MACs
-    ("groups"); `shared` maps values that are fitted as one group to that group's name (kept as "shared")."""
+    `by` (a categorical feature, or several features) one such fit per value of it that has MIN_GROUP_ROWS rows or
+    more and, unless `products_grouped`, no MACs ("groups"); `shared` maps values that are fitted as one group to that
+    group's name (kept as "shared")."""
     columns = [c for c in BASELINE_COLUMNS if c in features.columns]
     design = np.column_stack([*(features[c].to_numpy(float) for c in columns), np.ones(len(features))])
     baseline: dict[str, object] = {"columns": columns, "coefficients": _nnls_relative(design, runtime_ms)}
-    if by is not None and by in features.columns:
-        values = baseline_group_values(features[by], shared)
-        baseline["by"] = by
+    by_columns = [by] if isinstance(by, str) else list(by or ())
+    if by_columns and set(by_columns) <= set(features.columns):
+        values = baseline_group_values(features, by, shared)
+        baseline["by"] = by if isinstance(by, str) else by_columns
         if shared:
             baseline["shared"] = dict(shared)
-        products = set(values[features["macs"].to_numpy(float) > 0]) if "macs" in features.columns else set()
+        has_macs = features["macs"].to_numpy(float) > 0 if "macs" in features.columns else np.zeros(len(values), bool)
+        products = set() if products_grouped else set(values[has_macs])
         baseline["groups"] = {str(value): _nnls_relative(design[values == value], runtime_ms[values == value])
                               for value in sorted(set(values) - products) if (values == value).sum() >= MIN_GROUP_ROWS}
     return baseline

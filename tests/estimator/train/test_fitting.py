@@ -50,14 +50,36 @@ def test_shared_ops_are_fitted_as_one_group_and_scored_through_it():
     assert not np.allclose(np.exp(baseline_log_ms(alone, features))[add], runtime_ms[add], rtol=0.05)
 
 
-def test_a_shipped_profile_keeps_its_shared_group_when_loaded():
-    baseline = load_profile("amd-epyc-f25m17-avx512-t1").models.baselines["other"]
-    assert {"Add", "Sub", "Mul", "Div", "Greater"} <= set(baseline["shared"])
-    group = baseline["shared"]["Sub"]
-    features = pd.DataFrame({column: [1e5, 2e5] for column in baseline["columns"]}).assign(kernel_op=["Sub", "Div"])
-    design = np.column_stack([features[c].to_numpy(float) for c in baseline["columns"]] + [np.ones(2)])
-    expected = np.log(np.maximum(design @ np.asarray(baseline["groups"][group]), BASELINE_FLOOR_MS))
-    np.testing.assert_allclose(baseline_log_ms(baseline, features), expected)
+def test_products_grouped_by_several_columns_keep_the_shared_fit_where_a_group_is_too_small():
+    # NCHWc Conv and NCHW FusedConv are both products, at different costs per MAC; a few 3-D convolutions have no
+    # group of their own (too few rows) and keep the layer type's coefficients.
+    parts = [_elementwise("Conv", 0.02, 3.0, 200), _elementwise("FusedConv", 0.2, 3.0, 200),
+             _elementwise("Conv", 0.05, 3.0, MIN_GROUP_ROWS - 10)]
+    features = pd.concat([p[0] for p in parts], ignore_index=True)
+    features["macs"] = features["input_elements"] * 9
+    features["spatial_rank"] = [2.0] * 400 + [3.0] * (MIN_GROUP_ROWS - 10)
+    runtime_ms = np.concatenate([p[1] for p in parts])
+    assert not fit_baseline(features, runtime_ms, by="kernel_op")["groups"]  # products keep the shared fit
+    baseline = fit_baseline(features, runtime_ms, by=("kernel_op", "spatial_rank"), products_grouped=True)
+    assert baseline["by"] == ["kernel_op", "spatial_rank"] and set(baseline["groups"]) == {"Conv|2", "FusedConv|2"}
+    two_d = (features["spatial_rank"] == 2).to_numpy()
+    predicted = np.exp(baseline_log_ms(baseline, features))
+    np.testing.assert_allclose(predicted[two_d], runtime_ms[two_d], rtol=1e-3)
+    shared = {"columns": baseline["columns"], "coefficients": baseline["coefficients"]}
+    np.testing.assert_allclose(predicted[~two_d], np.exp(baseline_log_ms(shared, features[~two_d])))
+
+
+def test_a_shipped_profile_keeps_its_shared_and_several_column_groups_when_loaded():
+    baselines = load_profile("amd-epyc-f25m17-avx512-t1").models.baselines
+    other, convolutional = baselines["other"], baselines["convolutional"]
+    assert {"Add", "Sub", "Mul", "Div", "Greater"} <= set(other["shared"])
+    group = other["shared"]["Sub"]
+    features = pd.DataFrame({column: [1e5, 2e5] for column in other["columns"]}).assign(kernel_op=["Sub", "Div"])
+    design = np.column_stack([features[c].to_numpy(float) for c in other["columns"]] + [np.ones(2)])
+    expected = np.log(np.maximum(design @ np.asarray(other["groups"][group]), BASELINE_FLOOR_MS))
+    np.testing.assert_allclose(baseline_log_ms(other, features), expected)
+    assert convolutional["by"] == ["kernel_op", "spatial_rank"]
+    assert {"Conv|2", "FusedConv|2"} <= set(convolutional["groups"])
 
 
 def test_a_model_trained_before_a_feature_was_added_scores_its_own_columns():
