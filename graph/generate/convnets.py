@@ -25,7 +25,7 @@ from graph.generate.builder import (
     shortcut,
 )
 
-__all__ = ["BLOCKS", "Block", "convnet", "convnet_network", "inverted_residual", "transformer_mlp"]
+__all__ = ["BLOCKS", "Block", "convnet", "convnet_network", "convnext_downsample", "inverted_residual", "transformer_mlp"]
 
 # -- blocks: (builder, input, rng, width, stride) -> output ---------------------------------------
 
@@ -111,11 +111,16 @@ def _inception(b, x, rng, width, stride):
     return Tensor(b.node("Concat", [one.name, three.name, five.name, pool.name], axis=1), channels, x.height, x.width)
 
 
+def convnext_downsample(b: Builder, x: Tensor, width: int, stride: int) -> Tensor:
+    """ConvNeXt's step between stages: a channels-last LayerNorm, then a strided conv."""
+    y = b.node("Transpose", [layer_norm(b, b.node("Transpose", [x.name], perm=[0, 2, 3, 1]), x.channels)],
+               perm=[0, 3, 1, 2])
+    return conv(b, Tensor(y, x.channels, x.height, x.width), width, stride, stride, act=None)
+
+
 def _convnext(b, x, rng, width, stride):
-    if stride > 1 or x.channels != width:  # downsampling: channels-last LayerNorm, then a strided conv
-        y = b.node("Transpose", [layer_norm(b, b.node("Transpose", [x.name], perm=[0, 2, 3, 1]), x.channels)],
-                   perm=[0, 3, 1, 2])
-        return conv(b, Tensor(y, x.channels, x.height, x.width), width, stride, stride, act=None)
+    if stride > 1 or x.channels != width:
+        return convnext_downsample(b, x, width, stride)
     y = conv(b, x, x.channels, 7, 1, groups=x.channels, act=None)
     t = layer_norm(b, b.node("Transpose", [y.name], perm=[0, 2, 3, 1]), x.channels)
     t = linear(b, gelu(b, linear(b, t, x.channels, 4 * x.channels)), 4 * x.channels, x.channels)

@@ -37,7 +37,6 @@ from graph.generate.builder import (
     batch_norm,
     classifier,
     conv,
-    gelu,
     image_input,
     layer_norm,
     linear,
@@ -46,6 +45,7 @@ from graph.generate.builder import (
     value,
 )
 from graph.generate.convnets import convnet_network, inverted_residual
+from graph.generate.convnext_v2 import convnext_v2_block
 
 __all__ = ["MODERN_FAMILIES"]
 # One attention block over 4,096 tokens needs about 2 GMACs even with a single head of 64: such graphs are only
@@ -358,47 +358,6 @@ def detection_network(b: Builder, rng: np.random.Generator, resolution: int, cla
     boxes = b.node("Mul", [b.node("Concat", [centre, size], axis=1), b.weight([1, anchors])])
     output = b.node("Concat", [boxes, b.node("Sigmoid", [scores])], axis=1)
     return [image_input(resolution)], [value(output, ["batch", 4 + classes, anchors])]
-
-
-# -- ConvNeXt-V2 --------------------------------------------------------------------------------
-
-
-def _gelu_unfused(b: Builder, x: str) -> str:
-    """GELU in the dynamo exporter's order: x * (0.5 * (1 + erf(x / sqrt 2))) (ONNX Runtime's Gelu fusion misses it)."""
-    erf = b.node("Erf", [b.node("Div", [x, b.const(math.sqrt(2.0), scalar=True)])])
-    half = b.node("Mul", [b.const(0.5, scalar=True), b.node("Add", [erf, b.const(1.0, scalar=True)])])
-    return b.node("Mul", [x, half])
-
-
-def _grn(b: Builder, x: str, channels: int, channels_last: bool) -> str:
-    """Global Response Normalization: gamma * (x * n) + beta + x, n = ||x||_space / (mean over channels + eps)."""
-    space, channel_axis = ([1, 2], -1) if channels_last else ([2, 3], 1)
-    norm = b.node("ReduceL2", [x], axes=space, keepdims=1)
-    mean = b.node("ReduceMean", [norm], axes=[channel_axis], keepdims=1)
-    scaled = b.node("Mul", [x, b.node("Div", [norm, b.node("Add", [mean, b.const(1e-6, scalar=True)])])])
-    shape = [1, 1, 1, channels] if channels_last else [1, channels, 1, 1]
-    return b.node("Add", [b.node("Add", [b.node("Mul", [b.weight(shape), scaled]), b.weight(shape)]), x])
-
-
-def convnext_v2_block(b: Builder, x: Tensor, rng: np.random.Generator, width: int, stride: int) -> Tensor:
-    """A ConvNeXt-V2 block (a downsampling step where the stage changes size); fused or unfused GELU."""
-    if stride > 1 or x.channels != width:
-        y = b.node("Transpose", [layer_norm(b, b.node("Transpose", [x.name], perm=[0, 2, 3, 1]), x.channels)],
-                   perm=[0, 3, 1, 2])
-        return conv(b, Tensor(y, x.channels, x.height, x.width), width, stride, stride, act=None)
-    channels, hidden = x.channels, 4 * x.channels
-    gelu_of = _gelu_unfused if rng.random() < 0.7 else gelu
-    y = conv(b, x, channels, 7, 1, groups=channels, act=None)
-    normed = layer_norm(b, b.node("Transpose", [y.name], perm=[0, 2, 3, 1]), channels)
-    if rng.random() < 0.5:  # timm's conv_mlp: back to NCHW, 1x1 convs
-        t = b.node("Transpose", [normed], perm=[0, 3, 1, 2])
-        t = conv(b, Tensor(t, channels, x.height, x.width), hidden, 1, act=None).name
-        t = _grn(b, gelu_of(b, t), hidden, channels_last=False)
-        t = conv(b, Tensor(t, hidden, x.height, x.width), channels, 1, act=None).name
-    else:
-        t = _grn(b, gelu_of(b, linear(b, normed, channels, hidden)), hidden, channels_last=True)
-        t = b.node("Transpose", [linear(b, t, hidden, channels)], perm=[0, 3, 1, 2])
-    return Tensor(b.node("Add", [t, x.name]), channels, x.height, x.width)
 
 
 # New families go at the end (graph.generate: a family's index seeds its networks).
