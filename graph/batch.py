@@ -18,8 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 import onnx
-from onnx import helper
 
+from graph.context import NodeView
 from graph.inference import TensorTypes
 
 __all__ = ["flow_batch_axis", "model_shapes", "symbolic_batch_axes"]
@@ -62,15 +62,16 @@ def symbolic_batch_axes(declared: Mapping[str, Sequence[int | str]]) -> dict[str
     return axes
 
 
-def flow_batch_axis(model: onnx.ModelProto, input_name: str, shapes: Mapping[str, tuple[int, ...] | None]) -> int:
-    """The lowest axis of `input_name` that no op mixes (rule 2); 0 when every axis is mixed.
+def flow_batch_axis(nodes: Sequence[NodeView], input_name: str, shapes: Mapping[str, tuple[int, ...] | None]) -> int:
+    """The lowest axis of `input_name` that no op of `nodes` (a model's node views) mixes (rule 2); 0 when every
+    axis is mixed.
 
     `shapes` is `model_shapes(model, ...)`."""
     rank = len(shapes.get(input_name) or ())
     labels: dict[str, Labels] = {input_name: tuple(range(rank))}
     mixed: set[int] = set()
-    for node in model.graph.node:
-        found = [labels.get(name) for name in node.input]
+    for node in nodes:
+        found = [labels.get(name) for name in node.inputs]
         if not any(found):
             continue
         try:
@@ -82,9 +83,9 @@ def flow_batch_axis(model: onnx.ModelProto, input_name: str, shapes: Mapping[str
     return free[0] if free else 0
 
 
-def _flow(node: onnx.NodeProto, found: list[Labels | None], shapes, mixed: set[int]) -> dict[str, Labels]:
+def _flow(node: NodeView, found: list[Labels | None], shapes, mixed: set[int]) -> dict[str, Labels]:
     op = node.op_type
-    outputs = [name for name in node.output if name]
+    outputs = [name for name in node.outputs if name]
     first = found[0]
     if op in _ELEMENTWISE:
         known = [labels for labels in found if labels]
@@ -97,51 +98,42 @@ def _flow(node: onnx.NodeProto, found: list[Labels | None], shapes, mixed: set[i
     if first is None:
         return {}
     if op == "Transpose":
-        perm = _attribute(node, "perm") or tuple(reversed(range(len(first))))
+        perm = node.attribute("perm") or tuple(reversed(range(len(first))))
         return {outputs[0]: tuple(first[axis] for axis in perm)}
     if op in _RESHAPING:
-        return {outputs[0]: _reshape(first, shapes.get(node.input[0]), shapes.get(outputs[0]))}
+        return {outputs[0]: _reshape(first, shapes.get(node.inputs[0]), shapes.get(outputs[0]))}
     if op in ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul"):
         return _matmul(node, found, mixed, outputs)
     if op in ("Gemm", "QGemm"):
         a = first if len(first) == 2 else (None, None)
-        rows, inner = (a[1], a[0]) if _attribute(node, "transA") else a
+        rows, inner = (a[1], a[0]) if node.attribute("transA") else a
         _mix(mixed, inner)
         return {outputs[0]: (rows, None)}
     if op in _SPATIAL:
         _mix(mixed, *first[1:])
         return {outputs[0]: (first[0], *[None] * (len(first) - 1))} if outputs else {}
     if op in ("Softmax", "LogSoftmax", "Hardmax", "CumSum", "TopK", "LayerNormalization"):
-        axis = int(_attribute(node, "axis", -1)) % len(first)
+        axis = int(node.attribute("axis", -1)) % len(first)
         _mix(mixed, *(first[axis:] if op == "LayerNormalization" else (first[axis],)))
         return {outputs[0]: first}
     if op == "Einsum":
-        return _einsum(str(_attribute(node, "equation", "")), found, mixed, outputs)
+        return _einsum(str(node.attribute("equation", "")), found, mixed, outputs)
     if op in _REDUCE:
-        axes = _attribute(node, "axes") or tuple(range(len(first)))
+        axes = node.attribute("axes") or tuple(range(len(first)))
         _mix(mixed, *(first[axis % len(first)] for axis in axes))
         return {}
     if op in _RECURRENT:
-        sequence, batch, features = (1, 0, 2) if _attribute(node, "layout") else (0, 1, 2)
+        sequence, batch, features = (1, 0, 2) if node.attribute("layout") else (0, 1, 2)
         _mix(mixed, first[sequence], first[features])
         return {outputs[0]: (None, None, first[batch], None)} if outputs else {}
     if op == "Concat":
         merged = _align([labels for labels in found if labels])
         return {outputs[0]: merged}
     if op == "Gather":
-        axis = int(_attribute(node, "axis", 0)) % len(first)
-        indices = shapes.get(node.input[1]) or ()
+        axis = int(node.attribute("axis", 0)) % len(first)
+        indices = shapes.get(node.inputs[1]) or ()
         return {outputs[0]: (*first[:axis], *[None] * len(indices), *first[axis + 1:])}
     return {}
-
-
-def _attribute(node: onnx.NodeProto, name: str, default=None):
-    """One attribute's value (the last of that name), read only by the ops that use it."""
-    found = None
-    for attribute in node.attribute:
-        if attribute.name == name:
-            found = attribute
-    return default if found is None else helper.get_attribute_value(found)
 
 
 def _mix(mixed: set[int], *labels: int | None) -> None:

@@ -15,7 +15,7 @@ from onnx import numpy_helper
 from graph.errors import NodeError
 from graph.inference import TensorTypes
 
-__all__ = ["GraphContext", "NodeView", "Shape", "attributes_key", "input_at", "present", "text"]
+__all__ = ["GraphContext", "NodeView", "Shape", "attributes_key", "input_at", "node_views", "present", "text"]
 
 Shape = tuple[int, ...]
 # Constants up to this many elements are read (axes, shapes, clip bounds); larger ones never are.
@@ -99,6 +99,15 @@ class NodeView:
         return [text(attribute.name) for attribute in self.proto.attribute]
 
 
+def node_views(graph: onnx.GraphProto) -> list[NodeView]:
+    """The views of the graph's nodes, in order: read once per model (graph/loading.py), as protobuf's field reads
+    are most of the cost of every pass that would read the nodes again."""
+    protos = list(graph.node)
+    names = _unique_names([text(proto.op_type) for proto in protos], [text(proto.name) for proto in protos])
+    read: dict[tuple[bytes, ...], Mapping[str, object]] = {}
+    return [NodeView.of(proto, names[index], index, read) for index, proto in enumerate(protos)]
+
+
 _NO_ATTRIBUTES: Mapping[str, object] = MappingProxyType({})  # shared by every node without attributes (most)
 
 
@@ -154,7 +163,7 @@ class GraphContext:
     @classmethod
     def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:
         """The context of a graph.loading.ShapedModel: values computed from shapes count as constants."""
-        ctx = cls.from_model(shaped.model, shaped.types, label, opset, shaped.batch_size)
+        ctx = cls.from_model(shaped.model, shaped.types, label, opset, shaped.batch_size, shaped.nodes)
         ctx.data_dependent = frozenset(map(text, shaped.data_dependent))
         for raw_name, array in shaped.values.items():
             name = text(raw_name)
@@ -193,8 +202,9 @@ class GraphContext:
 
     @classmethod
     def from_model(cls, model: onnx.ModelProto, types: TensorTypes, label: str, opset: int,
-                   batch_size: int = 1) -> GraphContext:
-        """The context of `model`, whose tensors have `types` (graph.inference.TensorTypes; '' is never among them)."""
+                   batch_size: int = 1, nodes: Sequence[NodeView] | None = None) -> GraphContext:
+        """The context of `model`, whose tensors have `types` (graph.inference.TensorTypes; '' is never among them);
+        `nodes` are its node_views when they were read already."""
         graph = model.graph
         shapes: dict[str, Shape | None] = {}
         elem_types: dict[str, int] = {}
@@ -210,10 +220,7 @@ class GraphContext:
             constants[name] = tensor
             shapes[name] = _tensor_shape(tensor)
             elem_types[name] = tensor.data_type
-        protos = list(graph.node)
-        names = _unique_names([text(proto.op_type) for proto in protos], [text(proto.name) for proto in protos])
-        read: dict[tuple[bytes, ...], Mapping[str, object]] = {}
-        nodes = [NodeView.of(proto, names[index], index, read) for index, proto in enumerate(protos)]
+        nodes = node_views(graph) if nodes is None else list(nodes)
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:

@@ -11,11 +11,15 @@ whole-graph inference and a second read of its types).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import onnx
 
 from graph.errors import ShapeError
+
+if TYPE_CHECKING:  # (graph.context reads TensorTypes from here)
+    from graph.context import NodeView
 
 __all__ = ["Dims", "TensorTypes", "infer_shapes", "tensor_types", "unknown_outputs", "value_types"]
 
@@ -30,11 +34,11 @@ Dims = tuple[int | None, ...]  # a None dim: its size is unknown
 TensorTypes = dict[str, tuple[int, Dims | None]]
 
 
-def infer_shapes(model: onnx.ModelProto, label: str) -> tuple[TensorTypes, bool]:
-    """The tensor types of `model` as ONNX infers them, and whether some node output is still unknown (ONNX's
-    inferred model is not kept: its types are all that is read of it)."""
+def infer_shapes(model: onnx.ModelProto, label: str, nodes: Sequence[NodeView]) -> tuple[TensorTypes, bool]:
+    """The tensor types of `model` as ONNX infers them, and whether some output of its `nodes` (its node views) is
+    still unknown (ONNX's inferred model is not kept: its types are all that is read of it)."""
     types = tensor_types(_onnx_inference(model, label))
-    return types, unknown_outputs(model, types)
+    return types, unknown_outputs(model, nodes, types)
 
 
 def tensor_types(model: onnx.ModelProto) -> TensorTypes:
@@ -80,11 +84,12 @@ def _tensor_type(type_proto: onnx.TypeProto) -> tuple[int, Dims | None] | None:
     return tensor_type.elem_type, dims
 
 
-def unknown_outputs(model: onnx.ModelProto, types: TensorTypes) -> bool:
-    """Whether some node output lacks a concrete shape in `types` (the model's tensor_types)."""
+def unknown_outputs(model: onnx.ModelProto, nodes: Sequence[NodeView], types: TensorTypes) -> bool:
+    """Whether some output of `nodes` (the model's node views) lacks a concrete shape in `types` (its
+    tensor_types)."""
     known = {name for name, (_, dims) in types.items() if dims is not None and None not in dims}
     known.update(tensor.name for tensor in model.graph.initializer)
-    produced = set(itertools.chain.from_iterable(node.output for node in model.graph.node))
+    produced = set(itertools.chain.from_iterable(node.outputs for node in nodes))
     produced.discard("")
     return not produced <= known
 

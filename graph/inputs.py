@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 
 from graph.batch import flow_batch_axis, model_shapes, symbolic_batch_axes
-from graph.context import text
+from graph.context import NodeView, text
 from graph.errors import BatchSizeError, ShapeError
 from graph.inference import TensorTypes, infer_shapes
 from graph.loading import LoadedModel
@@ -32,13 +32,15 @@ MAX_RANK = 64
 class ShapedModel:
     """A model with concrete input shapes, and every shape that could be inferred.
 
-    `types` holds the shapes (graph.inference.TensorTypes): the model's own value_info is left empty.
+    `model` is the model as loaded (its inputs as declared) and `nodes` its node views (graph.loading.LoadedModel);
+    `input_shapes` are the fixed input shapes, and `types` every shape (graph.inference.TensorTypes).
     `batch_axes` names each input's batch axis (graph/batch.py); `values` are small tensors
     computed from shapes (constants once the inputs are fixed); `data_dependent` names tensors
     whose size depends on input values and was set to its upper bound (graph/shapes.py).
     """
 
     model: onnx.ModelProto
+    nodes: tuple[NodeView, ...]
     types: TensorTypes
     input_shapes: dict[str, tuple[int, ...]]
     batch_size: int
@@ -92,13 +94,14 @@ def fix_input_shapes(
     for output in model.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    types, unknown = infer_shapes(model, label)
+    nodes = loaded.nodes
+    types, unknown = infer_shapes(model, label, nodes)
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
     if unknown:
         from graph.shapes import resolve_shapes  # ONNX's reference ops load only for graphs that need them
 
-        types, resolution = resolve_shapes(model, types)
+        types, resolution = resolve_shapes(model, types, nodes)
         values, data_dependent = resolution.values, resolution.data_dependent
     axes = {name: symbolic_axes.get(name) if name in symbolic_axes else _given_axis(declared[name], given, name)
             for name in fixed}
@@ -106,12 +109,13 @@ def fix_input_shapes(
     for name, axis in axes.items():
         if axis is None and fixed[name]:
             shapes = model_shapes(model, types) if shapes is None else shapes
-            axes[name] = flow_batch_axis(model, name, shapes)
+            axes[name] = flow_batch_axis(nodes, name, shapes)
             _check_fixed_batch(label, name, fixed[name], axes[name], batch_size)
     batches = [fixed[name][axis] for name, axis in axes.items() if axis is not None and fixed[name]]
     resolved_batch = batches[0] if batches else (batch_size or 1)
-    return ShapedModel(model, types, fixed, resolved_batch, assumed, {k: v for k, v in axes.items() if v is not None},
-                       values, data_dependent)
+    # The copy with fixed inputs served ONNX's inference only: the views read the loaded model's nodes.
+    return ShapedModel(loaded.proto, nodes, types, fixed, resolved_batch, assumed,
+                       {k: v for k, v in axes.items() if v is not None}, values, data_dependent)
 
 
 def _given_axis(dims: list[int | str] | None, given: dict[str, tuple[int, ...]], name: str) -> int | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from graph.context import text
+from graph.context import NodeView, node_views, text
 from graph.errors import ModelLoadError
 from graph.schemas import check_schemas
 from graph.wire import PROTOBUF_DEPTH_LIMIT, FileWindow, NestingError, WireError, nesting_depth, strip_payloads
@@ -33,10 +33,12 @@ READ_WHOLE_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model with its weight payloads removed, and the label used in error messages."""
+    """A model with its weight payloads removed, the label used in error messages, and its nodes' views (read once:
+    every later pass reads these, not the protobuf)."""
 
     proto: onnx.ModelProto
     label: str
+    nodes: tuple[NodeView, ...]
 
 
 def source_label(source: ModelSource) -> str:
@@ -52,10 +54,12 @@ def load_model(source: ModelSource) -> LoadedModel:
     """Read a model from a path, bytes or ModelProto, keeping weights' dims but not their data."""
     label = source_label(source)
     if isinstance(source, onnx.ModelProto):
-        return LoadedModel(_check_model(_strip_proto(source, label), label), label)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return LoadedModel(_check_model(_parse_stripped(memoryview(source), label), label), label)
-    return LoadedModel(_check_model(_read_file(Path(source), label), label), label)
+        model = _strip_proto(source, label)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        model = _parse_stripped(memoryview(source), label)
+    else:
+        model = _read_file(Path(source), label)
+    return LoadedModel(model, label, _checked_nodes(model, label))
 
 
 def _read_file(path: Path, label: str) -> onnx.ModelProto:
@@ -95,7 +99,8 @@ def _read_whole(handle, size: int, label: str) -> bytes:
     return b"".join(chunks)
 
 
-def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+def _checked_nodes(model: onnx.ModelProto, label: str) -> tuple[NodeView, ...]:
+    """The model's node views, once the model is found to be one ONNX Runtime would load."""
     if not model.HasField("graph") or len(model.graph.node) == 0:
         raise ModelLoadError(f"{label}: the model's graph has no nodes; is this an ONNX model?")
     opset = default_opset(model)
@@ -108,8 +113,9 @@ def _check_model(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
         )
     if opset > newest:
         raise ModelLoadError(f"{label}: opset {opset} is newer than onnx {onnx.__version__} knows ({newest}); upgrade onnx")
-    check_schemas(model, label)
-    return model
+    nodes = tuple(node_views(model.graph))
+    check_schemas(model, label, nodes)
+    return nodes
 
 
 def default_opset(model: onnx.ModelProto) -> int | None:

@@ -12,12 +12,13 @@ first at load and fails (or crashes) on the second when it runs.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import onnx
 from onnx import defs
 
-from graph.context import text
+from graph.context import DEFAULT_DOMAINS, NodeView, text
 from graph.errors import ModelLoadError, NodeError
 
 __all__ = ["check_schemas", "op_schema"]
@@ -25,29 +26,37 @@ __all__ = ["check_schemas", "op_schema"]
 _TYPE_NAMES = {int(value): name.lower() for name, value in onnx.AttributeProto.AttributeType.items()}
 
 
-def check_schemas(model: onnx.ModelProto, label: str) -> None:
-    """Raise ModelLoadError at the first default-domain node its opset's schema does not allow."""
+def check_schemas(model: onnx.ModelProto, label: str, nodes: Sequence[NodeView]) -> None:
+    """Raise ModelLoadError at the first default-domain node its opset's schema does not allow (`nodes`: the
+    model's graph.context.node_views)."""
     opset = next((int(entry.version) for entry in model.opset_import if text(entry.domain) in ("", "ai.onnx")), None)
     if opset is None:
         return
-    for index, node in enumerate(model.graph.node):
-        if node.domain and text(node.domain) not in ("", "ai.onnx"):
+    # Nodes alike in what the schema rules on (op, operand counts, attributes: views with equal attributes share
+    # one mapping, alive while `nodes` is) are allowed once: a graph repeats a few dozen such kinds.
+    allowed: set[tuple[str, int, int, int]] = set()
+    for index, node in enumerate(nodes):
+        if node.domain not in DEFAULT_DOMAINS:
             continue
-        op_type = text(node.op_type)
-        if _plainly_allowed(node, op_type, opset):
+        kind = (node.op_type, len(node.inputs), len(node.outputs), id(node.attributes))
+        if kind in allowed:
             continue
-        wrong_type = _wrong_attribute_type(node, op_type, opset)
+        proto, op_type = node.proto, node.op_type
+        if "" not in node.inputs and _plainly_allowed(proto, op_type, opset):
+            allowed.add(kind)
+            continue
+        wrong_type = _wrong_attribute_type(proto, op_type, opset)
         if wrong_type:
-            name = text(node.name) or f"{op_type}_{index}"
+            name = text(proto.name) or f"{op_type}_{index}"
             raise NodeError(f"{label}: node {name!r} ({op_type}): {wrong_type}; re-export the model")
-        problem = _problem(node, op_type, opset)
+        problem = _problem(proto, op_type, opset)
         if problem:
-            name = text(node.name) or f"{op_type}_{index}"
+            name = text(proto.name) or f"{op_type}_{index}"
             raise ModelLoadError(f"{label}: node {name!r} ({op_type}): {problem}; ONNX Runtime would refuse "
                                  f"to load this model: re-export it at one consistent opset")
-        omitted = _omitted_required_input(node, op_type, opset) if "" in node.input else ""
+        omitted = _omitted_required_input(proto, op_type, opset) if "" in node.inputs else ""
         if omitted:
-            name = text(node.name) or f"{op_type}_{index}"
+            name = text(proto.name) or f"{op_type}_{index}"
             raise NodeError(f"{label}: node {name!r} ({op_type}): {omitted}; ONNX Runtime cannot run this model: "
                             "re-export it")
 
@@ -71,10 +80,10 @@ def _limits(op_type: str, opset: int) -> _Limits | None:
 
 
 def _plainly_allowed(node: onnx.NodeProto, op_type: str, opset: int) -> bool:
-    """Whether the node is allowed without a closer look: known op, no omitted input, input and output counts in
+    """Whether a node without omitted inputs is allowed without a closer look: known op, input and output counts in
     range, every attribute declared with its type. Anything else is looked at closely (and named) below."""
     limits = _limits(op_type, opset)
-    if limits is None or "" in node.input:
+    if limits is None:
         return False
     if not (limits.inputs[0] <= len(node.input) <= limits.inputs[1]
             and limits.outputs[0] <= len(node.output) <= limits.outputs[1]):

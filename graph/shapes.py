@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
-from graph.context import attributes_key
+from graph.context import DEFAULT_DOMAINS, NodeView, attributes_key, node_views, text
 from graph.inference import TensorTypes, value_types
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES
@@ -48,8 +49,10 @@ class Resolution:
     data_dependent: frozenset[str]
 
 
-def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[TensorTypes, Resolution]:
-    """The tensor types of `model` (inputs fixed) with every shape the pass can work out.
+def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
+                   nodes: Sequence[NodeView]) -> tuple[TensorTypes, Resolution]:
+    """The tensor types of `model` (inputs fixed; `nodes` are its node views) with every shape the pass can work
+    out, by tensor name as text (graph.context.text).
 
     `inferred` are the tensor types of ONNX's whole-graph result for the same model: its shapes stand
     where the pass finds none (e.g. outputs of control flow it does not enter).
@@ -57,38 +60,40 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes) -> tuple[Tenso
     opsets = {entry.domain or "": int(entry.version) for entry in model.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 0))
     scope = Scope(opsets)
-    fallback = {name: Tensor(elem_type, dims) for name, (elem_type, dims) in inferred.items()}
+    fallback = {text(name): Tensor(elem_type, dims) for name, (elem_type, dims) in inferred.items()}
     for value in model.graph.input:
         if value.name and value.type.HasField("tensor_type"):  # ('' names no tensor: it marks an omitted input)
-            scope.tensors[value.name] = from_type(value.type)
+            scope.tensors[text(value.name)] = from_type(value.type)
     for tensor in model.graph.initializer:
         if not tensor.name:
             continue
-        scope.tensors[tensor.name] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
+        name = text(tensor.name)
+        scope.tensors[name] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
         array = small_array(tensor)
         if array is not None:
-            scope.values[tensor.name] = array
-    _walk(model.graph, scope, fallback)
+            scope.values[name] = array
+    _walk(nodes, scope, fallback)
 
     # The graph's inputs as declared, then each tensor the pass sized, then outputs it did not (rank unknown).
-    resolved = value_types(model.graph.input)
-    graph_inputs = set(resolved) | {tensor.name for tensor in model.graph.initializer}
+    resolved = {text(name): found for name, found in value_types(model.graph.input).items()}
+    graph_inputs = set(resolved) | {text(tensor.name) for tensor in model.graph.initializer}
     resolved.update((name, (tensor.elem_type, tensor.dims)) for name, tensor in scope.tensors.items()
                     if name not in graph_inputs and tensor.dims is not None)
     for value in model.graph.output:
-        if value.name and value.name not in resolved and value.type.HasField("tensor_type"):
-            resolved[value.name] = (value.type.tensor_type.elem_type, None)
+        name = text(value.name)
+        if name and name not in resolved and value.type.HasField("tensor_type"):
+            resolved[name] = (value.type.tensor_type.elem_type, None)
     return resolved, Resolution(dict(scope.values), frozenset(scope.tainted))
 
 
-def _walk(graph: onnx.GraphProto, scope: Scope, fallback: dict[str, Tensor]) -> None:
+def _walk(nodes: Sequence[NodeView], scope: Scope, fallback: dict[str, Tensor]) -> None:
     complete = {name for name, tensor in fallback.items() if is_complete(tensor)}  # sized by ONNX's whole-graph pass
-    for node in graph.node:
-        outputs = [name for name in node.output if name]
+    for node in nodes:
+        outputs = [name for name in node.outputs if name]
         if not outputs:
             continue
-        inputs = node.input
-        if node.attribute and any(attribute.type in _SUBGRAPH_TYPES for attribute in node.attribute):
+        inputs = node.inputs
+        if node.attributes and any(attribute.type in _SUBGRAPH_TYPES for attribute in node.proto.attribute):
             _control_flow(node, scope, fallback)
         else:
             if _known_everywhere(node, inputs, outputs, scope, fallback, complete):
@@ -100,7 +105,7 @@ def _walk(graph: onnx.GraphProto, scope: Scope, fallback: dict[str, Tensor]) -> 
             if all(_small(scope.tensors.get(name)) for name in outputs):
                 _evaluate(node, scope)
         tainted = (scope.tainted or scope.outer is not None) and any(scope.is_tainted(name) for name in inputs if name)
-        if node.op_type in DATA_DEPENDENT_OPS and node.domain in ("", "ai.onnx") and _bound(node, scope):
+        if node.op_type in DATA_DEPENDENT_OPS and node.domain in DEFAULT_DOMAINS and _bound(node, scope):
             tainted = True
         for name in outputs:
             if name in complete:
@@ -111,7 +116,7 @@ def _walk(graph: onnx.GraphProto, scope: Scope, fallback: dict[str, Tensor]) -> 
                 scope.tainted.add(name)
 
 
-def _nothing_to_evaluate(node: onnx.NodeProto, inputs, scope: Scope) -> bool:
+def _nothing_to_evaluate(node: NodeView, inputs, scope: Scope) -> bool:
     """Whether _evaluate would find nothing to compute: not an op whose value comes from a shape or an attribute,
     and some input of unknown value."""
     if node.op_type in ("Shape", "Size", "Constant"):
@@ -119,12 +124,12 @@ def _nothing_to_evaluate(node: onnx.NodeProto, inputs, scope: Scope) -> bool:
     return any(scope.value(name) is None for name in inputs if name)
 
 
-def _known_everywhere(node: onnx.NodeProto, inputs, outputs: list[str], scope: Scope, fallback: dict[str, Tensor],
+def _known_everywhere(node: NodeView, inputs, outputs: list[str], scope: Scope, fallback: dict[str, Tensor],
                       complete: set[str]) -> bool:
     """Whether ONNX's whole-graph inference already gave every output a full shape that this node's own inference
     would only repeat: its inputs are as ONNX saw them (none sized by an upper bound here) and its sizes do not
     depend on data. Most nodes of a graph that needs this pass are such; skipping their inference halves it."""
-    if not complete.issuperset(outputs) or node.op_type in DATA_DEPENDENT_OPS or node.domain not in ("", "ai.onnx"):
+    if not complete.issuperset(outputs) or node.op_type in DATA_DEPENDENT_OPS or node.domain not in DEFAULT_DOMAINS:
         return False
     for name in inputs:
         if not name:
@@ -148,30 +153,30 @@ def _small(tensor: Tensor | None) -> bool:
 # -- values ------------------------------------------------------------------------------------
 
 
-def _evaluate(node: onnx.NodeProto, scope: Scope) -> bool:
+def _evaluate(node: NodeView, scope: Scope) -> bool:
     """Compute the node's outputs when every input's value is known (Shape/Size: its input's dims)."""
-    if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_EVALUATED:
+    if node.domain not in DEFAULT_DOMAINS or node.op_type in _NOT_EVALUATED:
         return False
     if node.op_type in ("Shape", "Size"):
-        tensor = scope.tensor(node.input[0]) if node.input and node.input[0] else None
+        tensor = scope.tensor(node.input(0)) if node.input(0) else None
         if tensor is None or not is_complete(tensor):
             return False
         dims = np.array(tensor.dims, dtype=np.int64)
         if node.op_type == "Size":
             result = np.array(math.prod(tensor.dims), dtype=np.int64)
         else:
-            start, end = _attribute(node, "start", 0), _attribute(node, "end", None)
+            start, end = node.attribute("start", 0), node.attribute("end", None)
             result = dims[start:end]
-        _store(node.output[0], result, scope)
+        _store(node.outputs[0], result, scope)
         return True
     value = _constant_tensor(node)
     if value is not None:  # a Constant's tensor needs no reference op (exports have hundreds of them)
         array = _constant_array(value, scope)
         if array is not None:
-            _store(node.output[0], array, scope)
+            _store(node.outputs[0], array, scope)
         return array is not None
     inputs = []
-    for name in node.input:
+    for name in node.inputs:
         if not name:
             inputs.append(None)
             continue
@@ -180,7 +185,7 @@ def _evaluate(node: onnx.NodeProto, scope: Scope) -> bool:
             return False
         inputs.append(value)
     by_values = values_key(inputs)
-    key = None if by_values is None else (node.op_type, attributes_key(node), by_values)
+    key = None if by_values is None else (node.op_type, attributes_key(node.proto), by_values)
     if key is not None and key in scope.evaluated:
         results = scope.evaluated[key]
     else:
@@ -189,7 +194,7 @@ def _evaluate(node: onnx.NodeProto, scope: Scope) -> bool:
             scope.evaluated[key] = results
     if results is None:
         return False
-    for name, result in zip(node.output, results, strict=False):
+    for name, result in zip(node.outputs, results, strict=False):
         if name and result is not None:
             _store(name, result, scope)
     return True
@@ -205,11 +210,11 @@ def _constant_array(tensor: onnx.TensorProto, scope: Scope) -> np.ndarray | None
     return scope.constants[key]
 
 
-def _run_reference(node: onnx.NodeProto, inputs: list[np.ndarray | None],
+def _run_reference(node: NodeView, inputs: list[np.ndarray | None],
                    scope: Scope) -> tuple[np.ndarray | None, ...] | None:
     """The node's outputs from ONNX's reference implementation (None: it cannot run here)."""
     try:
-        results = _op(node.op_type, scope.opsets[""])(node, _RUN_PARAMS).run(*inputs)
+        results = _op(node.op_type, scope.opsets[""])(node.proto, _RUN_PARAMS).run(*inputs)
     except Exception:  # an op the reference cannot run here: infer its shapes instead
         return None
     if not isinstance(results, tuple):
@@ -243,113 +248,116 @@ def _op(op_type: str, version: int) -> type[OpRun]:
 # -- inference ---------------------------------------------------------------------------------
 
 
-def _infer(node: onnx.NodeProto, scope: Scope) -> None:
+def _infer(node: NodeView, scope: Scope) -> None:
     """The node's output types from ONNX's per-node inference (or a custom-domain rule)."""
-    inputs = [scope.tensor(name) if name else None for name in node.input]
-    if node.domain not in ("", "ai.onnx"):
+    inputs = [scope.tensor(name) if name else None for name in node.inputs]
+    if node.domain not in DEFAULT_DOMAINS:
         rule = CUSTOM_RULES.get((node.domain, node.op_type))
         if rule is None:
             return
         try:
-            found = rule(node, [None if t is None else t.dims for t in inputs],
+            found = rule(node.proto, [None if t is None else t.dims for t in inputs],
                          [onnx.TensorProto.UNDEFINED if t is None else t.elem_type for t in inputs])
         except (ValueError, IndexError, TypeError):
             return
-        for name, (elem_type, dims) in zip(node.output, found, strict=False):
+        for name, (elem_type, dims) in zip(node.outputs, found, strict=False):
             if name:
                 scope.tensors[name] = Tensor(elem_type, dims)
         return
-    if any(name and tensor is None for name, tensor in zip(node.input, inputs, strict=True)):
+    if any(name and tensor is None for name, tensor in zip(node.inputs, inputs, strict=True)):
         return
-    values = [scope.value(name) if name and isinstance(name, str) else None  # (bytes: a name that is not UTF-8)
-              for name in node.input]
+    values = [scope.value(name) if name else None for name in node.inputs]
     by_values = values_key(values)
     key = None if by_values is None else (
-        node.op_type, attributes_key(node), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
-                                                   for tensor in inputs]), by_values, len(node.output))
+        node.op_type, attributes_key(node.proto), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
+                                                         for tensor in inputs]), by_values, len(node.outputs))
     found = None if key is None else scope.inferred.get(key)
     if found is None:
         found = _infer_once(node, inputs, values, scope)
         if key is not None:
             scope.inferred[key] = found
-    for name, tensor in zip(node.output, found, strict=True):
+    for name, tensor in zip(node.outputs, found, strict=True):
         if name and tensor is not None:
             scope.tensors[name] = tensor
 
 
-def _infer_once(node: onnx.NodeProto, inputs: list[Tensor | None], values: list[np.ndarray | None],
+def _infer_once(node: NodeView, inputs: list[Tensor | None], values: list[np.ndarray | None],
                 scope: Scope) -> tuple[Tensor | None, ...]:
-    """ONNX's per-node inference of one node: a Tensor per output (None: unknown)."""
-    unknown = (None,) * len(node.output)
+    """ONNX's per-node inference of one node: a Tensor per output (None: unknown). ONNX reads the node's names as
+    its protobuf holds them (not as text)."""
+    proto = node.proto
+    unknown = (None,) * len(proto.output)
     schema = op_schema(node.op_type, scope.opsets[""])
     if schema is None:
         return unknown
-    types = {name: scope.type_proto(tensor) for name, tensor in zip(node.input, inputs, strict=True) if name}
+    types = {name: scope.type_proto(tensor) for name, tensor in zip(proto.input, inputs, strict=True) if name}
     data = {name: numpy_helper.from_array(value, name)
-            for name, value in zip(node.input, values, strict=True) if value is not None}
+            for name, value in zip(proto.input, values, strict=True) if value is not None}
     try:
         found = onnx.shape_inference.infer_node_outputs(
-            schema, node, types, data, opset_imports=scope.opset_ids)
+            schema, proto, types, data, opset_imports=scope.opset_ids)
     except Exception:  # inconsistent or unsupported: the outputs stay unknown (and the handler says so)
         return unknown
     return tuple(from_type(found[name]) if name and name in found and found[name].HasField("tensor_type") else None
-                 for name in node.output)
+                 for name in proto.output)
 
 
-def _control_flow(node: onnx.NodeProto, scope: Scope, fallback: dict[str, Tensor]) -> None:
+def _control_flow(node: NodeView, scope: Scope, fallback: dict[str, Tensor]) -> None:
     """An If whose condition is known: its branch's outputs (and the shapes inside it)."""
     if node.op_type != "If":
         return
-    condition = scope.value(node.input[0]) if node.input and node.input[0] else None
+    condition = scope.value(node.input(0)) if node.input(0) else None
     if condition is None or condition.size != 1:
         return
-    branch = next((a.g for a in node.attribute if a.name == ("then_branch" if bool(condition.reshape(-1)[0])
-                                                              else "else_branch")), None)
+    branch = next((a.g for a in node.proto.attribute if a.name == ("then_branch" if bool(condition.reshape(-1)[0])
+                                                                    else "else_branch")), None)
     if branch is None:
         return
     inner = Scope(scope.opsets, scope)
     for tensor in branch.initializer:
-        inner.tensors[tensor.name] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
-    _walk(branch, inner, fallback)
-    for name, output in zip(node.output, branch.output, strict=False):
-        found = inner.tensor(output.name)
+        inner.tensors[text(tensor.name)] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
+    _walk(node_views(branch), inner, fallback)
+    for name, output in zip(node.outputs, branch.output, strict=False):
+        inner_name = text(output.name)
+        found = inner.tensor(inner_name)
         if name and found is not None:
             scope.tensors[name] = found
-            if inner.value(output.name) is not None:
-                scope.values[name] = inner.value(output.name)
-            if inner.is_tainted(output.name):
+            if inner.value(inner_name) is not None:
+                scope.values[name] = inner.value(inner_name)
+            if inner.is_tainted(inner_name):
                 scope.tainted.add(name)
 
 
 # -- data-dependent sizes ----------------------------------------------------------------------
 
 
-def _bound(node: onnx.NodeProto, scope: Scope) -> bool:
+def _bound(node: NodeView, scope: Scope) -> bool:
     """Give a data-dependent output its upper bound; True when the node's outputs depend on data."""
+    first = node.outputs[0]
     if node.op_type == "TopK":
-        tensor = scope.tensor(node.output[0]) if node.output[0] else None
+        tensor = scope.tensor(first) if first else None
         if tensor is not None and is_complete(tensor):
             return False
-    elif all(scope.value(name) is not None for name in node.input if name):
+    elif all(scope.value(name) is not None for name in node.inputs if name):
         return False  # evaluated: the values are known
-    source = scope.tensor(node.input[0]) if node.input and node.input[0] else None
+    source = scope.tensor(node.input(0)) if node.input(0) else None
     if source is None or not is_complete(source):
         return True
     dims = source.dims
-    if node.op_type in ("NonZero", "NonMaxSuppression") and not node.output[0]:
+    if node.op_type in ("NonZero", "NonMaxSuppression") and not first:
         return True  # its only output omitted: nothing to size
     if node.op_type == "NonZero":
-        scope.tensors[node.output[0]] = Tensor(onnx.TensorProto.INT64, (len(dims), math.prod(dims)))
+        scope.tensors[first] = Tensor(onnx.TensorProto.INT64, (len(dims), math.prod(dims)))
     elif node.op_type == "NonMaxSuppression":
-        scores = scope.tensor(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        scores = scope.tensor(node.input(1)) if node.input(1) else None
         if scores is None or not is_complete(scores) or len(dims) != 3:
             return True
-        limit = scope.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        limit = scope.value(node.input(2)) if node.input(2) else None
         per_class = dims[1] if limit is None or limit.size != 1 else min(dims[1], max(int(limit.reshape(-1)[0]), 0))
-        scope.tensors[node.output[0]] = Tensor(onnx.TensorProto.INT64, (dims[0] * scores.dims[1] * per_class, 3))
+        scope.tensors[first] = Tensor(onnx.TensorProto.INT64, (dims[0] * scores.dims[1] * per_class, 3))
     else:
-        axis = _attribute(node, "axis", None)
-        for name in node.output:
+        axis = node.attribute("axis", None)
+        for name in node.outputs:
             found = scope.tensor(name) if name else None
             if found is None or found.dims is None:
                 continue
@@ -361,16 +369,9 @@ def _bound(node: onnx.NodeProto, scope: Scope) -> bool:
 # -- conversions -------------------------------------------------------------------------------
 
 
-def _constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
+def _constant_tensor(node: NodeView) -> onnx.TensorProto | None:
     """A Constant node's `value` tensor (None for other nodes and other forms of Constant)."""
     if node.op_type != "Constant":
         return None
-    return next((attribute.t for attribute in node.attribute
+    return next((attribute.t for attribute in node.proto.attribute
                  if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR), None)
-
-
-def _attribute(node: onnx.NodeProto, name: str, default):
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return helper.get_attribute_value(attribute)
-    return default
