@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -60,27 +61,24 @@ def input_at(names: Sequence[str], position: int) -> str:
     return names[position] if 0 <= position < len(names) else ""
 
 
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    """One node with its resolved unique name, graph position and names decoded (see `text`)."""
+_NO_ATTRIBUTES: Mapping[str, object] = MappingProxyType({})  # shared by every node without attributes (most)
+
+
+class NodeView(NamedTuple):
+    """One node with its resolved unique name, graph position and names decoded (see `text`).
+
+    A named tuple: a view is made for every node of every model read, and a tuple is made several times faster
+    than a frozen dataclass."""
 
     proto: onnx.NodeProto
     name: str
-    index: int
+    index: int  # (its place in the graph: this field hides tuple.index)
     op_type: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...] = ()
     domain: str = ""
     # name -> Python value (see attribute_value), read once: the handlers and the working graph both read them
-    attributes: Mapping[str, object] = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def of(cls, proto: onnx.NodeProto, name: str, index: int,
-           read: dict[tuple[bytes, ...], Mapping[str, object]] | None = None) -> NodeView:
-        """The view of `proto`; `read` (attributes' bytes -> their values, shared by the views of one graph) makes
-        nodes with the same attributes share one read-only mapping."""
-        return cls(proto, name, index, text(proto.op_type), _texts(proto.input), _texts(proto.output), text(proto.domain),
-                   _attribute_values(proto) if read is None else _shared_attribute_values(proto, read))
+    attributes: Mapping[str, object] = _NO_ATTRIBUTES
 
     @property
     def is_default_domain(self) -> bool:
@@ -101,14 +99,15 @@ class NodeView:
 
 def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     """The views of the graph's nodes, in order: read once per model (graph/loading.py), as protobuf's field reads
-    are most of the cost of every pass that would read the nodes again."""
+    are most of the cost of every pass that would read the nodes again. Nodes with the same attributes share one
+    read-only mapping of them."""
     protos = list(graph.node)
-    names = _unique_names([text(proto.op_type) for proto in protos], [text(proto.name) for proto in protos])
+    op_types = [text(proto.op_type) for proto in protos]
+    names = _unique_names(op_types, [text(proto.name) for proto in protos])
     read: dict[tuple[bytes, ...], Mapping[str, object]] = {}
-    return [NodeView.of(proto, names[index], index, read) for index, proto in enumerate(protos)]
-
-
-_NO_ATTRIBUTES: Mapping[str, object] = MappingProxyType({})  # shared by every node without attributes (most)
+    return [NodeView(proto, names[index], index, op_types[index], _texts(proto.input), _texts(proto.output),
+                     text(proto.domain), _shared_attribute_values(proto, read))
+            for index, proto in enumerate(protos)]
 
 
 def _shared_attribute_values(proto: onnx.NodeProto, read: dict[tuple[bytes, ...], Mapping[str, object]]

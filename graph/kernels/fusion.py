@@ -149,7 +149,10 @@ _NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLik
 
 def _common_subexpressions(graph: WorkingGraph) -> None:
     """Nodes with the same op, inputs and attributes compute the same tensors: the runtime keeps the first."""
-    seen: dict[tuple, WorkingNode] = {}
+    # (op, inputs, output count) -> the first nodes of each set of attributes: the attributes are compared only
+    # among nodes that read the same tensors with the same op (few: writing their key for every node was most of
+    # the pass)
+    seen: dict[tuple, list[WorkingNode]] = {}
     renamed: dict[str, str] = {}
     for node in list(graph.nodes):
         if renamed and any(name in renamed for name in node.inputs):
@@ -158,17 +161,26 @@ def _common_subexpressions(graph: WorkingGraph) -> None:
             continue
         if any(name in graph.graph_outputs for name in node.outputs):
             continue
-        attributes = repr(sorted(node.attributes.items())) if node.attributes else ""
-        key = (node.op_type, tuple(node.inputs), attributes, len(node.outputs))
-        first = seen.get(key)
+        key = (node.op_type, tuple(node.inputs), len(node.outputs))
+        alike = seen.get(key)
+        if alike is None:
+            seen[key] = [node]
+            continue
+        attributes = _attributes_text(node)
+        first = next((other for other in alike if _attributes_text(other) == attributes), None)
         if first is None:
-            seen[key] = node
+            alike.append(node)
             continue
         if any(old and not new for old, new in zip(node.outputs, first.outputs, strict=True)):
             continue  # it writes a tensor that the first one omits: both stay
         renamed.update((old, new) for old, new in zip(node.outputs, first.outputs, strict=True) if old)
         first.sources.extend(node.sources)
         graph.remove(node)
+
+
+def _attributes_text(node: WorkingNode) -> str:
+    """The node's attributes as one comparable text (equal text: equal attributes)."""
+    return repr(sorted(node.attributes.items())) if node.attributes else ""
 
 
 def _conv_absorbs_constant_ops(graph: WorkingGraph) -> None:
