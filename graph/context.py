@@ -79,6 +79,7 @@ class NodeView(NamedTuple):
     domain: str = ""
     # name -> Python value (see attribute_value), read once: the handlers and the working graph both read them
     attributes: Mapping[str, object] = _NO_ATTRIBUTES
+    attributes_key: tuple[bytes, ...] = ()  # the attributes as a dict key (see attributes_key)
 
     @property
     def is_default_domain(self) -> bool:
@@ -100,27 +101,21 @@ class NodeView(NamedTuple):
 def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     """The views of the graph's nodes, in order: read once per model (graph/loading.py), as protobuf's field reads
     are most of the cost of every pass that would read the nodes again. Nodes with the same attributes share one
-    read-only mapping of them."""
+    read-only mapping of them (a graph repeats its kernels, strides and perms; reading them field by field cost
+    several times more than their bytes)."""
     protos = list(graph.node)
     op_types = [text(proto.op_type) for proto in protos]
     names = _unique_names(op_types, [text(proto.name) for proto in protos])
-    read: dict[tuple[bytes, ...], Mapping[str, object]] = {}
-    return [NodeView(proto, names[index], index, op_types[index], _texts(proto.input), _texts(proto.output),
-                     text(proto.domain), _shared_attribute_values(proto, read))
-            for index, proto in enumerate(protos)]
-
-
-def _shared_attribute_values(proto: onnx.NodeProto, read: dict[tuple[bytes, ...], Mapping[str, object]]
-                             ) -> Mapping[str, object]:
-    """_attribute_values, read once per distinct set of attributes (a graph repeats its kernels, strides and perms;
-    reading them field by field cost several times more than their bytes)."""
-    if not proto.attribute:
-        return _NO_ATTRIBUTES
-    key = attributes_key(proto)
-    found = read.get(key)
-    if found is None:
-        read[key] = found = MappingProxyType(dict(_attribute_values(proto)))
-    return found
+    read: dict[tuple[bytes, ...], Mapping[str, object]] = {(): _NO_ATTRIBUTES}
+    views = []
+    for index, proto in enumerate(protos):
+        key = attributes_key(proto) if proto.attribute else ()
+        attributes = read.get(key)
+        if attributes is None:
+            read[key] = attributes = MappingProxyType(dict(_attribute_values(proto)))
+        views.append(NodeView(proto, names[index], index, op_types[index], _texts(proto.input),
+                              _texts(proto.output), text(proto.domain), attributes, key))
+    return views
 
 
 def attributes_key(proto: onnx.NodeProto) -> tuple[bytes, ...]:
@@ -386,8 +381,8 @@ def dtype_name_and_bytes(elem_type: int) -> tuple[str, int]:
 
 def _tensor_shape(tensor: onnx.TensorProto) -> Shape | None:
     """A constant's dims; None when one is negative (a corrupt tensor)."""
-    dims = tuple(int(d) for d in tensor.dims)
-    return None if any(d < 0 for d in dims) else dims
+    dims = tuple(tensor.dims)  # (protobuf's int64s are Python ints)
+    return None if dims and min(dims) < 0 else dims
 
 
 def _unique_names(op_types: list[str], own_names: list[str]) -> list[str]:

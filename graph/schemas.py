@@ -32,13 +32,13 @@ def check_schemas(model: onnx.ModelProto, label: str, nodes: Sequence[NodeView])
     opset = next((int(entry.version) for entry in model.opset_import if text(entry.domain) in ("", "ai.onnx")), None)
     if opset is None:
         return
-    # Nodes alike in what the schema rules on (op, operand counts, attributes: views with equal attributes share
-    # one mapping, alive while `nodes` is) are allowed once: a graph repeats a few dozen such kinds.
-    allowed: set[tuple[str, int, int, int]] = set()
+    # Nodes alike in what the schema rules on (op, operand counts, attributes) are allowed once: a graph repeats a
+    # few dozen such kinds.
+    allowed: set[tuple[str, int, int, tuple[bytes, ...]]] = set()
     for index, node in enumerate(nodes):
         if node.domain not in DEFAULT_DOMAINS:
             continue
-        kind = (node.op_type, len(node.inputs), len(node.outputs), id(node.attributes))
+        kind = (node.op_type, len(node.inputs), len(node.outputs), node.attributes_key)
         if kind in allowed:
             continue
         proto, op_type = node.proto, node.op_type

@@ -27,11 +27,11 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
-from graph.context import DEFAULT_DOMAINS, NodeView, attributes_key, node_views, text
+from graph.context import DEFAULT_DOMAINS, NodeView, node_views, text
 from graph.inference import TensorTypes, value_types
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES
-from graph.shapes_scope import MAX_VALUE_ELEMENTS, Scope, Tensor, from_type, is_complete, readable, small_array, values_key
+from graph.shapes_scope import MAX_VALUE_ELEMENTS, Scope, Tensor, from_type, is_complete, small_array, values_key
 
 __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
 
@@ -88,12 +88,17 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
 
 def _walk(nodes: Sequence[NodeView], scope: Scope, fallback: dict[str, Tensor]) -> None:
     complete = {name for name, tensor in fallback.items() if is_complete(tensor)}  # sized by ONNX's whole-graph pass
+    with_subgraphs: dict[tuple[bytes, ...], bool] = {(): False}  # attributes (NodeView.attributes_key) -> any graph?
     for node in nodes:
         outputs = [name for name in node.outputs if name]
         if not outputs:
             continue
         inputs = node.inputs
-        if node.attributes and any(attribute.type in _SUBGRAPH_TYPES for attribute in node.proto.attribute):
+        subgraphs = with_subgraphs.get(node.attributes_key)
+        if subgraphs is None:
+            with_subgraphs[node.attributes_key] = subgraphs = any(
+                attribute.type in _SUBGRAPH_TYPES for attribute in node.proto.attribute)
+        if subgraphs:
             _control_flow(node, scope, fallback)
         else:
             if _known_everywhere(node, inputs, outputs, scope, fallback, complete):
@@ -104,7 +109,10 @@ def _walk(nodes: Sequence[NodeView], scope: Scope, fallback: dict[str, Tensor]) 
                 _infer(node, scope)
             if all(_small(scope.tensors.get(name)) for name in outputs):
                 _evaluate(node, scope)
-        tainted = (scope.tainted or scope.outer is not None) and any(scope.is_tainted(name) for name in inputs if name)
+        if scope.outer is None:  # ('' is never tainted)
+            tainted = bool(scope.tainted) and not scope.tainted.isdisjoint(inputs)
+        else:
+            tainted = any(scope.is_tainted(name) for name in inputs if name)
         if node.op_type in DATA_DEPENDENT_OPS and node.domain in DEFAULT_DOMAINS and _bound(node, scope):
             tainted = True
         for name in outputs:
@@ -169,9 +177,8 @@ def _evaluate(node: NodeView, scope: Scope) -> bool:
             result = dims[start:end]
         _store(node.outputs[0], result, scope)
         return True
-    value = _constant_tensor(node)
-    if value is not None:  # a Constant's tensor needs no reference op (exports have hundreds of them)
-        array = _constant_array(value, scope)
+    array = _constant_array(node, scope) if node.op_type == "Constant" else _NOT_A_TENSOR
+    if array is not _NOT_A_TENSOR:  # a Constant's tensor needs no reference op (exports have hundreds of them)
         if array is not None:
             _store(node.outputs[0], array, scope)
         return array is not None
@@ -185,7 +192,7 @@ def _evaluate(node: NodeView, scope: Scope) -> bool:
             return False
         inputs.append(value)
     by_values = values_key(inputs)
-    key = None if by_values is None else (node.op_type, attributes_key(node.proto), by_values)
+    key = None if by_values is None else (node.op_type, node.attributes_key, by_values)
     if key is not None and key in scope.evaluated:
         results = scope.evaluated[key]
     else:
@@ -200,13 +207,16 @@ def _evaluate(node: NodeView, scope: Scope) -> bool:
     return True
 
 
-def _constant_array(tensor: onnx.TensorProto, scope: Scope) -> np.ndarray | None:
-    """A small Constant's array, read once per distinct tensor (exports repeat the same axes and indices)."""
-    if not readable(tensor):
-        return None  # (a large tensor is never serialized for its key)
-    key = tensor.SerializeToString()
+_NOT_A_TENSOR = object()  # a Constant whose value is given otherwise (value_float, value_ints, ...)
+
+
+def _constant_array(node: NodeView, scope: Scope) -> np.ndarray | object | None:
+    """A Constant's array when its value is a small tensor (None: a large one; _NOT_A_TENSOR: not a tensor), read
+    once per distinct attributes (exports repeat the same axes and indices)."""
+    key = node.attributes_key
     if key not in scope.constants:
-        scope.constants[key] = small_array(tensor)
+        tensor = _constant_tensor(node)
+        scope.constants[key] = _NOT_A_TENSOR if tensor is None else small_array(tensor)
     return scope.constants[key]
 
 
@@ -269,7 +279,7 @@ def _infer(node: NodeView, scope: Scope) -> None:
     values = [scope.value(name) if name else None for name in node.inputs]
     by_values = values_key(values)
     key = None if by_values is None else (
-        node.op_type, attributes_key(node.proto), tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
+        node.op_type, node.attributes_key, tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
                                                          for tensor in inputs]), by_values, len(node.outputs))
     found = None if key is None else scope.inferred.get(key)
     if found is None:
@@ -370,8 +380,6 @@ def _bound(node: NodeView, scope: Scope) -> bool:
 
 
 def _constant_tensor(node: NodeView) -> onnx.TensorProto | None:
-    """A Constant node's `value` tensor (None for other nodes and other forms of Constant)."""
-    if node.op_type != "Constant":
-        return None
+    """A Constant node's `value` tensor (None for other forms of Constant)."""
     return next((attribute.t for attribute in node.proto.attribute
                  if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR), None)

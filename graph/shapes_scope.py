@@ -44,7 +44,8 @@ class Scope:
         # (op, attributes, input values) -> the reference implementation's outputs (None: it could not run them).
         self.evaluated: dict[tuple, tuple[np.ndarray | None, ...] | None] = \
             outer.evaluated if outer is not None else {}
-        self.constants: dict[bytes, np.ndarray | None] = outer.constants if outer is not None else {}
+        # Constant nodes' attributes (NodeView.attributes_key) -> their small array (graph/shapes.py's _constant_array)
+        self.constants: dict[tuple[bytes, ...], object] = outer.constants if outer is not None else {}
 
     def type_proto(self, tensor: Tensor) -> onnx.TypeProto:
         """The tensor's type as ONNX's per-node inference takes it (one proto per type: most recur)."""
