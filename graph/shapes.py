@@ -5,7 +5,8 @@ With every input shape fixed, the shape arithmetic of an export (Shape -> Gather
 ONNX's whole-graph inference (run without its data propagation: graph/inference.py) does not carry values.
 This pass walks the nodes once, evaluates every small tensor whose inputs are known (ONNX's
 reference implementation of each op), and infers each node's outputs with ONNX's own per-node
-inference fed with those values. Ops ONNX has no schema for get rules in graph/shapes_custom.py.
+inference fed with those values (the commonest ops by the rules of graph/shapes_plain.py, which give the same
+answers without calling ONNX). Ops ONNX has no schema for get rules in graph/shapes_custom.py.
 
 Data-dependent sizes (how many elements NonZero finds, how many boxes NonMaxSuppression keeps)
 cannot be known from shapes. Rule: such a dimension takes its upper bound from the graph (NonZero:
@@ -31,6 +32,7 @@ from graph.context import DEFAULT_DOMAINS, NodeView, node_views, text
 from graph.inference import TensorTypes, value_types
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES
+from graph.shapes_plain import PLAIN_RULES
 from graph.shapes_scope import MAX_VALUE_ELEMENTS, Scope, Tensor, from_type, is_complete, small_array, values_key
 
 __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
@@ -276,6 +278,14 @@ def _infer(node: NodeView, scope: Scope) -> None:
         return
     if any(name and tensor is None for name, tensor in zip(node.inputs, inputs, strict=True)):
         return
+    rule = PLAIN_RULES.get(node.op_type)
+    if rule is not None and all(tensor is None or (tensor.elem_type and is_complete(tensor)) for tensor in inputs):
+        found = rule(node, [None if tensor is None else (tensor.elem_type, tensor.dims) for tensor in inputs])
+        if found is not None:  # (None: a case the rule leaves to ONNX)
+            for name, (elem_type, dims) in zip(node.outputs, found, strict=True):
+                if name:
+                    scope.tensors[name] = Tensor(elem_type, dims)
+            return
     values = [scope.value(name) if name else None for name in node.inputs]
     by_values = values_key(values)
     key = None if by_values is None else (
