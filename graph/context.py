@@ -153,6 +153,9 @@ class GraphContext:
     # Small constants' values as read (None: unreadable), and values computed from shapes: the passes ask for
     # the same few constants again and again, and converting each time cost more than the rest of a lookup.
     _arrays: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
+    # Answers of the handlers' computations that depend only on a node's attributes and its inputs' dims, by those
+    # (graph/ops/window.py's windows): a graph repeats a few kinds of convolution hundreds of times.
+    memos: dict[tuple, object] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:

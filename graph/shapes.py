@@ -71,9 +71,7 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
             continue
         name = text(tensor.name)
         scope.tensors[name] = Tensor(tensor.data_type, tuple(int(d) for d in tensor.dims))
-        array = small_array(tensor)
-        if array is not None:
-            scope.values[name] = array
+        scope.initializers[name] = tensor
     _walk(nodes, scope, fallback)
 
     # The graph's inputs as declared, then each tensor the pass sized, then outputs it did not (rank unknown).

@@ -35,6 +35,9 @@ class Scope:
         self.outer = outer
         self.tensors: dict[str, Tensor] = {}
         self.values: dict[str, np.ndarray] = {}
+        # The graph's initializers, read as arrays only when a value is asked of them (few ever are: weights feed no
+        # shape arithmetic)
+        self.initializers: dict[str, onnx.TensorProto] = {}
         self.tainted: set[str] = set()
         self.opset_ids = [helper.make_opsetid(domain, version) for domain, version in opsets.items()]
         self._type_protos: dict[tuple[int, Dims | None], onnx.TypeProto] = {}
@@ -63,6 +66,11 @@ class Scope:
     def value(self, name: str) -> np.ndarray | None:
         if name in self.values:
             return self.values[name]
+        if name in self.initializers:
+            array = small_array(self.initializers[name])
+            if array is not None:
+                self.values[name] = array
+            return array
         return self.outer.value(name) if self.outer is not None else None
 
     def is_tainted(self, name: str) -> bool:

@@ -195,7 +195,7 @@ class WorkingGraph:
         self.constants: set[str] = set(ctx.constants)
         self.graph_outputs = set(graph_outputs)
         self.free: list[NodeView] = []  # model nodes that cost nothing (folded, eliminated)
-        self.nodes: list[WorkingNode] = []
+        nodes: list[WorkingNode] = []  # (tracked once it is whole: see __setattr__)
         for view in ctx.nodes:
             if view.op_type == "Constant" and view.is_default_domain:
                 self.free.append(view)
@@ -206,9 +206,10 @@ class WorkingGraph:
                 inputs.pop()  # a trailing '' is no input (ONNX lets an exporter write it or leave it off): the passes
                 # read a binary op's operands as its first two inputs
             # ONNX Runtime's own ops (com.microsoft) are kernels under their plain names, as it writes them.
-            self.nodes.append(WorkingNode(view.op_type if view.domain in ("", "ai.onnx", "com.microsoft") else
-                                          f"{view.domain}:{view.op_type}",
-                                          inputs, list(view.outputs), attributes, origin=view, sources=[view.name]))
+            nodes.append(WorkingNode(view.op_type if view.domain in ("", "ai.onnx", "com.microsoft") else
+                                     f"{view.domain}:{view.op_type}",
+                                     inputs, list(view.outputs), attributes, view, [view.name]))
+        self.nodes = nodes
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "nodes":

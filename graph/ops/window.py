@@ -40,8 +40,18 @@ def read_window(
 ) -> Window:
     """Resolve strides, dilations, pads and auto_pad of a Conv/pool node into a 2-D window.
 
-    With three spatial axes, `input_hw` and `kernel` are (D, H, W) and the depth goes to `Window.depth`.
+    With three spatial axes, `input_hw` and `kernel` are (D, H, W) and the depth goes to `Window.depth`. A window is
+    read once per kind of node (attributes, input dims, kernel: GraphContext.memos); an error is raised for each node.
     """
+    key = ("window", node.attributes_key, tuple(input_hw), tuple(kernel), spatial_rank, ceil_mode)
+    window = ctx.memos.get(key)
+    if window is None:
+        ctx.memos[key] = window = _read_window(ctx, node, input_hw, kernel, spatial_rank, ceil_mode)
+    return window
+
+
+def _read_window(ctx: GraphContext, node: NodeView, input_hw: tuple[int, int], kernel: tuple[int, ...],
+                 spatial_rank: int, ceil_mode: bool) -> Window:
     if spatial_rank == 3:
         return _read_window_3d(ctx, node, tuple(input_hw), tuple(kernel), ceil_mode)
     strides = _lift(ctx.ints(node, "strides", 1, _MAX) or (1,) * spatial_rank, spatial_rank, 1, ctx, node, "strides")
