@@ -80,6 +80,7 @@ class NodeView(NamedTuple):
     # name -> Python value (see attribute_value), read once: the handlers and the working graph both read them
     attributes: Mapping[str, object] = _NO_ATTRIBUTES
     attributes_key: tuple[bytes, ...] = ()  # the attributes as a dict key (see attributes_key)
+    has_subgraphs: bool = False  # an attribute holds a graph (If, Loop, Scan bodies)
 
     @property
     def is_default_domain(self) -> bool:
@@ -106,16 +107,21 @@ def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     protos = list(graph.node)
     op_types = [text(proto.op_type) for proto in protos]
     names = _unique_names(op_types, [text(proto.name) for proto in protos])
-    read: dict[tuple[bytes, ...], Mapping[str, object]] = {(): _NO_ATTRIBUTES}
+    read: dict[tuple[bytes, ...], tuple[Mapping[str, object], bool]] = {(): (_NO_ATTRIBUTES, False)}
     views = []
     for index, proto in enumerate(protos):
         key = attributes_key(proto) if proto.attribute else ()
-        attributes = read.get(key)
-        if attributes is None:
-            read[key] = attributes = MappingProxyType(dict(_attribute_values(proto)))
+        found = read.get(key)
+        if found is None:
+            read[key] = found = (MappingProxyType(dict(_attribute_values(proto))),
+                                 any(attribute.type in _GRAPH_TYPES for attribute in proto.attribute))
+        attributes, has_subgraphs = found
         views.append(NodeView(proto, names[index], index, op_types[index], _texts(proto.input),
-                              _texts(proto.output), text(proto.domain), attributes, key))
+                              _texts(proto.output), text(proto.domain), attributes, key, has_subgraphs))
     return views
+
+
+_GRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
 
 
 def attributes_key(proto: onnx.NodeProto) -> tuple[bytes, ...]:

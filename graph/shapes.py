@@ -40,7 +40,6 @@ __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Compress", "Unique", "TopK"})
 _NOT_EVALUATED = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
                             "Bernoulli", "If", "Loop", "Scan", "SequenceMap"})
-_SUBGRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
 
 
 @dataclass(frozen=True)
@@ -88,17 +87,12 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
 
 def _walk(nodes: Sequence[NodeView], scope: Scope, fallback: dict[str, Tensor]) -> None:
     complete = {name for name, tensor in fallback.items() if is_complete(tensor)}  # sized by ONNX's whole-graph pass
-    with_subgraphs: dict[tuple[bytes, ...], bool] = {(): False}  # attributes (NodeView.attributes_key) -> any graph?
     for node in nodes:
         outputs = [name for name in node.outputs if name]
         if not outputs:
             continue
         inputs = node.inputs
-        subgraphs = with_subgraphs.get(node.attributes_key)
-        if subgraphs is None:
-            with_subgraphs[node.attributes_key] = subgraphs = any(
-                attribute.type in _SUBGRAPH_TYPES for attribute in node.proto.attribute)
-        if subgraphs:
+        if node.has_subgraphs:
             _control_flow(node, scope, fallback)
         else:
             if _known_everywhere(node, inputs, outputs, scope, fallback, complete):

@@ -37,8 +37,7 @@ def _output_shapes(ctx: GraphContext, node: NodeView) -> list[tuple[str, tuple[i
 def _unmodeled(node: NodeView, outputs: list[tuple[str, tuple[int, ...] | None]]) -> UnmodeledNode | None:
     if not node.is_default_domain and (node.domain, node.op_type) not in KNOWN_CUSTOM_OPS:
         return unmodeled(node, f"op of custom domain {node.domain!r} is not modeled")
-    if node.proto.attribute and any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-                                    for a in node.proto.attribute):
+    if node.has_subgraphs:
         return unmodeled(node, "control flow with subgraphs is not modeled")
     unknown = next((name for name, shape in outputs if shape is None), None)
     if unknown is not None:
