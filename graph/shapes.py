@@ -270,15 +270,15 @@ def _infer(node: NodeView, scope: Scope) -> None:
         return
     if any(name and tensor is None for name, tensor in zip(node.inputs, inputs, strict=True)):
         return
+    values = [scope.value(name) if name else None for name in node.inputs]
     rule = PLAIN_RULES.get(node.op_type)
     if rule is not None and all(tensor is None or (tensor.elem_type and is_complete(tensor)) for tensor in inputs):
-        found = rule(node, [None if tensor is None else (tensor.elem_type, tensor.dims) for tensor in inputs])
+        found = rule(node, [None if tensor is None else (tensor.elem_type, tensor.dims) for tensor in inputs], values)
         if found is not None:  # (None: a case the rule leaves to ONNX)
             for name, (elem_type, dims) in zip(node.outputs, found, strict=True):
                 if name:
                     scope.tensors[name] = Tensor(elem_type, dims)
             return
-    values = [scope.value(name) if name else None for name in node.inputs]
     by_values = values_key(values)
     key = None if by_values is None else (
         node.op_type, node.attributes_key, tuple([None if tensor is None else (tensor.elem_type, tensor.dims)
