@@ -110,14 +110,16 @@ def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     read: dict[tuple[bytes, ...], tuple[Mapping[str, object], bool]] = {(): (_NO_ATTRIBUTES, False)}
     views = []
     for index, proto in enumerate(protos):
-        key = attributes_key(proto) if proto.attribute else ()
+        key = tuple([attribute.SerializeToString() for attribute in proto.attribute])  # (attributes_key)
         found = read.get(key)
         if found is None:
             read[key] = found = (MappingProxyType(dict(_attribute_values(proto))),
                                  any(attribute.type in _GRAPH_TYPES for attribute in proto.attribute))
         attributes, has_subgraphs = found
+        domain = proto.domain
         views.append(NodeView(proto, names[index], index, op_types[index], _texts(proto.input),
-                              _texts(proto.output), text(proto.domain), attributes, key, has_subgraphs))
+                              _texts(proto.output), domain if domain.__class__ is str else text(domain), attributes,
+                              key, has_subgraphs))
     return views
 
 

@@ -56,10 +56,14 @@ def _broadcasting(node: NodeView, inputs: Inputs, values: Values):
     tensors = _present(inputs)
     if tensors is None or len(tensors) != 2 or not _one_output(node) or tensors[0][0] != tensors[1][0]:
         return None
-    try:
-        dims = broadcast(tensors[0][1], tensors[1][1])
-    except ValueError:
-        return None
+    first, second = tensors[0][1], tensors[1][1]
+    if first == second or not second:  # (most: same shapes, or a scalar)
+        dims = first
+    else:
+        try:
+            dims = broadcast(first, second)
+        except ValueError:
+            return None
     return [(onnx.TensorProto.BOOL if node.op_type in _COMPARISONS else tensors[0][0], dims)]
 
 

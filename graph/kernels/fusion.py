@@ -214,9 +214,15 @@ def _per_channel_constant_op(graph: WorkingGraph, conv: WorkingNode, follower: W
 
 
 def _matmul_add_to_gemm(graph: WorkingGraph) -> None:
-    """MatMul by a constant 2-D weight + Add of its bias -> Gemm (between Reshapes when the input is not 2-D)."""
+    """MatMul by a constant 2-D weight + Add of its bias -> Gemm (between Reshapes when the input is not 2-D).
+
+    A fusion changes only its MatMul, its Add and the Reshapes around them, none of which decides another MatMul's
+    fusion: all are found on one consumer map and the node list is rebuilt once (patching the maps after each
+    fusion was most of the pass on a transformer)."""
     consumers = graph.consumers()
-    for node in list(graph.nodes):
+    around: dict[WorkingNode, tuple[WorkingNode, WorkingNode]] = {}  # Gemm -> the Reshapes before and after it
+    fused = False
+    for node in graph.nodes:
         weight = graph.shapes.get(node.input(1)) if node.op_type == "MatMul" else None
         data = graph.shapes.get(node.input(0)) if weight is not None else None
         if weight is None or data is None or len(weight) != 2 or not graph.is_constant(node.input(1)):
@@ -230,20 +236,24 @@ def _matmul_add_to_gemm(graph: WorkingGraph) -> None:
         node.op_type = "Gemm"
         node.inputs = [node.inputs[0], node.inputs[1], bias[0]]
         node.absorb(add)
-        graph.remove(add)
+        add.removed = True  # (leaves the list below)
+        fused = True
         if len(data) != 2:
-            _wrap_in_reshapes(graph, node, (math.prod(data[:-1]), data[-1]), (math.prod(data[:-1]), weight[1]))
-        consumers = graph.consumers()
+            around[node] = _reshapes_around(graph, node, (math.prod(data[:-1]), data[-1]),
+                                            (math.prod(data[:-1]), weight[1]))
+    if fused:
+        graph.nodes = [kept for node in graph.nodes if not node.removed
+                       for kept in ((around[node][0], node, around[node][1]) if node in around else (node,))]
 
 
-def _wrap_in_reshapes(graph: WorkingGraph, gemm: WorkingNode, input_2d, output_2d) -> None:
+def _reshapes_around(graph: WorkingGraph, gemm: WorkingNode, input_2d, output_2d) -> tuple[WorkingNode, WorkingNode]:
+    """The Reshapes to 2-D before `gemm` and back after it (gemm now reads and writes the 2-D tensors)."""
     flat_in, flat_out = f"{gemm.name}/gemm_input", f"{gemm.name}/gemm_output"
     graph.shapes[flat_in], graph.shapes[flat_out] = tuple(input_2d), tuple(output_2d)
     before = WorkingNode("Reshape", [gemm.inputs[0]], [flat_in])
     after = WorkingNode("Reshape", [flat_out], list(gemm.outputs))
     gemm.inputs[0], gemm.outputs = flat_in, [flat_out]
-    index = graph.nodes.index(gemm)
-    graph.nodes[index:index + 1] = [before, gemm, after]
+    return before, after
 
 
 def _conv_add_activation(graph: WorkingGraph, rules: FusionRules) -> None:
