@@ -88,7 +88,7 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
 def _walk(nodes: Sequence[NodeView], scope: Scope, fallback: dict[str, Tensor]) -> None:
     complete = {name for name, tensor in fallback.items() if is_complete(tensor)}  # sized by ONNX's whole-graph pass
     for node in nodes:
-        outputs = [name for name in node.outputs if name]
+        outputs = node.outputs if "" not in node.outputs else [name for name in node.outputs if name]
         if not outputs:
             continue
         inputs = node.inputs
@@ -126,7 +126,7 @@ def _nothing_to_evaluate(node: NodeView, inputs, scope: Scope) -> bool:
     return any(scope.value(name) is None for name in inputs if name)
 
 
-def _known_everywhere(node: NodeView, inputs, outputs: list[str], scope: Scope, fallback: dict[str, Tensor],
+def _known_everywhere(node: NodeView, inputs, outputs: Sequence[str], scope: Scope, fallback: dict[str, Tensor],
                       complete: set[str]) -> bool:
     """Whether ONNX's whole-graph inference already gave every output a full shape that this node's own inference
     would only repeat: its inputs are as ONNX saw them (none sized by an upper bound here) and its sizes do not

@@ -49,6 +49,9 @@ class Scope:
             outer.evaluated if outer is not None else {}
         # Constant nodes' attributes (NodeView.attributes_key) -> their small array (graph/shapes.py's _constant_array)
         self.constants: dict[tuple[bytes, ...], object] = outer.constants if outer is not None else {}
+        if outer is None:  # the graph's own scope, asked for every node: its lookups are the dicts' own
+            self.tensor = self.tensors.get
+            self.is_tainted = self.tainted.__contains__
 
     def type_proto(self, tensor: Tensor) -> onnx.TypeProto:
         """The tensor's type as ONNX's per-node inference takes it (one proto per type: most recur)."""
