@@ -61,7 +61,7 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
     opsets = {entry.domain or "": int(entry.version) for entry in model.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 0))
     scope = Scope(opsets)
-    fallback = {text(name): Tensor(elem_type, dims) for name, (elem_type, dims) in inferred.items()}
+    fallback = {name if name.__class__ is str else text(name): Tensor(*found) for name, found in inferred.items()}
     for value in model.graph.input:
         if value.name and value.type.HasField("tensor_type"):  # ('' names no tensor: it marks an omitted input)
             scope.tensors[text(value.name)] = from_type(value.type)

@@ -7,7 +7,7 @@ it memoises per graph: ONNX's per-node inference and the reference ops, keyed by
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -21,8 +21,9 @@ __all__ = ["MAX_VALUE_ELEMENTS", "Scope", "Tensor", "from_type", "is_complete", 
 MAX_VALUE_ELEMENTS = 4096
 
 
-@dataclass
-class Tensor:
+class Tensor(NamedTuple):
+    """A tensor's element type and dims (a named tuple: the pass makes one for every tensor of the graph)."""
+
     elem_type: int
     dims: Dims | None  # None: rank unknown; a None dim: size unknown
 
