@@ -105,8 +105,8 @@ def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     read-only mapping of them (a graph repeats its kernels, strides and perms; reading them field by field cost
     several times more than their bytes)."""
     protos = list(graph.node)
-    op_types = [text(proto.op_type) for proto in protos]
-    names = _unique_names(op_types, [text(proto.name) for proto in protos])
+    op_types = [op if (op := proto.op_type).__class__ is str else text(op) for proto in protos]
+    names = _unique_names(op_types, [name if (name := proto.name).__class__ is str else text(name) for proto in protos])
     read: dict[tuple[bytes, ...], tuple[Mapping[str, object], bool]] = {(): (_NO_ATTRIBUTES, False)}
     views = []
     for index, proto in enumerate(protos):
@@ -214,7 +214,7 @@ class GraphContext:
         shapes: dict[str, Shape | None] = {}
         elem_types: dict[str, int] = {}
         for raw_name, (elem_type, dims) in types.items():
-            name = raw_name if isinstance(raw_name, str) else text(raw_name)
+            name = raw_name if raw_name.__class__ is str else text(raw_name)
             elem_types[name] = elem_type
             shapes[name] = None if dims is None or None in dims else dims
         constants: dict[str, onnx.TensorProto] = {}
