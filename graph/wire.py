@@ -165,7 +165,11 @@ def _fields(buffer, start: int, end: int):
     position = start
     while position < end:
         field_start = position
-        key, position = _varint(buffer, position)
+        key = buffer[position]
+        if key < 0x80:  # (a one-byte key and length: nearly every field of a graph, read without a call)
+            position += 1
+        else:
+            key, position = _varint(buffer, position)
         number, wire_type = key >> 3, key & 7
         if wire_type == 0:
             _, position = _varint(buffer, position)
@@ -173,7 +177,11 @@ def _fields(buffer, start: int, end: int):
         elif wire_type == 1:
             value_start, position = position, position + 8
         elif wire_type == 2:
-            length, value_start = _varint(buffer, position)
+            length = buffer[position]
+            if length < 0x80:
+                value_start = position + 1
+            else:
+                length, value_start = _varint(buffer, position)
             position = value_start + length
         elif wire_type == 5:
             value_start, position = position, position + 4
