@@ -30,6 +30,7 @@ from estimator.predict.extraction import ExtractionSettings, ModelJob, PreparedM
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from estimator.predict.selection import choose_profile, device_note
+from graph.collector import collector_paused
 from graph.loading import ModelSource, source_label
 from graph.schema import LAYER_TYPES
 
@@ -93,9 +94,13 @@ def estimate_many(models, profile=None, batch_size=None, input_shapes=None, dime
                          threads=threads)
 
 
+@collector_paused()
 def estimate_jobs(jobs: Sequence[ModelJob], profile: ProfileSource = None, *, executor: Executor | None = None,
                   return_errors: bool = False, chunk_size: int | None = None, threads: int | None = None) -> list:
-    """estimate_many() for jobs that each size their model (estimator.predict.curve's points)."""
+    """estimate_many() for jobs that each size their model (estimator.predict.curve's points).
+
+    The cyclic collector is paused throughout (graph.collector): reading and scoring leave no cycles, and its
+    passes over the growing reports cost a few percent of a batch."""
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     loaded, note = _chosen_profile(profile, threads)

@@ -71,6 +71,7 @@ def extract_kernels(
         kernels.append(_kernel(graph, node, record, rules))
         if ctx.data_dependent and any(name in ctx.data_dependent for name in present([*node.inputs, *node.outputs])):
             data_dependent.append(kernels[-1].name)
+    graph.close()
     return ModelKernels(
         source=label,
         rules=rules.name,

@@ -385,6 +385,14 @@ class WorkingGraph:
             start = end
         return True
 
+    def close(self) -> None:
+        """Forget the maps and the journal once the graph has been read: a node noted in the journal refers to it,
+        a cycle that only the cyclic collector would free (with the model's protobuf that the node's view holds)."""
+        for node in self.nodes:
+            node._journal, node._before = None, None
+        self._journal.clear()
+        self._maps = None
+
     def sole_consumer(self, consumers: dict[str, list[WorkingNode]], tensor: str) -> WorkingNode | None:
         """The only node reading `tensor`, when it is not also a graph output (None for '': no tensor)."""
         readers = consumers.get(tensor, []) if tensor else []

@@ -4,6 +4,7 @@ process pool and on a Dask cluster; a model's failure is its own."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -21,7 +22,7 @@ from graph.frames import DESCRIPTIVE_COLUMNS
 from graph.kernels import extract_kernels
 from graph.kernels.frames import kernel_row
 from tests.estimator_fixtures import huge_conv
-from tests.paths import FAMILIES, ZOO
+from tests.paths import FAMILIES, MODERN, ZOO
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,20 @@ def test_models_are_read_with_only_the_columns_scoring_reads(unit):
             pd.testing.assert_frame_equal(unit.featurize(frame[read], layer_type), unit.featurize(frame, layer_type))
             pd.testing.assert_frame_equal(unit.featurize(brief, layer_type), unit.featurize(frame, layer_type))
             assert (composition_groups(frame[read], layer_type) == composition_groups(frame, layer_type)).all()
+
+
+def test_a_batch_leaves_no_cycle_for_the_collector():
+    """estimate_many runs with the cyclic collector paused (graph.collector): that is safe only while reading and
+    scoring leave no cycle, which the working graph's journal made until the graph forgets it once read."""
+    profile = load_profile()
+    sources = [MODERN / "yolo11n.onnx", MODERN / "bert_base_seq128.onnx", ZOO / "resnet18.onnx"]
+    estimate_many(sources, profile)
+    gc.collect()
+    gc.disable()
+    try:
+        reports = estimate_many(sources, profile)
+        assert len(reports) == 3
+        del reports
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
