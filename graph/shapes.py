@@ -86,7 +86,8 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
 
 
 def _walk(nodes: Sequence[NodeView], scope: Scope, fallback: dict[str, Tensor]) -> None:
-    complete = {name for name, tensor in fallback.items() if is_complete(tensor)}  # sized by ONNX's whole-graph pass
+    complete = {name for name, (_, dims) in fallback.items()  # sized by ONNX's whole-graph pass
+                if dims is not None and None not in dims}
     for node in nodes:
         outputs = node.outputs if "" not in node.outputs else [name for name in node.outputs if name]
         if not outputs:

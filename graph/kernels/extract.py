@@ -193,7 +193,7 @@ def _other_record(graph: WorkingGraph, node: WorkingNode, position: int) -> Othe
     for slot, name in enumerate(inputs):
         values = ctx.constant_values(name) if name in constants else None
         if values is not None:
-            constant_inputs.append((slot, tuple([float(v) for v in values.reshape(-1)])))
+            constant_inputs.append((slot, tuple(values.reshape(-1).astype(float).tolist())))
     attributes = tuple([(key, value) for key, value in sorted(node.attributes.items())
                         if isinstance(value, (int, float, str, tuple)) and not isinstance(value, bool)]) \
         if node.attributes else ()
