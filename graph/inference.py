@@ -34,11 +34,10 @@ Dims = tuple[int | None, ...]  # a None dim: its size is unknown
 TensorTypes = dict[str, tuple[int, Dims | None]]
 
 
-def infer_shapes(model: onnx.ModelProto, label: str, nodes: Sequence[NodeView]) -> tuple[TensorTypes, bool]:
-    """The tensor types of `model` as ONNX infers them, and whether some output of its `nodes` (its node views) is
-    still unknown (ONNX's inferred model is not kept: its types are all that is read of it)."""
-    types = tensor_types(_onnx_inference(model, label))
-    return types, unknown_outputs(model, nodes, types)
+def infer_shapes(model: onnx.ModelProto | bytes, label: str) -> TensorTypes:
+    """The tensor types of `model` (or its serialized bytes: the caller need not hold the model meanwhile) as ONNX
+    infers them (ONNX's inferred model is not kept: its types are all that is read of it)."""
+    return tensor_types(_onnx_inference(model, label))
 
 
 def tensor_types(model: onnx.ModelProto) -> TensorTypes:
@@ -85,7 +84,7 @@ def _tensor_type(type_proto: onnx.TypeProto) -> tuple[int, Dims | None] | None:
 
 
 def unknown_outputs(model: onnx.ModelProto, nodes: Sequence[NodeView], types: TensorTypes) -> bool:
-    """Whether some output of `nodes` (the model's node views) lacks a concrete shape in `types` (its
+    """Whether some output of `nodes` (the model's node views) lacks a concrete shape in `types` (its inferred
     tensor_types)."""
     known = {name for name, (_, dims) in types.items() if dims is not None and None not in dims}
     known.update(tensor.name for tensor in model.graph.initializer)
@@ -94,7 +93,7 @@ def unknown_outputs(model: onnx.ModelProto, nodes: Sequence[NodeView], types: Te
     return not produced <= known
 
 
-def _onnx_inference(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+def _onnx_inference(model: onnx.ModelProto | bytes, label: str) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
     except _INFERENCE_ERRORS as error:

@@ -16,7 +16,8 @@ import onnx
 from graph.batch import flow_batch_axis, model_shapes, symbolic_batch_axes
 from graph.context import NodeView, text
 from graph.errors import BatchSizeError, ShapeError
-from graph.inference import TensorTypes, infer_shapes
+from graph.heap import LARGE_GRAPH_NODES, release_freed_memory
+from graph.inference import TensorTypes, infer_shapes, unknown_outputs
 from graph.loading import LoadedModel
 
 __all__ = ["MAX_DIM", "MAX_INPUT_ELEMENTS", "MAX_RANK", "ShapedModel", "check_batch_size", "fix_input_shapes"]
@@ -94,11 +95,18 @@ def fix_input_shapes(
     for output in model.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    nodes = loaded.nodes
-    types, unknown = infer_shapes(model, label, nodes)
+    # ONNX reads the copy's bytes: the copy goes first, so that a large graph is held twice, not three times, while
+    # ONNX infers it (the loaded model and the inferred one). The views read the loaded model's nodes from here on.
+    serialized = model.SerializeToString()
+    del model
+    model, nodes = loaded.proto, loaded.nodes
+    types = infer_shapes(serialized, label)
+    del serialized
+    if len(nodes) >= LARGE_GRAPH_NODES:
+        release_freed_memory()  # (ONNX's inferred model, read and freed: graph/heap.py)
     values: dict[str, np.ndarray] = {}
     data_dependent: frozenset[str] = frozenset()
-    if unknown:
+    if unknown_outputs(model, nodes, types):
         from graph.shapes import resolve_shapes  # ONNX's reference ops load only for graphs that need them
 
         types, resolution = resolve_shapes(model, types, nodes)
@@ -113,8 +121,7 @@ def fix_input_shapes(
             _check_fixed_batch(label, name, fixed[name], axes[name], batch_size)
     batches = [fixed[name][axis] for name, axis in axes.items() if axis is not None and fixed[name]]
     resolved_batch = batches[0] if batches else (batch_size or 1)
-    # The copy with fixed inputs served ONNX's inference only: the views read the loaded model's nodes.
-    return ShapedModel(loaded.proto, nodes, types, fixed, resolved_batch, assumed,
+    return ShapedModel(model, nodes, types, fixed, resolved_batch, assumed,
                        {k: v for k, v in axes.items() if v is not None}, values, data_dependent)
 
 

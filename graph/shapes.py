@@ -29,7 +29,7 @@ from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
 from graph.context import DEFAULT_DOMAINS, NodeView, node_views, text
-from graph.inference import TensorTypes, value_types
+from graph.inference import TensorTypes
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES
 from graph.shapes_plain import PLAIN_RULES
@@ -52,19 +52,19 @@ class Resolution:
 
 def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
                    nodes: Sequence[NodeView]) -> tuple[TensorTypes, Resolution]:
-    """The tensor types of `model` (inputs fixed; `nodes` are its node views) with every shape the pass can work
-    out, by tensor name as text (graph.context.text).
+    """The tensor types of `model` (`nodes` are its node views) with every shape the pass can work out, by tensor
+    name as text (graph.context.text).
 
-    `inferred` are the tensor types of ONNX's whole-graph result for the same model: its shapes stand
-    where the pass finds none (e.g. outputs of control flow it does not enter).
+    `inferred` are the tensor types of ONNX's whole-graph result for the model with its inputs fixed: its inputs'
+    types are taken from there, and its shapes stand where the pass finds none (e.g. outputs of control flow it
+    does not enter).
     """
     opsets = {entry.domain or "": int(entry.version) for entry in model.opset_import}
     opsets.setdefault("", opsets.get("ai.onnx", 0))
     scope = Scope(opsets)
     fallback = {name if name.__class__ is str else text(name): Tensor(*found) for name, found in inferred.items()}
-    for value in model.graph.input:
-        if value.name and value.type.HasField("tensor_type"):  # ('' names no tensor: it marks an omitted input)
-            scope.tensors[text(value.name)] = from_type(value.type)
+    inputs = {name: found for value in model.graph.input if (name := text(value.name)) and (found := fallback.get(name))}
+    scope.tensors.update(inputs)  # ('' names no tensor: it marks an omitted input)
     for tensor in model.graph.initializer:
         if not tensor.name:
             continue
@@ -74,7 +74,7 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
     _walk(nodes, scope, fallback)
 
     # The graph's inputs as declared, then each tensor the pass sized, then outputs it did not (rank unknown).
-    resolved = {text(name): found for name, found in value_types(model.graph.input).items()}
+    resolved = {name: (tensor.elem_type, tensor.dims) for name, tensor in inputs.items()}
     graph_inputs = set(resolved) | {text(tensor.name) for tensor in model.graph.initializer}
     resolved.update((name, (tensor.elem_type, tensor.dims)) for name, tensor in scope.tensors.items()
                     if name not in graph_inputs and tensor.dims is not None)
