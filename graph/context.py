@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -47,13 +46,13 @@ def present(names: Iterable[str]) -> list[str]:
 
 
 def _texts(names: Iterable[str | bytes]) -> tuple[str, ...]:
-    """The names as text (see `text`), interned: protobuf hands out a new string on every read, and a tensor's name
-    is read once as its producer's output and once per reader (interned, a graph of 200,000 nodes holds 40 MB less,
-    and dict lookups of the names compare pointers)."""
+    """The names as text (see `text`); str.join takes only str, so it tells in one C call that all already are."""
+    names = tuple(names)
     try:
-        return tuple(map(sys.intern, names))
-    except TypeError:  # (a name that is not UTF-8, which protobuf hands out as bytes)
-        return tuple(sys.intern(text(name)) for name in names)
+        "".join(names)
+    except TypeError:
+        return tuple(map(text, names))
+    return names
 
 
 def input_at(names: Sequence[str], position: int) -> str:
@@ -106,7 +105,7 @@ def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     read-only mapping of them (a graph repeats its kernels, strides and perms; reading them field by field cost
     several times more than their bytes)."""
     protos = list(graph.node)
-    op_types = [sys.intern(op if (op := proto.op_type).__class__ is str else text(op)) for proto in protos]
+    op_types = [op if (op := proto.op_type).__class__ is str else text(op) for proto in protos]
     names = _unique_names(op_types, [name if (name := proto.name).__class__ is str else text(name) for proto in protos])
     read: dict[tuple[bytes, ...], tuple[Mapping[str, object], bool]] = {(): (_NO_ATTRIBUTES, False)}
     views = []

@@ -3,7 +3,7 @@
 ONNX's whole-graph inference parses its result into a second model as large as the graph and its value_info (on a
 chain of 200,000 nodes: 190 MB), which graph/inputs.py frees once it has read the types. glibc's malloc keeps such
 freed memory in the process, below the node views made at load, and the working graph and records made afterwards
-reuse only part of it: the chain's peak RSS was 866 MB with it kept and 789 MB with it handed back
+reuse only part of it: the chain's peak RSS was 884 MB with it kept and 807 MB with it handed back
 (scripts/bench.py --hostile-only). malloc_trim hands it back; where the C library has no malloc_trim (macOS,
 musl), nothing is done.
 """
