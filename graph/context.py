@@ -187,7 +187,9 @@ class GraphContext:
             if node.op_type in ("Shape", "Size"):
                 real = present(inputs)
                 foldable = self.shapes.get(real[0]) is not None if real else False
-            else:  # (most nodes stop here: an input that is not constant)
+            elif inputs and inputs[0] and inputs[0] not in constants:
+                continue  # (most nodes: a first input that is not constant)
+            else:
                 foldable = any(inputs) and all(name in constants for name in inputs if name)
             if not foldable or not node.is_default_domain or node.op_type in _NEVER_FOLDED:
                 continue

@@ -137,8 +137,9 @@ def _foldable(graph: WorkingGraph, node: WorkingNode, rules: FusionRules) -> boo
     if node.op_type == "Shape":  # the runtime knows every shape here, but not sizes set by data
         return graph.shapes.get(node.input(0)) is not None and node.input(0) not in graph.ctx.data_dependent
     inputs, constants = node.inputs, graph.constants
-    if not any(inputs) or not all(name in constants for name in inputs if name):
-        return False  # (most nodes: tested first)
+    if (inputs and inputs[0] and inputs[0] not in constants) or not any(inputs) \
+            or not all(name in constants for name in inputs if name):
+        return False  # (most nodes: a first input that is not constant, tested first)
     return not (node.op_type == "DequantizeLinear" and rules.qdq_fusion)  # kept for the QDQ selectors, as the
     # runtime's constant folding keeps it
 

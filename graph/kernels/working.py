@@ -84,11 +84,10 @@ class _NodeList(_TrackedList):
         list.insert(self, index, value)
 
 
-def _tracked(kind: type[_TrackedList], values, owner: WorkingNode | WorkingGraph | weakref.ref) -> _TrackedList:
-    """A tracked list of `values` (built without an __init__ of its own: a node is made for every model node);
-    `owner` may be given as a weak reference to it already (a node's two lists share one)."""
+def _tracked(kind: type[_TrackedList], values, owner: WorkingNode | WorkingGraph) -> _TrackedList:
+    """A tracked list of `values` (built without an __init__ of its own: a node is made for every model node)."""
     tracked = kind(values)
-    tracked.owner = owner if isinstance(owner, weakref.ref) else weakref.ref(owner)
+    tracked.owner = weakref.ref(owner)
     return tracked
 
 
@@ -108,9 +107,9 @@ class WorkingNode:
         self._journal: list | None = None  # the journal of the graph whose maps index this node
         self._before: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # inputs, outputs as the maps have them
         self.op_type = op_type
-        owner = weakref.ref(self)
-        self._inputs = _tracked(_TrackedList, inputs, owner)  # (no map indexes a new node yet: nothing to note)
-        self._outputs = _tracked(_TrackedList, outputs, owner)
+        # (_tracked, written out: a node is made for every model node; no map indexes it yet: nothing to note)
+        self._inputs, self._outputs = _TrackedList(inputs), _TrackedList(outputs)
+        self._inputs.owner = self._outputs.owner = weakref.ref(self)
         self.attributes: dict[str, object] = {} if attributes is None else attributes
         self.origin = origin
         self.sources: list[str] = [] if sources is None else sources
