@@ -110,7 +110,7 @@ def node_views(graph: onnx.GraphProto) -> list[NodeView]:
     read: dict[tuple[bytes, ...], tuple[Mapping[str, object], bool]] = {(): (_NO_ATTRIBUTES, False)}
     views = []
     for index, proto in enumerate(protos):
-        key = tuple([attribute.SerializeToString() for attribute in proto.attribute])  # (attributes_key)
+        key = attributes_key(proto)
         found = read.get(key)
         if found is None:
             read[key] = found = (MappingProxyType(dict(_attribute_values(proto))),

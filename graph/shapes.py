@@ -73,7 +73,7 @@ def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
         scope.initializers[name] = tensor
     _walk(nodes, scope, fallback)
 
-    # The graph's inputs as declared, then each tensor the pass sized, then outputs it did not (rank unknown).
+    # The graph's inputs (fixed), then each tensor the pass sized, then outputs it did not (rank unknown).
     resolved = {name: (tensor.elem_type, tensor.dims) for name, tensor in inputs.items()}
     graph_inputs = set(resolved) | {text(tensor.name) for tensor in model.graph.initializer}
     resolved.update((name, (tensor.elem_type, tensor.dims)) for name, tensor in scope.tensors.items()

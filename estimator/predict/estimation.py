@@ -227,8 +227,9 @@ def _empty_scores(count: int) -> dict[str, np.ndarray]:
 
 
 def _frame(columns: dict[str, list]) -> pd.DataFrame:
-    """The feature columns as a frame, numeric ones handed over as float arrays (None: NaN): pandas' inference of
-    each column's type from its Python values was a fifth of scoring. Featurization reads every number as a float."""
+    """The feature columns as a frame, numeric ones handed over as float arrays (None: NaN) rather than inferred by
+    pandas from their Python values (scoring the 55 zoo and modern graphs together: 0.120 -> 0.112 s). Featurization
+    reads every number as a float."""
     arrays: dict[str, object] = {}
     for name, values in columns.items():
         first = next((value for value in values if value is not None), None)
