@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 
 import onnx
 
-from graph.context import NodeView
 from graph.inference import TensorTypes
+from graph.views import NodeView
 
 __all__ = ["flow_batch_axis", "model_shapes", "symbolic_batch_axes"]
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import onnx
 
 from graph.errors import ShapeError
-
-if TYPE_CHECKING:  # (graph.context reads TensorTypes from here)
-    from graph.context import NodeView
+from graph.views import NodeView
 
 __all__ = ["Dims", "TensorTypes", "infer_shapes", "tensor_types", "unknown_outputs", "value_types"]
 

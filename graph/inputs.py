@@ -14,11 +14,11 @@ import numpy as np
 import onnx
 
 from graph.batch import flow_batch_axis, model_shapes, symbolic_batch_axes
-from graph.context import NodeView, text
 from graph.errors import BatchSizeError, ShapeError
 from graph.heap import LARGE_GRAPH_NODES, release_freed_memory
 from graph.inference import TensorTypes, infer_shapes, unknown_outputs
 from graph.loading import LoadedModel
+from graph.views import NodeView, text
 
 __all__ = ["MAX_DIM", "MAX_INPUT_ELEMENTS", "MAX_RANK", "ShapedModel", "check_batch_size", "fix_input_shapes"]
 

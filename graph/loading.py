@@ -16,9 +16,9 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from graph.context import NodeView, node_views, text
 from graph.errors import ModelLoadError
 from graph.schemas import check_schemas
+from graph.views import NodeView, node_views, text
 from graph.wire import PROTOBUF_DEPTH_LIMIT, FileWindow, NestingError, WireError, nesting_depth, strip_payloads
 
 __all__ = ["MIN_OPSET", "LoadedModel", "ModelSource", "default_opset", "load_model", "source_label"]

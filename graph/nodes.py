@@ -15,8 +15,8 @@ import onnx
 from onnx import numpy_helper
 
 from graph.build import has_payload
-from graph.context import attribute_value
 from graph.loading import ModelSource, load_model
+from graph.views import attribute_value
 
 __all__ = ["GraphRecord", "InputRecord", "NodeRecord", "TensorRecord", "onnx_dtype_name", "read_graph"]
 

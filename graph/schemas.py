@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import onnx
 from onnx import defs
 
-from graph.context import DEFAULT_DOMAINS, NodeView, text
 from graph.errors import ModelLoadError, NodeError
+from graph.views import DEFAULT_DOMAINS, NodeView, text
 
 __all__ = ["check_schemas", "op_schema"]
 

@@ -28,12 +28,12 @@ from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
-from graph.context import DEFAULT_DOMAINS, NodeView, node_views, text
 from graph.inference import TensorTypes
 from graph.schemas import op_schema
 from graph.shapes_custom import CUSTOM_RULES
 from graph.shapes_plain import PLAIN_RULES
 from graph.shapes_scope import MAX_VALUE_ELEMENTS, Scope, Tensor, from_type, is_complete, small_array, values_key
+from graph.views import DEFAULT_DOMAINS, NodeView, node_views, text
 
 __all__ = ["DATA_DEPENDENT_OPS", "Resolution", "resolve_shapes"]
 

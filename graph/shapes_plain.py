@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import onnx
 
-from graph.context import NodeView
 from graph.shapes_custom import Dims, broadcast
+from graph.views import NodeView
 
 __all__ = ["PLAIN_RULES"]
 

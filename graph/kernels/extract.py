@@ -7,7 +7,7 @@ import heapq
 import onnx
 
 from graph.collector import collector_paused
-from graph.context import GraphContext, dtype_name_and_bytes, present, text
+from graph.context import GraphContext, dtype_name_and_bytes
 from graph.inputs import fix_input_shapes
 from graph.kernels.fusion import apply_fusions
 from graph.kernels.nchwc import apply_nchwc
@@ -19,6 +19,7 @@ from graph.loading import ModelSource, default_opset, load_model
 from graph.ops import handle_node, unmodeled_reason
 from graph.ops.qdq import QdqGroup, absorbed_by_groups, qdq_groups, quantized_record
 from graph.records import ConvLayer, Layer, OtherLayer, UnmodeledNode
+from graph.views import present, text
 
 __all__ = ["extract_kernels"]
 

@@ -6,7 +6,6 @@ import itertools
 import math
 from collections import defaultdict
 
-from graph.context import present
 from graph.kernels.patterns import fuse_fast_gelu, fuse_gelu, fuse_quick_gelu, fuse_rms_norm
 from graph.kernels.rules import FusionRules
 from graph.kernels.transformer import (
@@ -17,6 +16,7 @@ from graph.kernels.transformer import (
     push_transposes_through_gathers,
 )
 from graph.kernels.working import WorkingGraph, WorkingNode
+from graph.views import present
 
 __all__ = ["apply_fusions", "conv_nchwc_eligible"]
 

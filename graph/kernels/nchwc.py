@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph.context import present
 from graph.kernels.fusion import conv_nchwc_eligible
 from graph.kernels.rules import EXPANSIONS, FusionRules
 from graph.kernels.working import WorkingGraph, WorkingNode
+from graph.views import present
 
 __all__ = ["apply_nchwc"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import functools
 
-from graph.context import present
 from graph.kernels.working import WorkingGraph, WorkingNode
+from graph.views import present
 
 __all__ = ["fuse_fast_gelu", "fuse_gelu", "fuse_quick_gelu", "fuse_rms_norm"]
 

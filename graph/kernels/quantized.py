@@ -13,9 +13,9 @@ region holds its channels-last shape (N, H, W, C), as the runtime holds and its 
 
 from __future__ import annotations
 
-from graph.context import present
 from graph.kernels.working import WorkingGraph, WorkingNode
 from graph.ops.qdq import QdqGroup
+from graph.views import present
 
 __all__ = ["apply_int8_nhwc", "fuse_qdq"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import onnx
 
-from graph.context import attribute_value
+from graph.views import attribute_value
 
 __all__ = ["RuntimeNode", "read_runtime_graph"]
 

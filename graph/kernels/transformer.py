@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-from graph.context import present
 from graph.kernels.working import WorkingGraph, WorkingNode
+from graph.views import present
 
 __all__ = ["fuse_gathers_to_split", "fuse_matmul_scale", "fuse_matmul_transpose", "fuse_reshape_chains",
            "push_transposes_through_gathers"]

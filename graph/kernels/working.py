@@ -9,7 +9,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from graph.context import GraphContext, NodeView, input_at
+from graph.context import GraphContext
+from graph.views import NodeView, input_at
 
 __all__ = ["WorkingGraph", "WorkingNode"]
 

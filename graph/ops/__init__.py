@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from graph.context import GraphContext, NodeView, present
+from graph.context import GraphContext
 from graph.ops.common import unmodeled
 from graph.ops.conv import handle_conv, handle_conv_transpose
 from graph.ops.dense import handle_einsum, handle_gemm, handle_matmul
@@ -18,6 +18,7 @@ from graph.ops.other import FREE_OPS, KNOWN_CUSTOM_OPS, handle_other, other_unmo
 from graph.ops.pool import handle_global_pool, handle_pool, handle_reduce
 from graph.ops.recurrent import handle_recurrent
 from graph.records import Layer, UnmodeledNode
+from graph.views import NodeView, present
 
 __all__ = ["CUSTOM_HANDLERS", "FREE_OPS", "HANDLERS", "KNOWN_CUSTOM_OPS", "handle_node", "unmodeled_reason"]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from graph.context import GraphContext, NodeView, dtype_name_and_bytes
+from graph.context import GraphContext, dtype_name_and_bytes
 from graph.records import UnmodeledNode
+from graph.views import NodeView
 
 __all__ = ["MAX_ATTRIBUTE", "node_fields", "spatial_input", "spatial_shape", "unmodeled"]
 

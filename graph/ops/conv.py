@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext
 from graph.ops.common import MAX_ATTRIBUTE, node_fields, spatial_shape, unmodeled
 from graph.ops.window import Window, read_window
 from graph.records import ConvLayer, Depth, UnmodeledNode
+from graph.views import NodeView
 
 __all__ = ["handle_conv", "handle_conv_transpose"]
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from graph.context import GraphContext, NodeView, present
+from graph.context import GraphContext
 from graph.ops.common import node_fields, unmodeled
 from graph.ops.other import handle_other
 from graph.records import DenseLayer, MatMulLayer, OtherLayer, UnmodeledNode
+from graph.views import NodeView, present
 
 __all__ = ["handle_einsum", "handle_gemm", "handle_matmul"]
 

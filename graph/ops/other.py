@@ -6,9 +6,10 @@ import math
 
 import onnx
 
-from graph.context import GraphContext, NodeView, attribute_value, dtype_name_and_bytes, present, text
+from graph.context import GraphContext, dtype_name_and_bytes
 from graph.ops.common import node_fields, unmodeled
 from graph.records import OtherLayer, UnmodeledNode
+from graph.views import NodeView, attribute_value, present, text
 
 __all__ = ["FREE_OPS", "KNOWN_CUSTOM_OPS", "handle_other", "other_unmodeled"]
 

@@ -3,11 +3,12 @@ ReduceMean/ReduceMax over H, W -> PoolLayer."""
 
 from __future__ import annotations
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext
 from graph.ops.common import MAX_ATTRIBUTE, node_fields, spatial_shape, unmodeled
 from graph.ops.other import handle_other
 from graph.ops.window import read_window
 from graph.records import NO_DEPTH, Depth, OtherLayer, PoolLayer, UnmodeledNode
+from graph.views import NodeView
 
 __all__ = ["handle_global_pool", "handle_pool", "handle_reduce"]
 

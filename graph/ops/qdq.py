@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import onnx
 
-from graph.context import GraphContext, NodeView, dtype_name_and_bytes, present
+from graph.context import GraphContext, dtype_name_and_bytes
 from graph.records import Layer
+from graph.views import NodeView, present
 
 __all__ = ["QDQ_KERNELS", "QdqGroup", "absorbed_by_groups", "qdq_groups", "quantized_record"]
 

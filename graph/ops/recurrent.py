@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext
 from graph.ops.other import handle_other
 from graph.records import OtherLayer, RecurrentLayer, UnmodeledNode
+from graph.views import NodeView
 
 __all__ = ["handle_recurrent"]
 

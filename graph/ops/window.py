@@ -9,8 +9,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from graph.context import GraphContext, NodeView
+from graph.context import GraphContext
 from graph.records import NO_DEPTH, Depth
+from graph.views import NodeView
 
 __all__ = ["AUTO_PADS", "Window", "read_window", "window_geometry"]
 

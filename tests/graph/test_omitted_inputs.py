@@ -12,11 +12,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from graph import NodeError, extract_layers
-from graph.context import GraphContext, input_at, present
+from graph.context import GraphContext
 from graph.inputs import fix_input_shapes
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
 from graph.loading import load_model
 from graph.records import ConvLayer, OtherLayer, RecurrentLayer, UnmodeledNode
+from graph.views import input_at, present
 
 _RNG = np.random.default_rng(0)
 BLOCKED = (1, 16, 8, 8)  # 16 channels: a Conv of it runs in NCHWc under AVX2's rules (blocks of 8)

@@ -9,10 +9,10 @@ from onnx import helper, numpy_helper
 
 import graph.shapes
 from graph import load_model
-from graph.context import node_views
 from graph.inputs import fix_input_shapes
 from graph.schemas import op_schema
 from graph.shapes_plain import PLAIN_RULES
+from graph.views import node_views
 from tests.paths import MODERN
 
 F, I64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
