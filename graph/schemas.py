@@ -28,7 +28,7 @@ _TYPE_NAMES = {int(value): name.lower() for name, value in onnx.AttributeProto.A
 
 def check_schemas(model: onnx.ModelProto, label: str, nodes: Sequence[NodeView]) -> None:
     """Raise ModelLoadError at the first default-domain node its opset's schema does not allow (`nodes`: the
-    model's graph.context.node_views)."""
+    model's graph.views.node_views)."""
     opset = next((int(entry.version) for entry in model.opset_import if text(entry.domain) in ("", "ai.onnx")), None)
     if opset is None:
         return
