@@ -53,7 +53,7 @@ class Resolution:
 def resolve_shapes(model: onnx.ModelProto, inferred: TensorTypes,
                    nodes: Sequence[NodeView]) -> tuple[TensorTypes, Resolution]:
     """The tensor types of `model` (`nodes` are its node views) with every shape the pass can work out, by tensor
-    name as text (graph.context.text).
+    name as text (graph.views.text).
 
     `inferred` are the tensor types of ONNX's whole-graph result for the model with its inputs fixed: its inputs'
     types are taken from there, and its shapes stand where the pass finds none (e.g. outputs of control flow it

@@ -144,7 +144,7 @@ class WorkingNode:
         self._outputs = _tracked(_TrackedList, value, self)
 
     def input(self, position: int) -> str:
-        """The input at `position`, '' when it is omitted (graph.context.input_at): read inputs by position so."""
+        """The input at `position`, '' when it is omitted (graph.views.input_at): read inputs by position so."""
         return input_at(self._inputs, position)
 
     def output(self, position: int) -> str:
@@ -193,7 +193,7 @@ class WorkingGraph:
         self._maps: tuple[dict[str, list[WorkingNode]], dict[str, WorkingNode], dict[WorkingNode, float]] | None = None
         self._journal: list = []
         self.ctx = ctx
-        self.shapes: dict[str, Shape | None] = dict(ctx.shapes)  # never holds '' (see graph.context.present)
+        self.shapes: dict[str, Shape | None] = dict(ctx.shapes)  # never holds '' (see graph.views.present)
         self.constants: set[str] = set(ctx.constants)
         self.graph_outputs = set(graph_outputs)
         self.free: list[NodeView] = []  # model nodes that cost nothing (folded, eliminated)
