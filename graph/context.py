@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from graph.errors import NodeError
 from graph.inference import TensorTypes
-from graph.views import NodeView, node_views, present, text
+from graph.views import NodeView, present, text
 
 __all__ = ["GraphContext", "Shape", "dtype_name_and_bytes"]
 
@@ -51,7 +51,7 @@ class GraphContext:
     @classmethod
     def from_shaped(cls, shaped, label: str, opset: int) -> GraphContext:
         """The context of a graph.loading.ShapedModel: values computed from shapes count as constants."""
-        ctx = cls.from_model(shaped.model, shaped.types, label, opset, shaped.batch_size, shaped.nodes)
+        ctx = cls.from_model(shaped.model, shaped.nodes, shaped.types, label, opset, shaped.batch_size)
         ctx.data_dependent = frozenset(map(text, shaped.data_dependent))
         for raw_name, array in shaped.values.items():
             name = text(raw_name)
@@ -91,10 +91,10 @@ class GraphContext:
         return any(name in self.data_dependent for name in present([*node.inputs, *node.outputs]))
 
     @classmethod
-    def from_model(cls, model: onnx.ModelProto, types: TensorTypes, label: str, opset: int,
-                   batch_size: int = 1, nodes: Sequence[NodeView] | None = None) -> GraphContext:
-        """The context of `model`, whose tensors have `types` (graph.inference.TensorTypes; '' is never among them);
-        `nodes` are its node_views when they were read already."""
+    def from_model(cls, model: onnx.ModelProto, nodes: Sequence[NodeView], types: TensorTypes, label: str, opset: int,
+                   batch_size: int = 1) -> GraphContext:
+        """The context of `model`, whose nodes are `nodes` (graph.views.node_views) and whose tensors have `types`
+        (graph.inference.TensorTypes; '' is never among them)."""
         graph = model.graph
         shapes: dict[str, Shape | None] = {}
         elem_types: dict[str, int] = {}
@@ -110,7 +110,7 @@ class GraphContext:
             constants[name] = tensor
             shapes[name] = _tensor_shape(tensor)
             elem_types[name] = tensor.data_type
-        nodes = node_views(graph) if nodes is None else list(nodes)
+        nodes = list(nodes)
         consumers: dict[str, list[int]] = {}
         producers: dict[str, int] = {}
         for node in nodes:

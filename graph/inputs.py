@@ -67,10 +67,10 @@ def fix_input_shapes(
     batch_size = check_batch_size(label, batch_size)
     given = _checked_given_shapes(label, input_shapes)
     named = _checked_dimensions(label, dimensions)
-    model = onnx.ModelProto()
-    model.CopyFrom(loaded.proto)
-    initializer_names = {text(tensor.name) for tensor in model.graph.initializer}
-    real_inputs = [value for value in model.graph.input if text(value.name) not in initializer_names]
+    for_inference = onnx.ModelProto()  # (the loaded model with its inputs fixed, for ONNX's inference alone)
+    for_inference.CopyFrom(loaded.proto)
+    initializer_names = {text(tensor.name) for tensor in for_inference.graph.initializer}
+    real_inputs = [value for value in for_inference.graph.input if text(value.name) not in initializer_names]
     unknown = set(given) - {text(value.name) for value in real_inputs}
     if unknown:
         names = ", ".join(text(value.name) for value in real_inputs)
@@ -91,14 +91,14 @@ def fix_input_shapes(
         _set_dims(value, shape)
 
     # Stale value_info (e.g. an exporter's symbolic or fixed batch) must not fight the new shapes.
-    del model.graph.value_info[:]
-    for output in model.graph.output:
+    del for_inference.graph.value_info[:]
+    for output in for_inference.graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    # ONNX reads the copy's bytes: the copy goes first, so that a large graph is held twice, not three times, while
-    # ONNX infers it (the loaded model and the inferred one). The views read the loaded model's nodes from here on.
-    serialized = model.SerializeToString()
-    del model
+    # ONNX reads the copy's bytes, and the copy is freed before ONNX's result is read in beside the loaded model.
+    # From here on the loaded model and its node views are what is read.
+    serialized = for_inference.SerializeToString()
+    del for_inference
     model, nodes = loaded.proto, loaded.nodes
     types = infer_shapes(serialized, label)
     del serialized

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import onnx
 
+from graph.ops.window import window_geometry
 from graph.shapes_custom import Dims, broadcast
 from graph.views import NodeView
 
@@ -46,10 +47,12 @@ def _one_output(node: NodeView) -> bool:
     return len(node.outputs) == 1
 
 
+def _one_in_one_out(node: NodeView, inputs: Inputs) -> bool:
+    return len(inputs) == 1 and inputs[0] is not None and _one_output(node)
+
+
 def _same_shape(node: NodeView, inputs: Inputs, values: Values):
-    if len(inputs) != 1 or inputs[0] is None or not _one_output(node):
-        return None
-    return [inputs[0]]
+    return [inputs[0]] if _one_in_one_out(node, inputs) else None
 
 
 def _broadcasting(node: NodeView, inputs: Inputs, values: Values):
@@ -68,7 +71,7 @@ def _broadcasting(node: NodeView, inputs: Inputs, values: Values):
 
 
 def _transpose(node: NodeView, inputs: Inputs, values: Values):
-    if len(inputs) != 1 or inputs[0] is None or not _one_output(node):
+    if not _one_in_one_out(node, inputs):
         return None
     elem_type, dims = inputs[0]
     perm = node.attribute("perm", tuple(reversed(range(len(dims)))))
@@ -107,7 +110,7 @@ def _concat(node: NodeView, inputs: Inputs, values: Values):
 
 
 def _shape(node: NodeView, inputs: Inputs, values: Values):
-    if len(inputs) != 1 or inputs[0] is None or not _one_output(node):
+    if not _one_in_one_out(node, inputs):
         return None
     start, end = node.attribute("start", 0), node.attribute("end", None)
     if not isinstance(start, int) or not (end is None or isinstance(end, int)):
@@ -134,17 +137,14 @@ def _conv(node: NodeView, inputs: Inputs, values: Values):
             or (auto_pad == "VALID" and node.attribute("pads") is not None)
             or not all(isinstance(v, tuple) and all(isinstance(x, int) for x in v) for v in (strides, dilations, pads))
             or len(strides) != spatial or len(dilations) != spatial or len(pads) != 2 * spatial
-            or min(strides) < 1 or min(dilations) < 1 or min(pads) < 0):
+            or min(strides) < 1 or min(dilations) < 1):
         return None
     if len(inputs) == 3 and inputs[2] is not None and inputs[2][1] != (weight[0],):
         return None
-    sizes = []
-    for axis in range(spatial):
-        padded = data[2 + axis] + pads[axis] + pads[spatial + axis]
-        size = (padded - (kernel[axis] - 1) * dilations[axis] - 1) // strides[axis] + 1
-        if size < 1:
-            return None
-        sizes.append(size)
+    try:  # (the records' own window arithmetic; negative pads or a window larger than the input: ONNX's)
+        _, _, sizes = window_geometry(data[2:], kernel, strides, dilations, pads, auto_pad)
+    except ValueError:
+        return None
     return [(elem_type, (data[0], weight[0], *sizes))]
 
 
