@@ -164,7 +164,8 @@ def _other_row(layer: OtherLayer, described: bool = True) -> dict[str, object]:
     return row
 
 
-BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Less", "Greater"})
+BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Where", "Equal", "Less", "Greater",
+                          "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"})
 
 
 def broadcast_spans(input_shapes: Iterable[tuple[int, ...] | None], output_shape: tuple[int, ...]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from estimator.predict.op_classes import op_class
 from graph.schema import FEATURE_COLUMNS
 
 __all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "featurize_kernels", "featurize_layers",
@@ -51,12 +52,16 @@ _FAMILY_NUMERIC: dict[str, dict[str, float]] = {
               "gates": 0, "scale_h": 0, "scale_w": 0, "axis_size": 0, "outer_rows": 0, "macs": 0, "is_int8": 0,
               "broadcast_spans": 0},
 }
+# The kind of loop an `other` kernel's op runs (estimator.predict.op_classes): what ops measured rarely or never share.
+_FAMILY_CATEGORICAL: dict[str, tuple[str, ...]] = {"other": ("op_class",)}
 KERNEL_FEATURES: dict[str, tuple[str, ...]] = {
-    layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type])
+    layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type],
+                 *_FAMILY_CATEGORICAL.get(layer_type, ()))
     for layer_type, names in FEATURES.items()
 }
 KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
-    layer_type: (*names, *_KERNEL_CATEGORICAL) for layer_type, names in CATEGORICAL.items()
+    layer_type: (*names, *_KERNEL_CATEGORICAL, *_FAMILY_CATEGORICAL.get(layer_type, ()))
+    for layer_type, names in CATEGORICAL.items()
 }
 
 
@@ -93,6 +98,8 @@ def featurize_kernels(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
         out[column] = _column(frame, column, float(default))
     if "dtype" in frame.columns:
         out["is_int8"] = frame["dtype"].isin(("int8", "uint8")).astype("float64")
+    if "op_class" in _FAMILY_CATEGORICAL.get(layer_type, ()):
+        out["op_class"] = _kernel_ops(frame).map(op_class)
     return _finished(out, KERNEL_FEATURES[layer_type], KERNEL_CATEGORICAL[layer_type])
 
 
@@ -110,6 +117,13 @@ def _finished(out: pd.DataFrame, names: tuple[str, ...], categorical: tuple[str,
     numeric = [c for c in names if c not in categorical]
     out[numeric] = out[numeric].astype("float64")
     return out[list(names)]
+
+
+def _kernel_ops(frame: pd.DataFrame) -> pd.Series:
+    """Each row's op as the runtime runs it: its kernel op, else (a layer row) its node's op."""
+    if "kernel_op" not in frame.columns:
+        return frame["op_type"]
+    return frame["kernel_op"].fillna(frame["op_type"]) if "op_type" in frame.columns else frame["kernel_op"]
 
 
 def _column(frame: pd.DataFrame, name: str, default: float) -> pd.Series:

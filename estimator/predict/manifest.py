@@ -198,14 +198,25 @@ def _baseline_of(layer_type: str) -> Check:
                 "coefficients": Key(list_of(number(0, 1e12), 65), required=True),
                 "by": Key(_by_of(layer_type)),
                 "groups": Key(_groups),
-                "shared": Key(_shared)})(value, where, document)
+                "shared": Key(_shared),
+                "fallback_by": Key(_categorical_feature(layer_type)),
+                "fallback_groups": Key(_groups)})(value, where, document)
         for name, coefficients in (("coefficients", value["coefficients"]),
-                                   *((f"groups.{g}", c) for g, c in (value.get("groups") or {}).items())):
+                                   *((f"groups.{g}", c) for g, c in (value.get("groups") or {}).items()),
+                                   *((f"fallback_groups.{g}", c) for g, c in (value.get("fallback_groups") or {}).items())):
             if len(coefficients) != len(value["columns"]) + 1:
                 raise _Invalid(f"{where}.{name}", f"{len(value['columns']) + 1} numbers", coefficients)
         for name in ("groups", "shared"):
             if value.get(name) and "by" not in value:
                 raise _Invalid(f"{where}.by", f"the column the {name} are values of", None)
+        if value.get("fallback_groups") and "fallback_by" not in value:
+            raise _Invalid(f"{where}.fallback_by", "the column the fallback_groups are values of", None)
+    return check
+
+
+def _categorical_feature(layer_type: str) -> Check:
+    def check(value, where, document):
+        one_of(*_categorical(layer_type, document))(value, where, document)
     return check
 
 
@@ -217,7 +228,7 @@ def _by_of(layer_type: str) -> Check:
                 raise _Invalid(where, "a list of 1 to 4 feature names", value)
             list_of(one_of(*known_features(layer_type, document)), 4)(value, where, document)
         else:
-            one_of(*_categorical(layer_type, document))(value, where, document)
+            _categorical_feature(layer_type)(value, where, document)
     return check
 
 

@@ -98,13 +98,20 @@ def _group_text(column: pd.Series) -> pd.Series:
 
 def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.ndarray:
     """log of a linear baseline's runtime (ms): coefficients . [columns..., 1] (a row's group's coefficients when the
-    baseline has "groups" by the value of its "by" column or columns, values it "shared" taking their group's),
+    baseline has "groups" by the value of its "by" column or columns, values it "shared" taking their group's; a row
+    of a value without a group, its "fallback_groups" coefficients by its "fallback_by" value where there are such),
     floored at BASELINE_FLOOR_MS."""
     design = np.column_stack([*(features[c].to_numpy(float) for c in baseline["columns"]), np.ones(len(features))])
     runtime_ms = design @ np.asarray(baseline["coefficients"], dtype=float)
     groups = baseline.get("groups") or {}
     if groups:  # rows of a value with its own coefficients (e.g. one kernel op) take those
         values = baseline_group_values(features, baseline["by"], baseline.get("shared"))
+        fallback = baseline.get("fallback_groups") or {}
+        if fallback:  # rows of a value without, those of their value of the fallback column (e.g. the op's class)
+            classes = features[baseline["fallback_by"]].astype(str).to_numpy()
+            for value, coefficients in fallback.items():
+                rows = (classes == value) & ~np.isin(values, list(groups))
+                runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)
         for value, coefficients in groups.items():
             rows = values == value
             runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)

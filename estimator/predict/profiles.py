@@ -186,7 +186,7 @@ def load_profile(reference: str | Path | None = None) -> Profile:
 
 def _baseline(entry: dict) -> dict[str, object]:
     """A validated baseline of profile.json: its columns and coefficients, and its groups' coefficients (and the
-    values that share a group) if any."""
+    values that share a group, and the fallback column's groups) if any."""
     baseline: dict[str, object] = {"columns": list(entry["columns"]),
                                    "coefficients": [float(c) for c in entry["coefficients"]]}
     if entry.get("groups"):
@@ -194,6 +194,9 @@ def _baseline(entry: dict) -> dict[str, object]:
         baseline["groups"] = {str(g): [float(c) for c in v] for g, v in entry["groups"].items()}
         if entry.get("shared"):
             baseline["shared"] = {str(value): str(group) for value, group in entry["shared"].items()}
+        if entry.get("fallback_groups"):
+            baseline["fallback_by"] = str(entry["fallback_by"])
+            baseline["fallback_groups"] = {str(g): [float(c) for c in v] for g, v in entry["fallback_groups"].items()}
     return baseline
 
 

@@ -11,6 +11,7 @@ from scipy.optimize import nnls
 
 from estimator.errors import TrainingDataError
 from estimator.predict.models import LayerModels, baseline_group_values, baseline_log_ms
+from estimator.predict.op_classes import ops_of_class
 from estimator.predict.units import LAYERS, Unit
 from graph.schema import LAYER_TYPES
 
@@ -52,9 +53,12 @@ BASELINE_PRODUCTS_GROUPED = frozenset({"convolutional"})
 # with over 100 broadcast runs and took ~0.35 us a run from it (measured Muls: ~0.03 us), which put two ConvNeXtV2
 # graphs 10-13% over; Greater's own group, fitted on rows of 3,234 elements, charged 1 ns an element where
 # RetinaNet's 8-million-element Greater runs at 0.2.
-BINARY_ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Min", "Max", "Equal", "Less", "Greater", "LessOrEqual",
-                      "GreaterOrEqual", "And", "Or", "Xor")
+BINARY_ELEMENTWISE = ops_of_class("binary elementwise")
 BASELINE_SHARED: dict[str, dict[str, str]] = {"other": dict.fromkeys(BINARY_ELEMENTWISE, "binary elementwise")}
+# The categorical feature whose values' coefficients a row takes when its own `by` value has no group (too few rows,
+# or none: an op only a held-out family has): the kind of loop the op runs (estimator.predict.op_classes), fitted on
+# every row of that class, not the layer type's coefficients over every op.
+BASELINE_FALLBACK_BY: dict[str, str] = {"other": "op_class"}
 MIN_GROUP_ROWS = 30
 Fit = Callable[[dict[str, pd.DataFrame]], LayerModels]  # training frames -> fitted regressors (e.g. a transfer)
 
@@ -81,7 +85,8 @@ def fit_layer_models(frames: dict[str, pd.DataFrame], params: dict[str, object] 
         if unit.relative_to_baseline:
             models.baselines[layer_type] = fit_baseline(features, runtime, BASELINE_BY.get(layer_type),
                                                         BASELINE_SHARED.get(layer_type),
-                                                        layer_type in BASELINE_PRODUCTS_GROUPED)
+                                                        layer_type in BASELINE_PRODUCTS_GROUPED,
+                                                        BASELINE_FALLBACK_BY.get(layer_type))
             offset = baseline_log_ms(models.baselines[layer_type], features)
         models.runtime[layer_type] = _fit(features, target, unit.categorical[layer_type], params, offset)
         powered = frame["power_w"].notna().to_numpy()
@@ -110,11 +115,13 @@ def _fit(features: pd.DataFrame, target: np.ndarray, categorical_columns, params
 
 
 def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | tuple[str, ...] | None = None,
-                 shared: dict[str, str] | None = None, products_grouped: bool = False) -> dict[str, object]:
+                 shared: dict[str, str] | None = None, products_grouped: bool = False,
+                 fallback_by: str | None = None) -> dict[str, object]:
     """runtime ~ a . work columns + c, non-negative, least squares on relative error (one per layer type), and with
     `by` (a categorical feature, or several features) one such fit per value of it that has MIN_GROUP_ROWS rows or
     more and, unless `products_grouped`, no MACs ("groups"); `shared` maps values that are fitted as one group to that
-    group's name (kept as "shared")."""
+    group's name (kept as "shared"). `fallback_by` (a categorical feature): one fit per value of it under the same
+    conditions ("fallback_groups"), for the rows whose `by` value has no group."""
     columns = [c for c in BASELINE_COLUMNS if c in features.columns]
     design = np.column_stack([*(features[c].to_numpy(float) for c in columns), np.ones(len(features))])
     baseline: dict[str, object] = {"columns": columns, "coefficients": _nnls_relative(design, runtime_ms)}
@@ -126,9 +133,19 @@ def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | tuple
             baseline["shared"] = dict(shared)
         has_macs = features["macs"].to_numpy(float) > 0 if "macs" in features.columns else np.zeros(len(values), bool)
         products = set() if products_grouped else set(values[has_macs])
-        baseline["groups"] = {str(value): _nnls_relative(design[values == value], runtime_ms[values == value])
-                              for value in sorted(set(values) - products) if (values == value).sum() >= MIN_GROUP_ROWS}
+        baseline["groups"] = _group_fits(design, runtime_ms, values, products)
+        if fallback_by in features.columns:
+            classes = features[fallback_by].astype(str).to_numpy()
+            baseline["fallback_by"] = fallback_by
+            baseline["fallback_groups"] = _group_fits(design, runtime_ms, classes,
+                                                      set() if products_grouped else set(classes[has_macs]))
     return baseline
+
+
+def _group_fits(design: np.ndarray, runtime_ms: np.ndarray, values: np.ndarray, excluded: set) -> dict[str, list]:
+    """One relative least-squares fit per value of `values` not `excluded` that has MIN_GROUP_ROWS rows or more."""
+    return {str(value): _nnls_relative(design[values == value], runtime_ms[values == value])
+            for value in sorted(set(values) - excluded) if (values == value).sum() >= MIN_GROUP_ROWS}
 
 
 def _nnls_relative(design: np.ndarray, runtime_ms: np.ndarray) -> list[float]:

@@ -172,6 +172,15 @@ def test_broadcast_spans(inputs, output, spans):
     assert broadcast_spans(inputs, output) == spans
 
 
+@pytest.mark.parametrize("op", ["Add", "LessOrEqual", "GreaterOrEqual", "Mod"])
+def test_broadcasting_ops_carry_their_runs(make_model, op):
+    # Every binary op ONNX Runtime runs through its broadcasting loop pays per run: a per-channel compare as a
+    # per-channel Add does.
+    node = helper.make_node(op, ["a", "s"], ["y"], name="op")
+    frame = layers_to_frame(extract_layers(make_model([node], {"a": (2, 3, 4, 4), "s": (1, 3, 1, 1)})).layers, "other")
+    assert frame["broadcast_spans"].tolist() == [6]
+
+
 def test_parse_shapes_reads_shape_text():
     assert parse_shapes("12;1x40x40x12") == [(12,), (1, 40, 40, 12)]
     assert parse_shapes("1x2;") == [(1, 2), ()]

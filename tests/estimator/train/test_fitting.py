@@ -50,6 +50,25 @@ def test_shared_ops_are_fitted_as_one_group_and_scored_through_it():
     assert not np.allclose(np.exp(baseline_log_ms(alone, features))[add], runtime_ms[add], rtol=0.05)
 
 
+def test_an_op_without_a_group_of_its_own_takes_its_class_work_model():
+    # Erf has too few rows (a held-out family's op); Gelu and Sigmoid, the same kind of loop, have enough: Erf is
+    # costed from their class's fit, not from the layer type's fit over every op (here mostly cheap Relus).
+    parts = [_elementwise("Gelu", 0.6, 2.5, 200), _elementwise("Sigmoid", 0.6, 2.5, 200),
+             _elementwise("Relu", 0.05, 2.0, 600), _elementwise("Erf", 0.6, 2.5, MIN_GROUP_ROWS - 10)]
+    frame = pd.concat([p[0] for p in parts], ignore_index=True).assign(op_type=lambda f: f["kernel_op"], batch_size=1)
+    features = KERNELS.featurize(frame, "other")
+    runtime_ms = np.concatenate([p[1] for p in parts])
+    baseline = fit_baseline(features, runtime_ms, by="kernel_op", fallback_by="op_class")
+    assert set(baseline["groups"]) == {"Gelu", "Sigmoid", "Relu"}
+    assert set(baseline["fallback_groups"]) == {"transcendental", "simple unary"}
+    erf = (features["kernel_op"] == "Erf").to_numpy()
+    np.testing.assert_allclose(np.exp(baseline_log_ms(baseline, features))[erf], runtime_ms[erf], rtol=1e-3)
+    without = {key: value for key, value in baseline.items() if not key.startswith("fallback")}
+    assert not np.allclose(np.exp(baseline_log_ms(without, features))[erf], runtime_ms[erf], rtol=0.2)
+    unclassed = features[erf].assign(kernel_op="NewOp", op_class="unclassed")  # no class fit: the type's own
+    np.testing.assert_allclose(baseline_log_ms(baseline, unclassed), baseline_log_ms(without, unclassed))
+
+
 def test_products_grouped_by_several_columns_keep_the_shared_fit_where_a_group_is_too_small():
     # NCHWc Conv and NCHW FusedConv are both products, at different costs per MAC; a few 3-D convolutions have no
     # group of their own (too few rows) and keep the layer type's coefficients.
@@ -74,10 +93,15 @@ def test_a_shipped_profile_keeps_its_shared_and_several_column_groups_when_loade
     other, convolutional = baselines["other"], baselines["convolutional"]
     assert {"Add", "Sub", "Mul", "Div", "Greater"} <= set(other["shared"])
     group = other["shared"]["Sub"]
-    features = pd.DataFrame({column: [1e5, 2e5] for column in other["columns"]}).assign(kernel_op=["Sub", "Div"])
+    features = pd.DataFrame({column: [1e5, 2e5] for column in other["columns"]}).assign(
+        kernel_op=["Sub", "Div"], op_class="binary elementwise")
     design = np.column_stack([features[c].to_numpy(float) for c in other["columns"]] + [np.ones(2)])
     expected = np.log(np.maximum(design @ np.asarray(other["groups"][group]), BASELINE_FLOOR_MS))
     np.testing.assert_allclose(baseline_log_ms(other, features), expected)
+    assert other["fallback_by"] == "op_class" and "transcendental" in other["fallback_groups"]
+    rare = features.assign(kernel_op="Softsign", op_class="transcendental")  # no group of its own: its class's
+    expected = np.log(np.maximum(design @ np.asarray(other["fallback_groups"]["transcendental"]), BASELINE_FLOOR_MS))
+    np.testing.assert_allclose(baseline_log_ms(other, rare), expected)
     assert convolutional["by"] == ["kernel_op", "spatial_rank"]
     assert {"Conv|2", "FusedConv|2"} <= set(convolutional["groups"])
 
