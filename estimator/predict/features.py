@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from estimator.predict.op_classes import op_class
+from estimator.predict.op_classes import OP_CLASSES, UNCLASSED
 from graph.schema import FEATURE_COLUMNS
 
 __all__ = ["CATEGORICAL", "FEATURES", "KERNEL_CATEGORICAL", "KERNEL_FEATURES", "featurize_kernels", "featurize_layers",
@@ -99,7 +99,7 @@ def featurize_kernels(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
     if "dtype" in frame.columns:
         out["is_int8"] = frame["dtype"].isin(("int8", "uint8")).astype("float64")
     if "op_class" in _FAMILY_CATEGORICAL.get(layer_type, ()):
-        out["op_class"] = _kernel_ops(frame).map(op_class)
+        out["op_class"] = _kernel_ops(frame).map(OP_CLASSES).fillna(UNCLASSED)
     return _finished(out, KERNEL_FEATURES[layer_type], KERNEL_CATEGORICAL[layer_type])
 
 

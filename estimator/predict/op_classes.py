@@ -10,10 +10,10 @@ an unfused Erf) came out 28% within 10% with only their `other` kernels predicte
 
 from __future__ import annotations
 
-__all__ = ["OP_CLASSES", "UNCLASSED", "op_class", "ops_of_class"]
+__all__ = ["CLASS_OPS", "OP_CLASSES", "UNCLASSED", "ops_of_class"]
 
 UNCLASSED = "unclassed"
-_CLASS_OPS: dict[str, tuple[str, ...]] = {
+CLASS_OPS: dict[str, tuple[str, ...]] = {
     # One compare, clamp or sign per element (MLAS's vectorised loops, no transcendental).
     "simple unary": ("Relu", "LeakyRelu", "PRelu", "Clip", "Abs", "Neg", "Floor", "Ceil", "Round", "Sign", "Not",
                      "HardSigmoid", "HardSwish", "ThresholdedRelu", "Shrink", "Cast", "IsNaN", "IsInf"),
@@ -46,14 +46,9 @@ _CLASS_OPS: dict[str, tuple[str, ...]] = {
     "matrix product": ("MatMul", "FusedMatMul", "MatMulInteger", "QLinearMatMul", "Einsum"),
     "recurrent": ("LSTM", "GRU", "RNN"),
 }
-OP_CLASSES: dict[str, str] = {op: name for name, ops in _CLASS_OPS.items() for op in ops}
-
-
-def op_class(op: str) -> str:
-    """The class of `op` (a kernel's op as the runtime names it), UNCLASSED for any op not listed."""
-    return OP_CLASSES.get(op, UNCLASSED)
+OP_CLASSES: dict[str, str] = {op: name for name, ops in CLASS_OPS.items() for op in ops}  # op -> class; others UNCLASSED
 
 
 def ops_of_class(name: str) -> tuple[str, ...]:
     """The ops of class `name`."""
-    return _CLASS_OPS[name]
+    return CLASS_OPS[name]
