@@ -109,8 +109,9 @@ def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.n
         fallback = baseline.get("fallback_groups") or {}
         if fallback:  # rows of a value without, those of their value of the fallback column (e.g. the op's class)
             classes = features[baseline["fallback_by"]].astype(str).to_numpy()
+            without_group = ~np.isin(values, list(groups))
             for value, coefficients in fallback.items():
-                rows = (classes == value) & ~np.isin(values, list(groups))
+                rows = (classes == value) & without_group
                 runtime_ms[rows] = design[rows] @ np.asarray(coefficients, dtype=float)
         for value, coefficients in groups.items():
             rows = values == value

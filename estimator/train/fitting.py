@@ -131,19 +131,22 @@ def fit_baseline(features: pd.DataFrame, runtime_ms: np.ndarray, by: str | tuple
         baseline["by"] = by if isinstance(by, str) else by_columns
         if shared:
             baseline["shared"] = dict(shared)
-        has_macs = features["macs"].to_numpy(float) > 0 if "macs" in features.columns else np.zeros(len(values), bool)
-        products = set() if products_grouped else set(values[has_macs])
+        products = np.zeros(len(values), bool)
+        if not products_grouped and "macs" in features.columns:
+            products = features["macs"].to_numpy(float) > 0
         baseline["groups"] = _group_fits(design, runtime_ms, values, products)
         if fallback_by in features.columns:
-            classes = features[fallback_by].astype(str).to_numpy()
             baseline["fallback_by"] = fallback_by
-            baseline["fallback_groups"] = _group_fits(design, runtime_ms, classes,
-                                                      set() if products_grouped else set(classes[has_macs]))
+            baseline["fallback_groups"] = _group_fits(design, runtime_ms, features[fallback_by].astype(str).to_numpy(),
+                                                      products)
     return baseline
 
 
-def _group_fits(design: np.ndarray, runtime_ms: np.ndarray, values: np.ndarray, excluded: set) -> dict[str, list]:
-    """One relative least-squares fit per value of `values` not `excluded` that has MIN_GROUP_ROWS rows or more."""
+def _group_fits(design: np.ndarray, runtime_ms: np.ndarray, values: np.ndarray,
+                products: np.ndarray) -> dict[str, list]:
+    """One relative least-squares fit per value of `values` that has MIN_GROUP_ROWS rows or more and no row among
+    `products` (rows whose baseline stays the shared one)."""
+    excluded = set(values[products])
     return {str(value): _nnls_relative(design[values == value], runtime_ms[values == value])
             for value in sorted(set(values) - excluded) if (values == value).sum() >= MIN_GROUP_ROWS}
 
