@@ -18,14 +18,17 @@ estimator.train.composition); the overhead is the measured cost of one `run` cal
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROUPS", "MIN_FRACTION", "PLAIN_SUM", "Composition", "KernelComposition", "composition_groups"]
+__all__ = ["GROUPS", "MIN_FRACTION", "PLAIN_SUM", "SMALL_GRAPH_MS", "Composition", "KernelComposition",
+           "composition_groups"]
 
 MIN_FRACTION = 0.05  # an in-graph runtime never drops below this share of the isolated one
+SMALL_GRAPH_MS = 1.0  # kernels of a graph whose in-graph sum is below this run faster together (KernelComposition)
 GROUPS = ("convolutional", "convolutional_grouped", "pooling", "dense", "other_after_linear", "other")
 LINEAR_PRODUCERS = frozenset({"Conv", "Gemm", "MatMul"})
 
@@ -77,21 +80,33 @@ class KernelComposition:
     Kernels are timed inside whole graphs by the runtime's profiler, which adds a little to every
     kernel it times (`profiler_overhead_ms`); a run also pays a fixed cost outside any kernel
     (`run_overhead_ms`: binding inputs and outputs, the executor's start). Both are fitted on the
-    training graphs' plain end-to-end runs (estimator.train.composition).
+    training graphs' plain end-to-end runs (estimator.train.composition). A graph whose kernels sum
+    to under SMALL_GRAPH_MS takes graph_scale() of that sum on every kernel.
     """
 
     run_overhead_ms: float
     profiler_overhead_ms: float
     summary: str
+    # A graph whose kernels sum to less than SMALL_GRAPH_MS runs them faster than each is predicted: its working set
+    # stays in the caches from one run to the next. log(in-graph / predicted) = exponent x log10(sum / SMALL_GRAPH_MS),
+    # fitted on the training graphs (estimator.train.composition.fit_small_graph_exponent); 0: no such graph measured.
+    small_graph_exponent: float = 0.0
 
     def in_graph(self, profiled_ms: np.ndarray) -> np.ndarray:
         """In-graph runtimes of kernels whose profiled runtimes are `profiled_ms`."""
         profiled = np.asarray(profiled_ms, dtype=float)
         return np.maximum(profiled - self.profiler_overhead_ms, MIN_FRACTION * profiled)
 
+    def graph_scale(self, kernels_ms: float) -> float:
+        """The factor every kernel of a graph takes whose in-graph kernel runtimes sum to `kernels_ms`."""
+        if self.small_graph_exponent == 0.0 or not 0.0 < kernels_ms < SMALL_GRAPH_MS:
+            return 1.0
+        return math.exp(self.small_graph_exponent * math.log10(kernels_ms / SMALL_GRAPH_MS))
+
     def to_dict(self) -> dict[str, object]:
         return {"method": "kernels", **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict) -> KernelComposition:
-        return cls(float(data["run_overhead_ms"]), float(data["profiler_overhead_ms"]), str(data.get("summary", "")))
+        return cls(float(data["run_overhead_ms"]), float(data["profiler_overhead_ms"]), str(data.get("summary", "")),
+                   float(data.get("small_graph_exponent", 0.0)))

@@ -30,6 +30,7 @@ from estimator.predict.extraction import ExtractionSettings, ModelJob, PreparedM
 from estimator.predict.profiles import Profile, load_profile
 from estimator.predict.report import KERNEL_REPORT_COLUMNS, LAYER_COLUMNS, Report, Totals
 from estimator.predict.selection import choose_profile, device_note
+from estimator.predict.units import Placement
 from graph.collector import collector_paused
 from graph.loading import ModelSource, source_label
 from graph.schema import LAYER_TYPES
@@ -215,7 +216,7 @@ def _score(profile: Profile, models: list[PreparedModel], note: str | None) -> l
             start += len(positions)
     reports = []
     for score, model in zip(scores, models, strict=True):
-        layers, total_runtime = _layers(model, score, placement.power_scale, placement.run_overhead_ms)
+        layers, total_runtime = _layers(model, score, placement)
         reports.append(_report(profile, model, layers, total_runtime, placement.run_overhead_ms, placement.summary,
                                note))
     return reports
@@ -253,13 +254,15 @@ def _concatenated(parts: list[dict[str, list]]) -> dict[str, list]:
             for key in keys}
 
 
-def _layers(model: PreparedModel, score: dict[str, np.ndarray], power_scale: float,
-            run_overhead_ms: float) -> tuple[pd.DataFrame, float]:
+def _layers(model: PreparedModel, score: dict[str, np.ndarray], placement: Placement) -> tuple[pd.DataFrame, float]:
     """The report's layer rows of one model in graph order, and its total runtime (the layers' and the per-run
     overhead). Computed on arrays and framed once: pandas operations per model were a third of scoring."""
+    scale = placement.graph_scale(_sum(score["runtime_ms"]))
+    if scale != 1.0:
+        score = {**score, **{column: score[column] * scale for column in _RUNTIME_COLUMNS}}
     runtime = score["runtime_ms"]
-    power = score["power_w"] * power_scale
-    total_runtime = _sum(runtime) + run_overhead_ms
+    power = score["power_w"] * placement.power_scale
+    total_runtime = _sum(runtime) + placement.run_overhead_ms
     values = {
         "name": model.names,
         "op_type": model.op_types,

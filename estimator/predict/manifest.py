@@ -269,6 +269,7 @@ _KERNEL_COMPOSITION = record({
     "method": Key(one_of("kernels"), required=True),
     "run_overhead_ms": Key(number(0, 1e6), required=True),
     "profiler_overhead_ms": Key(number(0, 1e6), required=True),
+    "small_graph_exponent": Key(number(0, 10)),
     "summary": Key(text()),
 })
 

@@ -58,6 +58,7 @@ class Placement:
     power_scale: float
     summary: str
     in_graph: Callable[[np.ndarray, pd.DataFrame, str], np.ndarray]  # (scored ms, the rows' frame, layer type) -> ms
+    graph_scale: Callable[[float], float]  # a graph's summed in-graph ms -> the factor all its records take
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,14 @@ def _kernel_label(kernel: Kernel) -> str:
 def _kernel_placement(composition: dict) -> Placement:
     fitted = KernelComposition.from_dict(composition)
     return Placement(fitted.run_overhead_ms, 1.0, fitted.summary,
-                     lambda runtime_ms, frame, layer_type: fitted.in_graph(runtime_ms))
+                     lambda runtime_ms, frame, layer_type: fitted.in_graph(runtime_ms), fitted.graph_scale)
 
 
 def _layer_placement(composition: dict | None) -> Placement:
     fitted = Composition.from_dict(composition)
     return Placement(0.0, fitted.power_scale, fitted.summary,
-                     lambda runtime_ms, frame, layer_type: fitted.apply(runtime_ms, composition_groups(frame, layer_type)))
+                     lambda runtime_ms, frame, layer_type: fitted.apply(runtime_ms, composition_groups(frame, layer_type)),
+                     lambda kernels_ms: 1.0)
 
 
 LAYERS = Unit("layers", FEATURES, CATEGORICAL, featurize_layers, layer_input_columns, relative_to_baseline=False,

@@ -117,7 +117,8 @@ def _judge(models: LayerModels, composition, frames: dict[str, pd.DataFrame], gr
         return {"n": 0}
     sums = kernels.groupby(GRAPH_KEY, as_index=False)["in_graph_ms"].sum()
     merged = graphs.merge(sums, on=GRAPH_KEY)
-    errors = (composition.run_overhead_ms + merged["in_graph_ms"]) / merged["end_to_end_ms"] * 100 - 100
+    in_graph = merged["in_graph_ms"] * merged["in_graph_ms"].map(composition.graph_scale)
+    errors = (composition.run_overhead_ms + in_graph) / merged["end_to_end_ms"] * 100 - 100
     summary = error_summary(errors)
     summary["mean_signed_pct"] = float(np.mean(errors))
     return summary

@@ -6,12 +6,21 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from estimator.predict.composition import GROUPS, PLAIN_SUM, Composition, KernelComposition, composition_groups
+from estimator.predict.composition import (
+    GROUPS,
+    PLAIN_SUM,
+    SMALL_GRAPH_MS,
+    Composition,
+    KernelComposition,
+    composition_groups,
+)
 from graph.schema import LAYER_TYPES
 
-__all__ = ["MIN_GROUP_SHARE", "fit_composition", "fit_kernel_composition", "fit_power_scale", "layer_sums"]
+__all__ = ["MIN_GROUP_SHARE", "MIN_SMALL_GRAPHS", "fit_composition", "fit_kernel_composition", "fit_power_scale",
+           "fit_small_graph_exponent", "layer_sums"]
 
 MIN_GROUP_SHARE = 0.02  # groups with less of the training runtime keep scale 1 (too little signal to fit)
+MIN_SMALL_GRAPHS = 20  # training graphs predicted under SMALL_GRAPH_MS needed to fit the small-graph exponent
 
 
 def layer_sums(frames: dict[str, pd.DataFrame], models: pd.DataFrame, runtime_column: str = "runtime_ms") -> pd.DataFrame:
@@ -85,6 +94,20 @@ def fit_kernel_composition(graphs: pd.DataFrame) -> KernelComposition:
             f"(profiled times minus {profiler_overhead * 1e3:.2f} us of profiler overhead per kernel; both fitted "
             f"on {len(graphs)} graphs timed end to end)")
     return KernelComposition(float(run_overhead), float(profiler_overhead), text)
+
+
+def fit_small_graph_exponent(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> float:
+    """KernelComposition.small_graph_exponent: the least-squares a >= 0 of log(measured / predicted) = a x
+    log10(predicted / SMALL_GRAPH_MS) over the graphs whose predicted in-graph kernel sum is below SMALL_GRAPH_MS
+    (`measured_ms`: their plain runs less the run overhead); 0 with fewer than MIN_SMALL_GRAPHS such graphs."""
+    predicted = np.asarray(predicted_ms, dtype=float)
+    measured = np.asarray(measured_ms, dtype=float)
+    small = (predicted > 0) & (predicted < SMALL_GRAPH_MS) & (measured > 0)
+    if small.sum() < MIN_SMALL_GRAPHS:
+        return 0.0
+    x = np.log10(predicted[small] / SMALL_GRAPH_MS)
+    y = np.log(measured[small] / predicted[small])
+    return float(max(0.0, (x * y).sum() / (x * x).sum()))
 
 
 def fit_power_scale(frames: dict[str, pd.DataFrame], models: pd.DataFrame, composition: Composition) -> Composition:

@@ -9,19 +9,20 @@ graphs it holds out and adds them up as `estimate` does: nothing of a test graph
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from estimator.predict.composition import KernelComposition
+from estimator.predict.composition import SMALL_GRAPH_MS, KernelComposition
 from estimator.predict.models import LayerModels, predict_features
 from estimator.train.baselines import MacsBaseline
-from estimator.train.composition import fit_kernel_composition
+from estimator.train.composition import fit_kernel_composition, fit_small_graph_exponent
 from estimator.train.data import TrainingData
 from estimator.train.fitting import Fit, fit_layer_models
 
-__all__ = ["GRAPH_KEY", "GraphSplit", "graph_predictions", "graph_table", "held_out_graphs", "rows_of_graphs"]
+__all__ = ["GRAPH_KEY", "GraphSplit", "fitted_composition", "graph_predictions", "graph_table", "held_out_graphs",
+           "rows_of_graphs"]
 
 GRAPH_KEY = ["model", "batch_size"]
 Mask = Callable[[pd.DataFrame], pd.Series]  # rows (kernels or graphs) -> held out?
@@ -57,9 +58,27 @@ def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = No
     train_frames = {t: rows_of_graphs(frame, train_keys) for t, frame in data.frames.items()}
     test_frames = {t: rows_of_graphs(frame, test_keys) for t, frame in data.frames.items()}
     models = fit(train_frames) if fit is not None else fit_layer_models(train_frames, params, data.unit)
-    composition = fit_kernel_composition(train_graphs)
+    composition = fitted_composition(models, train_frames, train_graphs)
     kernels = graph_predictions(models, composition, test_frames, train_frames)
     return GraphSplit(kernels, _compose(kernels, test_graphs, composition))
+
+
+def fitted_composition(models: LayerModels, frames: dict[str, pd.DataFrame], graphs: pd.DataFrame) -> KernelComposition:
+    """The kernel composition of the training `graphs`: the overheads from their measured kernels, then the
+    small-graph exponent from `models`' predictions of the same graphs' kernels (`frames`) against their plain runs."""
+    composition = fit_kernel_composition(graphs)
+    kernels = graph_predictions(models, composition, frames)
+    if kernels.empty:
+        return composition
+    sums = kernels.groupby(GRAPH_KEY, as_index=False)["in_graph_ms"].sum()
+    merged = graphs.merge(sums, on=GRAPH_KEY, how="inner")
+    measured = merged["end_to_end_ms"].to_numpy(float) - composition.run_overhead_ms
+    exponent = fit_small_graph_exponent(merged["in_graph_ms"].to_numpy(float), measured)
+    if exponent == 0.0:
+        return composition
+    summary = (f"{composition.summary}; a graph whose kernels sum to s < {SMALL_GRAPH_MS:g} ms takes "
+               f"exp({exponent:.3f} x log10(s / {SMALL_GRAPH_MS:g} ms)) times s (fitted on the same graphs)")
+    return replace(composition, small_graph_exponent=exponent, summary=summary)
 
 
 def graph_predictions(models: LayerModels, composition: KernelComposition, frames: dict[str, pd.DataFrame],
@@ -113,7 +132,8 @@ def _compose(kernels: pd.DataFrame, graphs: pd.DataFrame, composition: KernelCom
         aggregations["macs_ms"] = ("macs_ms", "sum")
     sums = kernels.groupby(GRAPH_KEY, as_index=False).agg(**aggregations)
     merged = graphs.merge(sums, on=GRAPH_KEY, how="inner")
-    merged["predicted_ms"] = composition.run_overhead_ms + merged["in_graph_sum_ms"]
+    scale = merged["in_graph_sum_ms"].map(composition.graph_scale)
+    merged["predicted_ms"] = composition.run_overhead_ms + merged["in_graph_sum_ms"] * scale
     merged["kernels_only_ms"] = merged["kernel_sum_predicted_ms"]
     merged["plus_run_overhead_ms"] = composition.run_overhead_ms + merged["kernel_sum_predicted_ms"]
     for column in ("predicted_ms", "kernels_only_ms", "plus_run_overhead_ms", "macs_ms"):

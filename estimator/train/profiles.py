@@ -60,7 +60,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
     if models.unit is not unit:
         raise TrainingDataError(f"{data.root}: rows of {unit.name}, but the fit gave models of {models.unit.name} "
                                 "(a transfer needs a base profile of the same unit)")
-    composition = training.fit_composition(data)
+    composition = training.fit_composition(data, models)
     scored = {t: _scored_features(models, t) for t in models.runtime}
     manifest = {
         "profile_id": profile_id,

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 
 from estimator.predict.composition import Composition, KernelComposition
+from estimator.predict.models import LayerModels
 from estimator.predict.units import KERNELS, LAYERS, Unit
 from estimator.train.accuracy import whole_model_metrics
 from estimator.train.comparison import write_evaluation
-from estimator.train.composition import fit_composition, fit_kernel_composition, fit_power_scale, layer_sums
+from estimator.train.composition import fit_composition, fit_power_scale, layer_sums
 from estimator.train.data import TrainingData
 from estimator.train.data_card import kernel_data_card, layer_data_card
 from estimator.train.fitting import Fit
-from estimator.train.graphs import graph_table, held_out_graphs
+from estimator.train.graphs import fitted_composition, graph_table, held_out_graphs
 from estimator.train.heldout import held_out_predictions, summarize_held_out
 from estimator.train.kernel_evaluation import evaluate_kernel_profile
 
@@ -50,7 +51,8 @@ class UnitTraining:
     unit: Unit
     # (data, test models, CatBoost params, a fit replacing the one from scratch) -> held-out metrics and intervals
     validate: Callable[[TrainingData, Sequence[str], dict | None, Fit | None], Validation]
-    fit_composition: Callable[[TrainingData], Composition | KernelComposition | None]  # None: a plain sum
+    # (data, the models fitted on all of it) -> how its records compose into graphs (None: a plain sum)
+    fit_composition: Callable[[TrainingData, LayerModels], Composition | KernelComposition | None]
     keeps_fusion_rules: bool  # the manifest keeps the device's fusion rules: the unit reads models through them
     described_as: str | None  # what a profile's default description says of the unit (None: nothing)
     data_card: Callable[[TrainingData], str]  # the data card's statistics section, as Markdown
@@ -103,7 +105,7 @@ def _held_out_family(graphs: pd.DataFrame) -> pd.Series:
     return family.where(family.notna() & (family.astype(str) != ""), graphs["source"]).astype(str)
 
 
-def _layer_composition(data: TrainingData) -> Composition | None:
+def _layer_composition(data: TrainingData, models: LayerModels) -> Composition | None:
     """Group scales (and the power scale) from the models measured end to end; None without models.csv."""
     if data.models is None:
         return None
@@ -111,8 +113,8 @@ def _layer_composition(data: TrainingData) -> Composition | None:
                            fit_composition(layer_sums(data.frames, data.models), data.call_overhead_ms))
 
 
-def _kernel_composition(data: TrainingData) -> KernelComposition:
-    return fit_kernel_composition(graph_table(data))
+def _kernel_composition(data: TrainingData, models: LayerModels) -> KernelComposition:
+    return fitted_composition(models, data.frames, graph_table(data))
 
 
 def _evaluate_layers(data_path: Path, profile_dir: Path, params: dict | None, lomo: bool,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 
+import numpy as np
 import pytest
 
 from estimator import estimate, list_profiles, load_profile
 from estimator.errors import ProfileError
-from estimator.predict.profiles import DEFAULT_PROFILE
+from estimator.predict.composition import SMALL_GRAPH_MS, KernelComposition
+from estimator.predict.profiles import DEFAULT_PROFILE, PROFILE_DIR
 from estimator.testing import small_cnn
 from tests.estimator_fixtures import huge_conv
 
@@ -102,3 +106,21 @@ def test_profile_with_power_reports_power_and_energy(powered_profile):
     assert report.totals.energy_mj == pytest.approx((report.layers["power_w"] * report.layers["runtime_ms"]).sum())
     assert report.totals.energy_mj == pytest.approx(report.totals.power_w * report.totals.runtime_ms)
     assert "not measured" not in report.to_table()
+
+
+def test_a_small_graph_takes_the_small_graph_scale_on_every_kernel(tmp_path):
+    # A kernel profile whose composition fitted a small-graph exponent: a graph whose kernels sum to under 1 ms has
+    # each kernel (and so its total) scaled by KernelComposition.graph_scale of that sum; the rows still add up.
+    shipped = PROFILE_DIR / "amd-epyc-f25m17-avx512-t1"
+    folder = tmp_path / "small-graph"
+    shutil.copytree(shipped, folder)
+    manifest = json.loads((folder / "profile.json").read_text())
+    manifest["composition"]["small_graph_exponent"] = 0.5
+    (folder / "profile.json").write_text(json.dumps(manifest))
+    plain, scaled = estimate(small_cnn(), str(shipped)), estimate(small_cnn(), str(folder))
+    kernels_ms = plain.totals.runtime_ms - plain.totals.run_overhead_ms
+    assert 0 < kernels_ms < SMALL_GRAPH_MS
+    factor = KernelComposition.from_dict(manifest["composition"]).graph_scale(kernels_ms)
+    assert factor == pytest.approx((kernels_ms / SMALL_GRAPH_MS) ** (0.5 / math.log(10)))
+    np.testing.assert_allclose(scaled.layers["runtime_ms"], plain.layers["runtime_ms"] * factor)
+    assert scaled.totals.runtime_ms == pytest.approx(scaled.layers["runtime_ms"].sum() + scaled.totals.run_overhead_ms)
