@@ -111,13 +111,14 @@ def test_profile_with_power_reports_power_and_energy(powered_profile):
 def test_a_small_graph_takes_the_small_graph_scale_on_every_kernel(tmp_path):
     # A kernel profile whose composition fitted a small-graph exponent: a graph whose kernels sum to under 1 ms has
     # each kernel (and so its total) scaled by KernelComposition.graph_scale of that sum; the rows still add up.
-    shipped = PROFILE_DIR / "amd-epyc-f25m17-avx512-t1"
-    folder = tmp_path / "small-graph"
-    shutil.copytree(shipped, folder)
-    manifest = json.loads((folder / "profile.json").read_text())
-    manifest["composition"]["small_graph_exponent"] = 0.5
-    (folder / "profile.json").write_text(json.dumps(manifest))
-    plain, scaled = estimate(small_cnn(), str(shipped)), estimate(small_cnn(), str(folder))
+    folders = {}
+    for exponent in (0.0, 0.5):
+        folder = folders[exponent] = tmp_path / f"exponent-{exponent}"
+        shutil.copytree(PROFILE_DIR / "amd-epyc-f25m17-avx512-t1", folder)
+        manifest = json.loads((folder / "profile.json").read_text())
+        manifest["composition"]["small_graph_exponent"] = exponent
+        (folder / "profile.json").write_text(json.dumps(manifest))
+    plain, scaled = (estimate(small_cnn(), str(folders[exponent])) for exponent in (0.0, 0.5))
     kernels_ms = plain.totals.runtime_ms - plain.totals.run_overhead_ms
     assert 0 < kernels_ms < SMALL_GRAPH_MS
     factor = KernelComposition.from_dict(manifest["composition"]).graph_scale(kernels_ms)
