@@ -21,7 +21,7 @@ from estimator.predict.profiles import Profile
 from estimator.train.accuracy import error_summary
 from estimator.train.composition import fit_kernel_composition
 from estimator.train.data import TrainingData, load_training_data
-from estimator.train.graphs import GRAPH_KEY, graph_predictions, graph_table, rows_of_graphs
+from estimator.train.graphs import GRAPH_KEY, compose_graphs, graph_predictions, graph_table, rows_of_graphs
 from estimator.train.tables import markdown_table
 from estimator.train.transfer import STRATEGIES, fit_transfer
 
@@ -112,13 +112,10 @@ def _frames_of(data: TrainingData, graphs: pd.DataFrame) -> dict[str, pd.DataFra
 
 
 def _judge(models: LayerModels, composition, frames: dict[str, pd.DataFrame], graphs: pd.DataFrame) -> dict:
-    kernels = graph_predictions(models, composition, frames)
-    if kernels.empty or graphs.empty:
+    composed = compose_graphs(graph_predictions(models, composition, frames), graphs, composition)
+    if composed.empty:
         return {"n": 0}
-    sums = kernels.groupby(GRAPH_KEY, as_index=False)["in_graph_ms"].sum()
-    merged = graphs.merge(sums, on=GRAPH_KEY)
-    in_graph = merged["in_graph_ms"] * merged["in_graph_ms"].map(composition.graph_scale)
-    errors = (composition.run_overhead_ms + in_graph) / merged["end_to_end_ms"] * 100 - 100
+    errors = composed["predicted_error_pct"]
     summary = error_summary(errors)
     summary["mean_signed_pct"] = float(np.mean(errors))
     return summary

@@ -21,8 +21,8 @@ from estimator.train.composition import fit_kernel_composition, fit_small_graph_
 from estimator.train.data import TrainingData
 from estimator.train.fitting import Fit, fit_layer_models
 
-__all__ = ["GRAPH_KEY", "GraphSplit", "fitted_composition", "graph_predictions", "graph_table", "held_out_graphs",
-           "rows_of_graphs"]
+__all__ = ["GRAPH_KEY", "GraphSplit", "compose_graphs", "fitted_composition", "graph_predictions", "graph_table",
+           "held_out_graphs", "rows_of_graphs"]
 
 GRAPH_KEY = ["model", "batch_size"]
 Mask = Callable[[pd.DataFrame], pd.Series]  # rows (kernels or graphs) -> held out?
@@ -60,20 +60,18 @@ def held_out_graphs(data: TrainingData, held_out: Mask, trains: Mask | None = No
     models = fit(train_frames) if fit is not None else fit_layer_models(train_frames, params, data.unit)
     composition = fitted_composition(models, train_frames, train_graphs)
     kernels = graph_predictions(models, composition, test_frames, train_frames)
-    return GraphSplit(kernels, _compose(kernels, test_graphs, composition))
+    return GraphSplit(kernels, compose_graphs(kernels, test_graphs, composition))
 
 
 def fitted_composition(models: LayerModels, frames: dict[str, pd.DataFrame], graphs: pd.DataFrame) -> KernelComposition:
     """The kernel composition of the training `graphs`: the overheads from their measured kernels, then the
     small-graph exponent from `models`' predictions of the same graphs' kernels (`frames`) against their plain runs."""
     composition = fit_kernel_composition(graphs)
-    kernels = graph_predictions(models, composition, frames)
-    if kernels.empty:
+    composed = compose_graphs(graph_predictions(models, composition, frames), graphs, composition)
+    if composed.empty:
         return composition
-    sums = kernels.groupby(GRAPH_KEY, as_index=False)["in_graph_ms"].sum()
-    merged = graphs.merge(sums, on=GRAPH_KEY, how="inner")
-    measured = merged["end_to_end_ms"].to_numpy(float) - composition.run_overhead_ms
-    exponent = fit_small_graph_exponent(merged["in_graph_ms"].to_numpy(float), measured)
+    measured = composed["end_to_end_ms"].to_numpy(float) - composition.run_overhead_ms
+    exponent = fit_small_graph_exponent(composed["in_graph_sum_ms"].to_numpy(float), measured)
     if exponent == 0.0:
         return composition
     summary = (f"{composition.summary}; a graph whose kernels sum to s < {SMALL_GRAPH_MS:g} ms takes "
@@ -122,7 +120,7 @@ def rows_of_graphs(frame: pd.DataFrame, keys: set[tuple]) -> pd.DataFrame:
     return frame[np.asarray(mask, dtype=bool)].reset_index(drop=True)
 
 
-def _compose(kernels: pd.DataFrame, graphs: pd.DataFrame, composition: KernelComposition) -> pd.DataFrame:
+def compose_graphs(kernels: pd.DataFrame, graphs: pd.DataFrame, composition: KernelComposition) -> pd.DataFrame:
     """Graph totals three ways: kernels only, + run overhead, and + run overhead - profiler overhead (ours)."""
     if kernels.empty or graphs.empty:
         return pd.DataFrame()
