@@ -32,8 +32,9 @@ from estimator.predict.selection import rank_profiles
 from estimator.predict.units import KERNELS
 from estimator.predict.userdata import user_profile_dir, user_training_dir
 from estimator.train.calibration import write_calibration_evaluation
+from estimator.train.data import load_training_data
 from estimator.train.profiles import train_profile
-from estimator.train.transfer import STRATEGIES, fit_transfer
+from estimator.train.transfer import AUTO, CARRIES_BASE, CHOICES, STRATEGIES, choose_transfer, transfer_fit
 
 __all__ = ["FIRST_RUN_BUDGET_S", "Calibrated", "calibrate_machine", "entrypoint", "main", "nearest_kernel_profile",
            "refuse_if_busy"]
@@ -66,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base", metavar="PROFILE",
                         help="kernel profile to transfer from (default: the shipped kernel profile nearest to this "
                              "machine)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="continue",
-                        help="how the base profile is corrected (default: continue its boosting)")
+    parser.add_argument("--strategy", choices=CHOICES, default=AUTO,
+                        help="how the base profile is corrected: continue its boosting, fit from scratch, scale it "
+                             "(default: auto, whichever of continue and scratch predicts this machine's held-out "
+                             "graphs better)")
     return parser
 
 
@@ -98,13 +101,14 @@ def nearest_kernel_profile(threads: int) -> Profile:
 
 
 def calibrate_machine(budget_s: float, threads: int | None = None, base: str | Path | None = None,
-                      profile_id: str | None = None, out: Path | None = None, strategy: str = "continue",
+                      profile_id: str | None = None, out: Path | None = None, strategy: str = AUTO,
                       command: str = "", busy_guard: bool = False,
-                      curve_strategies: tuple[str, ...] = STRATEGIES) -> Calibrated:
+                      curve_strategies: tuple[str, ...] | None = STRATEGIES) -> Calibrated:
     """Measure this machine for `budget_s` seconds (measuring and training) and write a profile of it.
 
     With `busy_guard`, a calibration that ran beside other work (estimator.measure.load) stores nothing and
     raises MachineBusyError: a short calibration has no time to measure again what a neighbour slowed.
+    `curve_strategies`: those the evaluation's budget curve compares (None: the strategy trained with).
     """
     started = time.monotonic()
     if budget_s < 15:
@@ -129,15 +133,19 @@ def calibrate_machine(budget_s: float, threads: int | None = None, base: str | P
     load = meter.read()
     if busy_guard:
         refuse_if_busy(data, load, threads)
-    origin = {"kind": "calibrated", "base_profile": base_profile.id, "strategy": strategy, "budget_s": budget_s,
+    choice = choose_transfer(load_training_data(data), base_profile, strategy)
+    origin = {"kind": "calibrated", "base_profile": base_profile.id, "strategy": choice.strategy,
+              "strategy_asked": strategy, "strategies_held_out": choice.held_out(), "budget_s": budget_s,
               "command_line": command, "training_data": str(data),
               "machine_load": None if load is None else load.to_dict()}
     description = (f"{fingerprint['cpu_model']} ({fingerprint['cpu_family_model_stepping']}), onnxruntime {threads} "
                    f"thread(s), calibrated in {budget_s:.0f} s from {base_profile.id}")
-    manifest = train_profile(data, out, profile_id, description,
-                             fit=lambda frames: fit_transfer(frames, base_profile.models, strategy), origin=origin,
-                             base_manifest=base_profile.manifest)
-    write_calibration_evaluation(data, out, manifest, base_profile, strategy, curve_strategies)
+    manifest = train_profile(data, out, profile_id, description, fit=transfer_fit(base_profile.models, choice.strategy),
+                             origin=origin,
+                             base_manifest=base_profile.manifest if choice.strategy in CARRIES_BASE else None,
+                             validation=choice.validations[choice.strategy])
+    write_calibration_evaluation(data, out, manifest, base_profile, choice.strategy,
+                                 curve_strategies or (choice.strategy,))
     return Calibrated(out, time.monotonic() - started, load)
 
 

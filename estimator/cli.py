@@ -251,7 +251,7 @@ def _calibrate_on_first_use(args: argparse.Namespace) -> None:
     configure_logging(budget_s)
     try:
         calibrated = calibrate_machine(budget_s, threads, command=f"estimate --calibrate {budget_s:g}",
-                                       busy_guard=True, curve_strategies=("continue",))
+                                       busy_guard=True, curve_strategies=None)
     except MachineBusyError as error:
         from estimator.files import write_atomic
 

@@ -5,7 +5,7 @@ Order of work, all timed in context (kernels inside whole graphs, with a drift g
 2. a round of generated networks, one of each family, and the 21 zoo models at batch 1 (real
    architectures: the run overhead and the composition come from these whole models, and five of them
    judge the budget curve; about 100 s at 2 threads on a 2-core VM), with one export of each op family
-   (int8, attention, recurrent, 3-D) right after those five;
+   (int8, attention, recurrent, 3-D, transposed convolution) right after those five;
 3. then, until the budget is spent: more generated networks, drawn family by family in proportion to
    how uncertain the base profile is about that family here (the spread of its error on what this
    machine measured so far, plus how far that family's error is from the machine-wide one).
@@ -45,8 +45,10 @@ CALIBRATION_ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "googlenet"
 # One export of each op family the base profile covers beyond the zoo's float 2-D CNNs, measured right after the five
 # zoo models that judge the budget curve: int8 kernels (their speed follows the vector units: a Zen 2 base profile
 # put an int8 ResNet-50 +163% on a Zen 4 with VNNI after a 60 s calibration of float models only), attention
-# MatMuls and LayerNorms, recurrent cells and 3-D convolutions (+26% on R(2+1)D).
-CALIBRATION_FAMILIES = ("resnet18_int8_qdq", "mobilenet_v2_int8_qdq", "transformer_encoder", "lstm", "gru", "r3d_18")
+# MatMuls and LayerNorms, recurrent cells, 3-D convolutions (+26% on R(2+1)D) and transposed convolutions (U-Net):
+# with every layer kind of the base timed here, a fit from scratch loses none of them (estimator.train.transfer).
+CALIBRATION_FAMILIES = ("resnet18_int8_qdq", "mobilenet_v2_int8_qdq", "transformer_encoder", "lstm", "gru", "r3d_18",
+                        "unet")
 # Copies of those training_data/zoo and training_data/families models (shape-only, 1.5 MB), shipped in the package so
 # that a calibration after `pip install .` has them too (tests check that the copies match).
 ZOO_DIR = Path(__file__).resolve().parent / "calibration_zoo"

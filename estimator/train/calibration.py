@@ -78,6 +78,12 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, manif
             "those (never trained on by any row; the profile itself trains on everything). Errors are "
             "(predicted / measured - 1) of the end-to-end latency, in %.", "",
             markdown_table(curve, 1), ""]
+    compared = _strategies_compared(manifest)
+    if compared is not None:
+        document["strategies_held_out"] = compared.to_dict("records")
+        text += ["## Which strategy", "",
+                 f"'{strategy}' had the lowest mean |error| on the held-out fifth of this calibration's graphs "
+                 "(below), each strategy trained on the other four fifths.", "", markdown_table(compared, 1), ""]
     families = _held_out_families(manifest)
     if families is not None:
         document["held_out_families"] = families.to_dict("records")
@@ -88,6 +94,16 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, manif
     write_atomic(profile_dir / "evaluation.md", "\n".join(text) + "\n")
     write_atomic(profile_dir / "evaluation.json", json.dumps(document, indent=2, default=float) + "\n")
     return profile_dir / "evaluation.md"
+
+
+def _strategies_compared(manifest: dict) -> pd.DataFrame | None:
+    """The held-out whole-graph errors of each strategy the calibration compared (None: it trained with one)."""
+    compared = (manifest.get("origin") or {}).get("strategies_held_out") or {}
+    if len(compared) < 2:
+        return None
+    return pd.DataFrame([{"strategy": name, "graphs": entry.get("pairs"), "within_10_pct": entry.get("runtime_within_10_pct"),
+                          "mean_abs_pct": entry.get("runtime_mape"), "max_abs_pct": entry.get("runtime_max_abs_error_pct")}
+                         for name, entry in compared.items()])
 
 
 def _held_out_families(manifest: dict) -> pd.DataFrame | None:

@@ -21,9 +21,9 @@ from estimator.predict.profiles import FORMAT_VERSION
 from estimator.predict.units import LAYERS, Unit
 from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import Fit, catboost_params, fit_layer_models
-from estimator.train.units import training_for
+from estimator.train.units import Validation, training_for
 
-__all__ = ["feature_ranges", "package_versions", "save_profile", "train_profile"]
+__all__ = ["feature_ranges", "measured_layer_kinds", "package_versions", "save_profile", "train_profile"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +40,23 @@ def package_versions() -> dict[str, str]:
 
 def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, description: str | None = None,
                   test_models: list[str] | tuple[str, ...] = (), params: dict | None = None,
-                  fit: Fit | None = None, origin: dict[str, object] | None = None, base_manifest: dict | None = None
-                  ) -> dict:
+                  fit: Fit | None = None, origin: dict[str, object] | None = None, base_manifest: dict | None = None,
+                  validation: Validation | None = None) -> dict:
     """Validate as the data's unit is validated (estimator.train.units), fit on everything, and write the profile
     folder; returns the manifest. `test_models`: the held-out models of layer data.
 
     `fit` replaces the fit from scratch (estimate-calibrate's transfer from a base profile, whose manifest is
-    `base_manifest`: the profile then also covers the layer kinds and feature ranges its base was trained on,
-    since its trees carry them), and `origin` says where it came from."""
+    `base_manifest` when the fit keeps the base's trees: the profile then also covers the layer kinds and feature
+    ranges its base was trained on), and `origin` says where it came from. `validation`: that of this same fit on
+    this data, already made (estimator.train.transfer.choose_transfer), not made again."""
     data = load_training_data(data_path)
     unit = data.unit
     training = training_for(unit)
     rows = {t: len(f) for t, f in data.frames.items()}
     logger.info("loaded %s: %s rows of %s, power %s", data.root, rows, unit.name,
                 "measured" if data.has_power else "not measured")
-    validation = training.validate(data, test_models, params, fit)
+    if validation is None:
+        validation = training.validate(data, test_models, params, fit)
     logger.info("fitting the final models on all rows ...")
     models = fit(data.frames) if fit is not None else fit_layer_models(data.frames, params, unit)
     if models.unit is not unit:
@@ -71,7 +73,7 @@ def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, d
         "fingerprint": _fingerprint(data),
         "origin": origin or {"kind": "trained", "from": "scripts/train.py"},
         "unit": unit.name,
-        "layer_kinds": _merged_kinds(_layer_kinds(data), base_manifest),
+        "layer_kinds": _merged_kinds(measured_layer_kinds(data), base_manifest),
         "fusion_rules": (data.device or {}).get("fusion_rules") if training.keeps_fusion_rules else None,
         "features": scored,
         "categorical_features": {t: [c for c in unit.categorical[t] if c in scored[t]] for t in models.runtime},
@@ -103,7 +105,7 @@ def _scored_features(models: LayerModels, layer_type: str) -> list[str]:
     return list(models.runtime[layer_type].feature_names_ or models.unit.features[layer_type])
 
 
-def _layer_kinds(data: TrainingData) -> list[str] | None:
+def measured_layer_kinds(data: TrainingData) -> list[str] | None:
     """The layer kinds (graph.records.layer_kind) the measured rows cover; None: the seed's four types."""
     kinds: set[str] = set()
     for frame in data.frames.values():

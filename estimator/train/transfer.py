@@ -5,21 +5,36 @@ Three ways, compared in estimate-calibrate's evaluation by accuracy per minute o
   new trees learn this machine's corrections; the saved model stands alone;
 - "scratch": fit on this machine's rows only;
 - "scale": the base models times one fitted factor per layer type.
+"auto" (estimate-calibrate's default) validates "continue" and "scratch" on the same held-out fifth of this
+machine's graphs and keeps the nearer: a base profile is a good prior for the kernels it was trained on and a poor
+one for those it never saw (a Zen 2 base without attention put the attention MatMuls of Whisper and a
+1,024-token BERT 15% fast after continued boosting on a Zen 4, 2% and 4% from scratch on the same 600 s).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
 
 from estimator.predict.models import LayerModels, baseline_log_ms, predict_layer_frame, scored_columns
-from estimator.train.fitting import CATBOOST_PARAMS, MIN_ROWS, fit_layer_models
+from estimator.predict.profiles import Profile
+from estimator.train.data import TrainingData
+from estimator.train.fitting import CATBOOST_PARAMS, MIN_ROWS, Fit, fit_layer_models
+from estimator.train.profiles import measured_layer_kinds
+from estimator.train.units import Validation, training_for
 from graph.schema import LAYER_TYPES
 
-__all__ = ["STRATEGIES", "TRANSFER_PARAMS", "fit_transfer"]
+__all__ = ["AUTO", "AUTO_CANDIDATES", "CARRIES_BASE", "CHOICES", "STRATEGIES", "TRANSFER_PARAMS", "TransferChoice",
+           "choose_transfer", "fit_transfer", "transfer_fit"]
 
 STRATEGIES = ("continue", "scratch", "scale")
+AUTO = "auto"
+AUTO_CANDIDATES = ("continue", "scratch")  # in order of preference on a tie ("scale" was the worst in every study)
+CHOICES = (AUTO, *STRATEGIES)
+CARRIES_BASE = frozenset({"continue", "scale"})  # their models keep the base's trees, and so its layer kinds
 # Continued boosting: fewer, smaller steps than a fit from scratch, so a few hundred rows correct the base
 # without forgetting what it learned from many thousands.
 TRANSFER_PARAMS: dict[str, object] = {"iterations": 300, "learning_rate": 0.05}
@@ -66,3 +81,43 @@ def _shifted(model: CatBoostRegressor, log_shift: float) -> CatBoostRegressor:
     scale, bias = shifted.get_scale_and_bias()
     shifted.set_scale_and_bias(scale, bias + log_shift)
     return shifted
+
+
+@dataclass(frozen=True)
+class TransferChoice:
+    """The strategy a calibration trains with, and each compared strategy's validation on the held-out graphs."""
+
+    strategy: str
+    validations: dict[str, Validation]
+
+    def held_out(self) -> dict[str, dict[str, float]]:
+        """Per strategy compared, its held-out whole-graph metrics (mean |error|, share within ±10%, ...)."""
+        return {name: dict(validation.holdout.get("models") or {}) for name, validation in self.validations.items()}
+
+
+def transfer_fit(base: LayerModels, strategy: str) -> Fit:
+    """The fit of `strategy` from `base`, as train_profile takes it."""
+    return lambda frames: fit_transfer(frames, base, strategy)
+
+
+def choose_transfer(data: TrainingData, base: Profile, strategy: str = AUTO) -> TransferChoice:
+    """`strategy` with its validation; AUTO: each of AUTO_CANDIDATES validated on the same held-out fifth of the
+    graphs, and the one with the lowest mean |error| of whole graphs kept ("continue" on a tie or without held-out
+    graphs). "scratch" is a candidate only where this machine's rows cover every layer kind of the base: otherwise
+    a kind the calibration did not time would lose its model."""
+    if strategy != AUTO:
+        return TransferChoice(strategy, {strategy: _validate(data, base, strategy)})
+    covered = set(base.manifest.get("layer_kinds") or []) <= set(measured_layer_kinds(data) or [])
+    candidates = [name for name in AUTO_CANDIDATES if name in CARRIES_BASE or covered]
+    validations = {name: _validate(data, base, name) for name in candidates}
+    chosen = min(candidates, key=lambda name: (_held_out_error(validations[name]), candidates.index(name)))
+    return TransferChoice(chosen, validations)
+
+
+def _validate(data: TrainingData, base: Profile, strategy: str) -> Validation:
+    return training_for(data.unit).validate(data, (), None, transfer_fit(base.models, strategy))
+
+
+def _held_out_error(validation: Validation) -> float:
+    error = (validation.holdout.get("models") or {}).get("runtime_mape")
+    return float(error) if error is not None and np.isfinite(error) else float("inf")

@@ -3,10 +3,12 @@ and estimates that compose exactly as the profile says."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +21,8 @@ from estimator.predict.profiles import load_profile
 from estimator.predict.units import KERNELS
 from estimator.train.data import load_training_data
 from estimator.train.kernel_evaluation import evaluate_kernel_profile
-from estimator.train.profiles import train_profile
+from estimator.train.profiles import measured_layer_kinds, train_profile
+from estimator.train.transfer import CARRIES_BASE, choose_transfer
 from graph.generate import generate
 from graph.kernels import FusionRules
 from graph.schema import SEED_COLUMNS
@@ -157,16 +160,25 @@ def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_pa
     path = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert path == tmp_path / "home" / "profiles" / "here" and (path / "profile.json").exists()
     manifest = json.loads((path / "profile.json").read_text())
-    assert manifest["origin"]["kind"] == "calibrated" and manifest["origin"]["base_profile"] == "cpu-test"
+    origin = manifest["origin"]
+    assert origin["kind"] == "calibrated" and origin["base_profile"] == "cpu-test" and origin["strategy_asked"] == "auto"
     assert manifest["fingerprint"]["intra_op_threads"] == 1 and manifest["unit"] == "kernels"
     base = json.loads((profile / "profile.json").read_text())
-    assert set(base["layer_kinds"]) <= set(manifest["layer_kinds"])  # it carries every family of its base
-    for layer_type, entry in base["feature_ranges"].items():
-        for column, (low, high) in entry["numeric"].items():
-            mine = manifest["feature_ranges"][layer_type]["numeric"][column]
-            assert mine[0] <= low and mine[1] >= high
+    measured = measured_layer_kinds(load_training_data(tmp_path / "home" / "training_data" / "here"))
+    # auto: a fit from scratch competes only where this machine's rows cover every layer kind of the base
+    compared = origin["strategies_held_out"]
+    assert list(compared) == (["continue", "scratch"] if set(base["layer_kinds"]) <= set(measured) else ["continue"])
+    assert origin["strategy"] == min(compared, key=lambda name: compared[name]["runtime_mape"])
+    assert set(base["layer_kinds"]) <= set(manifest["layer_kinds"])  # it covers every family of its base
+    if origin["strategy"] in CARRIES_BASE:  # its trees carry the base's feature ranges too
+        for layer_type, entry in base["feature_ranges"].items():
+            for column, (low, high) in entry["numeric"].items():
+                mine = manifest["feature_ranges"][layer_type]["numeric"][column]
+                assert mine[0] <= low and mine[1] >= high
+    else:
+        assert manifest["layer_kinds"] == measured
     evaluation = (path / "evaluation.md").read_text()
-    assert "budget_s" in evaluation
+    assert "budget_s" in evaluation and ("## Which strategy" in evaluation) == (len(compared) == 2)
     assert ("## Held-out graphs by family" in evaluation) == bool(manifest["validation"]["holdout"].get("families"))
     report = estimate(generate("depthwise_separable", 3).model, threads=1)  # no profile named: this machine's own
     assert report.profile_id == "here" and report.device_note == "profile here (local): measured on this machine at 1 thread(s)"
@@ -175,6 +187,21 @@ def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_pa
     assert main(["--budget", "15", "--base", str(profile), "--id", "here", "--threads", "1"]) == 0
     again = (tmp_path / "home" / "training_data" / "here" / "journal.jsonl").read_text().splitlines()
     assert again[:len(journal)] == journal
+
+
+def test_auto_transfer_keeps_the_strategy_nearer_on_held_out_graphs(collected, profile):
+    data = load_training_data(collected)
+    base = load_profile(profile)
+    choice = choose_transfer(data, base)
+    errors = {name: entry["runtime_mape"] for name, entry in choice.held_out().items()}
+    assert list(errors) == ["continue", "scratch"] and all(np.isfinite(list(errors.values())))
+    assert choice.strategy == min(errors, key=errors.get)
+    # A base with a layer kind this machine never timed: only the strategy that keeps the base's trees competes.
+    wider = dataclasses.replace(base, manifest={**base.manifest, "layer_kinds": [*base.manifest["layer_kinds"], "lstm"]})
+    narrow = choose_transfer(data, wider)
+    assert narrow.strategy == "continue" and list(narrow.validations) == ["continue"]
+    assert narrow.held_out()["continue"] == choice.held_out()["continue"]  # the same held-out fifth, the same fit
+    assert choose_transfer(data, base, "scale").held_out().keys() == {"scale"}
 
 
 def test_a_graph_the_runtime_cannot_run_is_skipped_with_its_reason(tmp_path, monkeypatch):
