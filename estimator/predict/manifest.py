@@ -255,7 +255,16 @@ def _ranges_of(layer_type: str) -> Check:
                                                  if c not in _categorical(lt, document)),
                       interval(-1e300, 1e300), layer_type)
     categories = mapping(_categorical, list_of(text(200)), layer_type)
-    return record({"numeric": Key(numeric), "categories": Key(categories)})
+    return record({"numeric": Key(numeric), "categories": Key(categories), "largest_macs_by_class": Key(_class_maxima)})
+
+
+def _class_maxima(value, where, document):
+    """The largest MACs trained per op class: at most 1,000 classes, each a number."""
+    if not isinstance(value, dict) or len(value) > 1000:
+        raise _Invalid(where, "an object of at most 1000 values", value)
+    for key, macs in value.items():
+        text(200)(key, f"{where} key", document)
+        number(0, 1e300)(macs, f"{where}.{key}", document)
 
 
 _FILE = nullable(text(255))

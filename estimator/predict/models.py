@@ -11,11 +11,16 @@ from catboost.core import CatBoostRegressor, Pool
 
 from estimator.predict.units import LAYERS, Unit
 
-__all__ = ["BASELINE_FLOOR_MS", "CAPPED_BEYOND", "LayerModels", "baseline_group_values", "baseline_log_ms", "predict_features",
-           "predict_layer_frame", "scored_columns"]
+__all__ = ["BASELINE_FLOOR_MS", "BEYOND_BY", "CAPPED_BEYOND", "LayerModels", "baseline_group_values",
+           "baseline_log_ms", "predict_features", "predict_layer_frame", "scored_columns"]
 
 BASELINE_FLOOR_MS = 1e-4  # a linear baseline never predicts below 0.1 us
 CAPPED_BEYOND = frozenset({"other"})  # layer types whose residual is capped past the largest trained kernel
+# The column whose values each have their own largest trained MACs (a profile's feature_ranges "largest_macs_by_class"):
+# a MatMul is past the largest trained kernel when it has more MACs than every trained MatMul, not than every trained
+# `other` kernel (a 60 s calibration's attention MatMuls reached 4.2 M MACs and its LSTM cells 75 M; DeiT's 7.5 M
+# MatMuls, not capped, came out 2.3x slow and DeBERTa's 25 M ones 3x).
+BEYOND_BY = "op_class"
 
 
 @dataclass

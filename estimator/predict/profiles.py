@@ -13,7 +13,7 @@ from catboost.core import CatBoostRegressor
 
 from estimator.errors import ProfileError
 from estimator.predict.manifest import known_features, manifest_unit, parse_manifest
-from estimator.predict.models import LayerModels, predict_features
+from estimator.predict.models import BEYOND_BY, LayerModels, predict_features
 from estimator.predict.profile_files import (
     MAX_MANIFEST_BYTES,
     MAX_MODEL_BYTES,
@@ -92,11 +92,20 @@ class Profile:
         return predicted
 
     def _beyond_largest(self, features: pd.DataFrame, layer_type: str) -> np.ndarray | None:
-        """Rows of more MACs than any this layer type was trained on (None: no MACs range recorded)."""
-        bounds = self.manifest.get("feature_ranges", {}).get(layer_type, {}).get("numeric", {}).get("macs")
+        """Rows of more MACs than any of their op class (BEYOND_BY) this layer type was trained on, or where the
+        profile records no class maxima (or none for the row's class), than any of the layer type (None: no MACs
+        range recorded)."""
+        ranges = self.manifest.get("feature_ranges", {}).get(layer_type, {})
+        bounds = ranges.get("numeric", {}).get("macs")
         if not bounds or "macs" not in features.columns:
             return None
-        return features["macs"].to_numpy(dtype="float64") > float(bounds[1])
+        largest = np.full(len(features), float(bounds[1]))
+        by_class = ranges.get("largest_macs_by_class") or {}
+        if by_class and BEYOND_BY in features.columns:
+            classes = features[BEYOND_BY].astype(str).to_numpy()
+            for name, macs in by_class.items():
+                largest[classes == name] = float(macs)
+        return features["macs"].to_numpy(dtype="float64") > largest
 
     def _outside_training(self, features: pd.DataFrame, layer_type: str) -> pd.Series:
         ranges = self.manifest.get("feature_ranges", {}).get(layer_type)

@@ -16,7 +16,7 @@ import pandas as pd
 from estimator.errors import TrainingDataError
 from estimator.files import write_atomic
 from estimator.predict.manifest import validate_manifest
-from estimator.predict.models import LayerModels
+from estimator.predict.models import BEYOND_BY, LayerModels
 from estimator.predict.profiles import FORMAT_VERSION
 from estimator.predict.units import LAYERS, Unit
 from estimator.train.data import TrainingData, load_training_data
@@ -179,8 +179,7 @@ def _merged_kinds(kinds: list[str] | None, base_manifest: dict | None) -> list[s
 
 def _merged_ranges(ranges: dict[str, dict[str, object]], base_manifest: dict | None) -> dict[str, dict[str, object]]:
     """Per layer type, the union of this data's feature ranges and its base profile's."""
-    merged = {layer_type: {"numeric": dict(entry["numeric"]), "categories": dict(entry["categories"])}
-              for layer_type, entry in ranges.items()}
+    merged = {layer_type: {key: dict(value) for key, value in entry.items()} for layer_type, entry in ranges.items()}
     for layer_type, entry in ((base_manifest or {}).get("feature_ranges") or {}).items():
         target = merged.setdefault(layer_type, {"numeric": {}, "categories": {}})
         for column, (low, high) in entry.get("numeric", {}).items():
@@ -188,6 +187,12 @@ def _merged_ranges(ranges: dict[str, dict[str, object]], base_manifest: dict | N
             target["numeric"][column] = [min(low, mine[0]), max(high, mine[1])] if mine else [low, high]
         for column, values in entry.get("categories", {}).items():
             target["categories"][column] = sorted(set(target["categories"].get(column, [])) | set(values), key=str)
+        if "largest_macs_by_class" not in entry:  # a base without them: its trees' largest per class is unknown
+            target.pop("largest_macs_by_class", None)
+        else:
+            largest = target.setdefault("largest_macs_by_class", {})
+            for name, macs in entry["largest_macs_by_class"].items():
+                largest[name] = max(macs, largest.get(name, macs))
     return merged
 
 
@@ -207,6 +212,10 @@ def feature_ranges(frames: dict[str, pd.DataFrame], unit: Unit = LAYERS) -> dict
         }
         categories = {column: sorted(features[column].unique().tolist()) for column in kinds}
         ranges[layer_type] = {"numeric": numeric, "categories": categories}
+        if BEYOND_BY in features.columns and "macs" in features.columns:  # each op class's largest product
+            products = features[features["macs"] > 0]
+            ranges[layer_type]["largest_macs_by_class"] = {
+                str(name): float(macs) for name, macs in products.groupby(products[BEYOND_BY].astype(str))["macs"].max().items()}
     return ranges
 
 

@@ -3,6 +3,8 @@ model (the baseline), never slower: the fixed costs that make small kernels slow
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 import pandas as pd
@@ -69,3 +71,28 @@ def test_convolutions_keep_their_residual_beyond_the_training_range(tmp_path):
     baseline_ms = np.exp(baseline_log_ms(profile.models.baselines["convolutional"], features))
     assert (free > baseline_ms).all()  # slower than the work model: a cap would pull it down
     np.testing.assert_array_equal(profile.predict(frame, "convolutional")["runtime_ms"].to_numpy(), free)
+
+
+@pytest.mark.parametrize(("class_largest_tokens", "capped"), [(128, True), (256, False)])
+def test_a_kernel_is_beyond_the_largest_trained_kernel_of_its_op_class(class_largest_tokens, capped, tmp_path):
+    """A MatMul of 256 tokens (34 M MACs) is within the MACs of the layer type's largest trained kernel (an LSTM
+    cell's 75 M), but past the largest trained MatMul when that was of 128 tokens: capped there."""
+    shipped = load_profile(PROFILE)
+    for tokens in (256, class_largest_tokens):
+        _attention_scores(tmp_path / f"scores_{tokens}.onnx", tokens)
+    class_largest = float(shipped.unit.featurize(
+        _frame(shipped, tmp_path / f"scores_{class_largest_tokens}.onnx"), "other")["macs"].iloc[0])
+    ranges = {**shipped.manifest["feature_ranges"]["other"],
+              "largest_macs_by_class": {"matrix product": class_largest, "recurrent": 75497472.0}}
+    profile = dataclasses.replace(shipped, manifest={
+        **shipped.manifest, "feature_ranges": {**shipped.manifest["feature_ranges"], "other": ranges}})
+    frame = _frame(profile, tmp_path / "scores_256.onnx")
+    features = profile.unit.featurize(frame, "other")
+    assert features["op_class"].tolist() == ["matrix product"] and class_largest <= features["macs"].iloc[0]
+    assert features["macs"].iloc[0] < ranges["numeric"]["macs"][1]  # not beyond the layer type's largest
+    free = predict_features(profile.models, features, "other")["runtime_ms"].to_numpy()
+    baseline_ms = np.exp(baseline_log_ms(profile.models.baselines["other"], features))
+    assert free[0] > 1.5 * baseline_ms[0]  # this profile's trees keep small MatMuls' slowness past 128 tokens
+    expected = baseline_ms[0] if capped else free[0]
+    assert profile.predict(frame, "other")["runtime_ms"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    assert load_profile(PROFILE).predict(frame, "other")["runtime_ms"].iloc[0] == free[0]  # no class maxima: as before

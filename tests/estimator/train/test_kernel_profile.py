@@ -29,7 +29,7 @@ from graph.schema import SEED_COLUMNS
 from tests.paths import MODERN, ZOO
 
 QUICK = RunPolicy(warmup_runs=1, min_runs=3, min_time_s=0.02, max_runs=20)
-FAMILIES = ("basic_residual", "inverted_residual", "transformer_mlp")
+FAMILIES = ("basic_residual", "inverted_residual", "attention")
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +187,24 @@ def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_pa
     assert main(["--budget", "15", "--base", str(profile), "--id", "here", "--threads", "1"]) == 0
     again = (tmp_path / "home" / "training_data" / "here" / "journal.jsonl").read_text().splitlines()
     assert again[:len(journal)] == journal
+
+
+def test_ranges_record_each_op_class_largest_product_and_merge_with_a_base(collected, profile, tmp_path):
+    frame = load_training_data(collected).frames["other"]
+    features = KERNELS.featurize(frame[frame["runtime_ms"].notna()], "other")
+    products = features[features["macs"] > 0]
+    expected = products.groupby(products["op_class"].astype(str))["macs"].max().to_dict()
+    ranges = json.loads((profile / "profile.json").read_text())["feature_ranges"]["other"]
+    assert expected and ranges["largest_macs_by_class"] == expected  # e.g. the transformer's MatMuls
+    base = json.loads((profile / "profile.json").read_text())
+    name = next(iter(expected))
+    base["feature_ranges"]["other"]["largest_macs_by_class"] = {name: 1e12, "a class only the base had": 5.0}
+    merged = train_profile(collected, tmp_path / "with", "with", params={"iterations": 5}, base_manifest=base)
+    assert merged["feature_ranges"]["other"]["largest_macs_by_class"] == {
+        **expected, name: 1e12, "a class only the base had": 5.0}
+    del base["feature_ranges"]["other"]["largest_macs_by_class"]  # a base trained before they were recorded
+    without = train_profile(collected, tmp_path / "without", "without", params={"iterations": 5}, base_manifest=base)
+    assert "largest_macs_by_class" not in without["feature_ranges"]["other"]
 
 
 def test_auto_transfer_keeps_the_strategy_nearer_on_held_out_graphs(collected, profile):
