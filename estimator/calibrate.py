@@ -32,9 +32,7 @@ from estimator.predict.selection import rank_profiles
 from estimator.predict.units import KERNELS
 from estimator.predict.userdata import user_profile_dir, user_training_dir
 from estimator.train.calibration import write_calibration_evaluation
-from estimator.train.data import load_training_data
-from estimator.train.profiles import train_profile
-from estimator.train.transfer import AUTO, CARRIES_BASE, CHOICES, STRATEGIES, choose_transfer, transfer_fit
+from estimator.train.transfer import AUTO, CHOICES, STRATEGIES, train_transferred
 
 __all__ = ["FIRST_RUN_BUDGET_S", "Calibrated", "calibrate_machine", "entrypoint", "main", "nearest_kernel_profile",
            "refuse_if_busy"]
@@ -133,19 +131,13 @@ def calibrate_machine(budget_s: float, threads: int | None = None, base: str | P
     load = meter.read()
     if busy_guard:
         refuse_if_busy(data, load, threads)
-    choice = choose_transfer(load_training_data(data), base_profile, strategy)
-    origin = {"kind": "calibrated", "base_profile": base_profile.id, "strategy": choice.strategy,
-              "strategy_asked": strategy, "strategies_held_out": choice.held_out(), "budget_s": budget_s,
-              "command_line": command, "training_data": str(data),
+    origin = {"budget_s": budget_s, "command_line": command, "training_data": str(data),
               "machine_load": None if load is None else load.to_dict()}
     description = (f"{fingerprint['cpu_model']} ({fingerprint['cpu_family_model_stepping']}), onnxruntime {threads} "
                    f"thread(s), calibrated in {budget_s:.0f} s from {base_profile.id}")
-    manifest = train_profile(data, out, profile_id, description, fit=transfer_fit(base_profile.models, choice.strategy),
-                             origin=origin,
-                             base_manifest=base_profile.manifest if choice.strategy in CARRIES_BASE else None,
-                             validation=choice.validations[choice.strategy])
-    write_calibration_evaluation(data, out, manifest, base_profile, choice.strategy,
-                                 curve_strategies or (choice.strategy,))
+    manifest = train_transferred(data, out, profile_id, base_profile, strategy, description, origin)
+    chosen = manifest["origin"]["strategy"]
+    write_calibration_evaluation(data, out, manifest, base_profile, chosen, curve_strategies or (chosen,))
     return Calibrated(out, time.monotonic() - started, load)
 
 

@@ -14,16 +14,16 @@ from estimator.train.accuracy import error_summary
 from estimator.train.calibration import copy_prefix, elapsed_s
 from estimator.train.data import load_training_data
 from estimator.train.graphs import graph_table
-from estimator.train.profiles import train_profile
-from estimator.train.transfer import STRATEGIES, fit_transfer
+from estimator.train.transfer import AUTO, CHOICES, train_transferred
 
 __all__ = ["calibration_study"]
 
 
 def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Profile | None,
-                      budgets: tuple[float, ...], strategies: tuple[str, ...] = STRATEGIES,
+                      budgets: tuple[float, ...], strategies: tuple[str, ...] = CHOICES,
                       profiles: tuple[Profile, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Errors on the unseen models for each (budget, strategy), the base, the full profile and any other
+    """Errors on the unseen models for each (budget, strategy; auto: with the strategy it chose), trained as
+    estimate-calibrate trains, the base, the full profile and any other
     `profiles` (e.g. the one estimate-calibrate wrote): a summary with one row each, and every model's
     error (%) with one column each."""
     if not (Path(unseen) / "models.csv").is_file():
@@ -38,8 +38,9 @@ def calibration_study(calibration: Path, unseen: Path, base: Profile, full: Prof
             prefix = copy_prefix(calibration, budget, Path(folder) / f"data-{budget:g}")
             for strategy in strategies:
                 out = Path(folder) / f"profile-{budget:g}-{strategy}"
-                train_profile(prefix, out, out.name, fit=lambda frames, s=strategy: fit_transfer(frames, base.models, s))
-                judged[(f"{budget:g}", strategy)] = _errors(load_profile(out), truth)
+                chosen = train_transferred(prefix, out, out.name, base, strategy)["origin"]["strategy"]
+                label = f"{strategy} ({chosen})" if strategy == AUTO else strategy
+                judged[(f"{budget:g}", label)] = _errors(load_profile(out), truth)
     for profile in profiles:
         judged[("profile", profile.id)] = _errors(profile, truth)
     if full is not None:

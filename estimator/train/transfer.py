@@ -15,6 +15,7 @@ exports after 600 s and after 60 s, scratch 88% within ±10% both times, continu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,14 +23,14 @@ from catboost import CatBoostRegressor, Pool
 
 from estimator.predict.models import LayerModels, baseline_log_ms, predict_layer_frame, scored_columns
 from estimator.predict.profiles import Profile
-from estimator.train.data import TrainingData
+from estimator.train.data import TrainingData, load_training_data
 from estimator.train.fitting import CATBOOST_PARAMS, MIN_ROWS, Fit, fit_layer_models
-from estimator.train.profiles import measured_layer_kinds
+from estimator.train.profiles import measured_layer_kinds, train_profile
 from estimator.train.units import Validation, training_for
 from graph.schema import LAYER_TYPES
 
 __all__ = ["AUTO", "AUTO_CANDIDATES", "CARRIES_BASE", "CHOICES", "STRATEGIES", "TRANSFER_PARAMS", "TransferChoice",
-           "choose_transfer", "fit_transfer", "transfer_fit"]
+           "choose_transfer", "fit_transfer", "train_transferred", "transfer_fit"]
 
 STRATEGIES = ("continue", "scratch", "scale")
 AUTO = "auto"
@@ -113,6 +114,20 @@ def choose_transfer(data: TrainingData, base: Profile, strategy: str = AUTO) -> 
     validations = {name: _validate(data, base, name) for name in candidates}
     chosen = min(candidates, key=lambda name: (_held_out_error(validations[name]), candidates.index(name)))
     return TransferChoice(chosen, validations)
+
+
+def train_transferred(data_path: str | Path, out_dir: str | Path, profile_id: str, base: Profile, strategy: str = AUTO,
+                      description: str | None = None, origin: dict[str, object] | None = None) -> dict:
+    """Write a profile of `data_path` transferred from `base` by `strategy` (AUTO: choose_transfer's choice), as
+    estimate-calibrate writes it: the base's layer kinds and feature ranges kept only by a strategy that keeps its
+    trees, and `origin` (plus the base, the strategy asked and chosen, each candidate's held-out figures) in its
+    manifest, which is returned."""
+    choice = choose_transfer(load_training_data(data_path), base, strategy)
+    origin = {"kind": "calibrated", **(origin or {}), "base_profile": base.id, "strategy": choice.strategy,
+              "strategy_asked": strategy, "strategies_held_out": choice.held_out()}
+    return train_profile(data_path, out_dir, profile_id, description, fit=transfer_fit(base.models, choice.strategy),
+                         origin=origin, base_manifest=base.manifest if choice.strategy in CARRIES_BASE else None,
+                         validation=choice.validations[choice.strategy])
 
 
 def _validate(data: TrainingData, base: Profile, strategy: str) -> Validation:

@@ -250,15 +250,16 @@ def test_calibration_study_judges_every_budget_on_the_unseen_models(collected, p
 
     base = load_profile(profile)
     elapsed = float(elapsed_s(graph_table(load_training_data(collected))).max())
-    summary, per_model = calibration_study(collected, collected, base, base, (elapsed,), strategies=("scale",))
-    assert list(summary["strategy"]) == ["base profile only", "scale", "cpu-test"]
+    summary, per_model = calibration_study(collected, collected, base, base, (elapsed,), strategies=("scale", "auto"))
+    assert list(summary["strategy"]) in (["base profile only", "scale", f"auto ({chosen})", "cpu-test"]
+                                         for chosen in ("continue", "scratch"))  # auto names what it chose
     assert list(per_model["model"]) == ["lenet_unseen b1"]
     truth = pd.read_csv(collected / "models.csv").set_index("source").loc["unseen"]
     report = estimate(truth["path"], base, batch_size=1)
     expected = (report.totals.runtime_ms / truth["end_to_end_ms"] - 1) * 100
     assert per_model["0 base profile only"].iloc[0] == pytest.approx(expected)
     assert per_model["full collection cpu-test"].iloc[0] == pytest.approx(expected)  # the same profile twice
-    assert summary["n"].tolist() == [1, 1, 1]
+    assert summary["n"].tolist() == [1, 1, 1, 1]
 
 
 def test_the_calibration_zoo_ships_in_the_package_as_exact_copies():
