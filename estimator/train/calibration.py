@@ -97,23 +97,23 @@ def write_calibration_evaluation(data_path: str | Path, profile_dir: Path, manif
 
 
 def _strategies_compared(manifest: dict) -> pd.DataFrame | None:
-    """The held-out whole-graph errors of each strategy the calibration compared (None: it trained with one)."""
+    """The held-out whole-graph errors of each strategy the calibration compared (None: it trained with one, or
+    there were no held-out graphs)."""
     compared = (manifest.get("origin") or {}).get("strategies_held_out") or {}
-    if len(compared) < 2:
-        return None
-    return pd.DataFrame([{"strategy": name, "graphs": entry.get("pairs"), "within_10_pct": entry.get("runtime_within_10_pct"),
-                          "mean_abs_pct": entry.get("runtime_mape"), "max_abs_pct": entry.get("runtime_max_abs_error_pct")}
-                         for name, entry in compared.items()])
+    return _metrics_table("strategy", compared) if len(compared) >= 2 and all(compared.values()) else None
 
 
 def _held_out_families(manifest: dict) -> pd.DataFrame | None:
     """The per-family held-out errors the manifest's validation holds (None: a profile trained without them)."""
     families = (((manifest.get("validation") or {}).get("holdout") or {}).get("families")) or {}
-    if not families:
-        return None
-    return pd.DataFrame([{"family": family, "graphs": entry["pairs"], "within_10_pct": entry["runtime_within_10_pct"],
+    return _metrics_table("family", families) if families else None
+
+
+def _metrics_table(name: str, metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per entry of whole-graph held-out metrics (estimator.train.accuracy.whole_model_metrics)."""
+    return pd.DataFrame([{name: key, "graphs": entry["pairs"], "within_10_pct": entry["runtime_within_10_pct"],
                           "mean_abs_pct": entry["runtime_mape"], "max_abs_pct": entry["runtime_max_abs_error_pct"]}
-                         for family, entry in families.items()])
+                         for key, entry in metrics.items()])
 
 
 def elapsed_s(graphs: pd.DataFrame) -> pd.Series:

@@ -38,18 +38,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def train_profile(data_path: str | Path, out_dir: str | Path, profile_id: str, description: str | None = None,
+def train_profile(data_path: str | Path | TrainingData, out_dir: str | Path, profile_id: str, description: str | None = None,
                   test_models: list[str] | tuple[str, ...] = (), params: dict | None = None,
                   fit: Fit | None = None, origin: dict[str, object] | None = None, base_manifest: dict | None = None,
                   validation: Validation | None = None) -> dict:
     """Validate as the data's unit is validated (estimator.train.units), fit on everything, and write the profile
-    folder; returns the manifest. `test_models`: the held-out models of layer data.
+    folder; returns the manifest. `data_path`: the training-data folder, or that folder already loaded.
+    `test_models`: the held-out models of layer data.
 
     `fit` replaces the fit from scratch (estimate-calibrate's transfer from a base profile, whose manifest is
     `base_manifest` when the fit keeps the base's trees: the profile then also covers the layer kinds and feature
     ranges its base was trained on), and `origin` says where it came from. `validation`: that of this same fit on
     this data, already made (estimator.train.transfer.choose_transfer), not made again."""
-    data = load_training_data(data_path)
+    data = data_path if isinstance(data_path, TrainingData) else load_training_data(data_path)
     unit = data.unit
     training = training_for(unit)
     rows = {t: len(f) for t, f in data.frames.items()}

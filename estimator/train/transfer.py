@@ -122,10 +122,11 @@ def train_transferred(data_path: str | Path, out_dir: str | Path, profile_id: st
     estimate-calibrate writes it: the base's layer kinds and feature ranges kept only by a strategy that keeps its
     trees, and `origin` (plus the base, the strategy asked and chosen, each candidate's held-out figures) in its
     manifest, which is returned."""
-    choice = choose_transfer(load_training_data(data_path), base, strategy)
+    data = load_training_data(data_path)
+    choice = choose_transfer(data, base, strategy)
     origin = {"kind": "calibrated", **(origin or {}), "base_profile": base.id, "strategy": choice.strategy,
               "strategy_asked": strategy, "strategies_held_out": choice.held_out()}
-    return train_profile(data_path, out_dir, profile_id, description, fit=transfer_fit(base.models, choice.strategy),
+    return train_profile(data, out_dir, profile_id, description, fit=transfer_fit(base.models, choice.strategy),
                          origin=origin, base_manifest=base.manifest if choice.strategy in CARRIES_BASE else None,
                          validation=choice.validations[choice.strategy])
 
