@@ -91,7 +91,9 @@ def load_training_data(root: str | Path) -> TrainingData:
 
 def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path)
+        # low_memory=False: types from the whole column, not per chunk (a column empty in its first rows and text after
+        # them read as mixed types, with a warning)
+        frame = pd.read_csv(path, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         raise TrainingDataError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
     missing = [c for c in SEED_COLUMNS[layer_type] if c not in frame.columns and c != "layer_name"]
