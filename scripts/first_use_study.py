@@ -75,7 +75,7 @@ def truth(models: list[Path], shapes: list, threads: int, rounds: int) -> list[f
 
 
 def study(models: list[Path], threads: int, budget_s: float | None = None,
-          truth_rounds: int = 1) -> tuple[pd.DataFrame, dict]:
+          truth_rounds: int = 3) -> tuple[pd.DataFrame, dict]:
     home = Path(tempfile.mkdtemp(prefix=f"first-use-t{threads}-"))
     os.environ[HOME_VARIABLE] = str(home)
     nearest = choose_profile(threads)
@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, nargs="+", default=sorted((ROOT / "training_data/unseen").glob("*.onnx")))
     parser.add_argument("--budget", type=float, help="calibrate explicitly for this many seconds instead of the "
                                                         "first call's automatic calibration")
-    parser.add_argument("--truth-rounds", type=int, default=1,
+    parser.add_argument("--truth-rounds", type=int, default=3,
                         help="time the truth in this many rounds over all models and take each model's median "
-                             "(where the default thread count's latency jumps between runs: scripts/truth_steadiness.py)")
+                             "(one round read a small net 4-9%% apart from one window to the next even at 1 thread, and "
+                             "the default thread count's latency jumps between runs: scripts/truth_steadiness.py)")
     parser.add_argument("--out", type=Path, required=True, help="Markdown file; the JSON goes beside it")
     args = parser.parse_args(argv)
     first = "the first call" if args.budget is None else f"`estimate-calibrate --budget {args.budget:g}`"
