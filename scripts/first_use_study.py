@@ -41,6 +41,8 @@ from estimator.train.accuracy import error_summary, share_within
 from estimator.train.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
+# Truth rounds per model: one round read a small net 4-9% apart from one window to the next, even at 1 thread.
+TRUTH_ROUNDS = 3
 
 
 def first_call(model: Path, threads: int, home: Path) -> tuple[float, str]:
@@ -75,7 +77,7 @@ def truth(models: list[Path], shapes: list, threads: int, rounds: int) -> list[f
 
 
 def study(models: list[Path], threads: int, budget_s: float | None = None,
-          truth_rounds: int = 3) -> tuple[pd.DataFrame, dict]:
+          truth_rounds: int = TRUTH_ROUNDS) -> tuple[pd.DataFrame, dict]:
     home = Path(tempfile.mkdtemp(prefix=f"first-use-t{threads}-"))
     os.environ[HOME_VARIABLE] = str(home)
     nearest = choose_profile(threads)
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, nargs="+", default=sorted((ROOT / "training_data/unseen").glob("*.onnx")))
     parser.add_argument("--budget", type=float, help="calibrate explicitly for this many seconds instead of the "
                                                         "first call's automatic calibration")
-    parser.add_argument("--truth-rounds", type=int, default=3,
+    parser.add_argument("--truth-rounds", type=int, default=TRUTH_ROUNDS,
                         help="time the truth in this many rounds over all models and take each model's median "
                              "(one round read a small net 4-9%% apart from one window to the next even at 1 thread, and "
                              "the default thread count's latency jumps between runs: scripts/truth_steadiness.py)")

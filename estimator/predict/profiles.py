@@ -99,12 +99,11 @@ class Profile:
         bounds = ranges.get("numeric", {}).get("macs")
         if not bounds or "macs" not in features.columns:
             return None
-        largest = np.full(len(features), float(bounds[1]))
         by_class = ranges.get("largest_macs_by_class") or {}
         if by_class and BEYOND_BY in features.columns:
-            classes = features[BEYOND_BY].astype(str).to_numpy()
-            for name, macs in by_class.items():
-                largest[classes == name] = float(macs)
+            largest = features[BEYOND_BY].astype(str).map(by_class).fillna(bounds[1]).to_numpy(dtype="float64")
+        else:
+            largest = float(bounds[1])
         return features["macs"].to_numpy(dtype="float64") > largest
 
     def _outside_training(self, features: pd.DataFrame, layer_type: str) -> pd.Series:
