@@ -12,8 +12,8 @@ import pandas as pd
 from graph.records import ConvLayer, DenseLayer, Layer, LayerType, MatMulLayer, OtherLayer, PoolLayer, RecurrentLayer
 from graph.schema import FEATURE_COLUMNS
 
-__all__ = ["BROADCASTING", "DESCRIPTIVE_COLUMNS", "broadcast_spans", "layer_row", "layers_to_frame", "parse_shapes",
-           "shape_text"]
+__all__ = ["BROADCASTING", "DESCRIPTIVE_COLUMNS", "broadcast_spans", "inner_elements", "layer_row", "layers_to_frame",
+           "parse_shapes", "shape_text"]
 
 # Row columns that describe a record as text for people and files, and that no model reads (layer_row's
 # `described`; tests/estimator/predict checks that no profile's features read them).
@@ -195,7 +195,45 @@ def parse_shapes(text: object) -> list[tuple[int, ...] | None]:
 
 
 _NORMALISED = frozenset({"Softmax", "LogSoftmax", "LayerNormalization", "SkipLayerNormalization", "ReduceMean",
-                         "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare", "ReduceProd"})
+                         "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceProd",
+                         "ReduceLogSum", "ReduceLogSumExp"})
+# Ops that loop along one axis (or reduced axes) in steps of the block after it (inner_elements), and
+# normalisations over the trailing axes (their block is 1).
+_STRIDED = frozenset({"Softmax", "LogSoftmax", "Hardmax", "LpNormalization", "Concat", "Split"})
+_TRAILING = frozenset({"LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization",
+                       "SkipSimplifiedLayerNormalization", "RMSNormalization", "InstanceNormalization",
+                       "GroupNormalization"})
+
+
+def inner_elements(op_type: str, attributes: dict[str, object], data: tuple[int, ...],
+                   output: tuple[int, ...] | None = None, axes: tuple[int, ...] | None = None) -> int | None:
+    """The contiguous block an axis op steps over: the elements after its axis (a softmax, a Split or Concat), after
+    its last reduced axis (a reduction: `axes`, its attribute, or the dims a keepdims output shrank), or that a
+    Transpose moves whole (the trailing dims it keeps in place). 1 when the op runs along the innermost axis, where
+    ONNX Runtime's loops are contiguous; a softmax over another axis is transposed there and back, a reduction with
+    kept dims after its axes runs a strided loop (FastReduceKRK/RK). None for other ops or unknown axes."""
+    rank = len(data)
+    if not rank:
+        return None
+    if op_type in _TRAILING:
+        return 1
+    if op_type == "Transpose":
+        perm = attributes.get("perm") or tuple(reversed(range(rank)))
+        kept = rank
+        while kept > 0 and perm[kept - 1] == kept - 1:
+            kept -= 1
+        return math.prod(data[kept:])
+    if op_type.startswith("Reduce"):
+        axes = axes or attributes.get("axes")
+        if not axes and output is not None and len(output) == rank:
+            axes = tuple(a for a in range(rank) if output[a] != data[a])
+        if not axes:
+            return None if output is None or len(output) != rank else 1  # all axes (keepdims), or nothing shrank
+        return math.prod(data[max(a % rank for a in axes) + 1:])
+    if op_type in _STRIDED:
+        axis = attributes.get("axis", -1 if op_type != "Concat" else None)
+        return None if not isinstance(axis, int) else math.prod(data[axis % rank + 1:])
+    return None
 
 
 @functools.singledispatch
@@ -222,7 +260,12 @@ def _op_features(layer: OtherLayer) -> dict[str, object]:
             axis = (axis if isinstance(axis, int) else -1) % len(data)
             axes = tuple(range(axis, len(data))) if "Normalization" in layer.op_type else (axis,)
         axis_size = math.prod(data[a % len(data)] for a in axes)
-        return {"axis_size": axis_size, "outer_rows": math.prod(data) // axis_size if axis_size else 0}
+        inner = inner_elements(layer.op_type, attributes, data, axes=axes if layer.op_type.startswith("Reduce") else None)
+        return {"axis_size": axis_size, "outer_rows": math.prod(data) // axis_size if axis_size else 0,
+                "inner_elements": inner}
+    if data and (layer.op_type in _STRIDED or layer.op_type == "Transpose"):
+        output = layer.output_shapes[0] if layer.output_shapes else None
+        return {"inner_elements": inner_elements(layer.op_type, attributes, data, output)}
     return {}
 
 

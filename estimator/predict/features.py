@@ -50,7 +50,7 @@ _FAMILY_NUMERIC: dict[str, dict[str, float]] = {
     "dense": {"is_int8": 0},
     "other": {"matrices": 0, "m": 0, "k": 0, "n": 0, "sequence_length": 0, "hidden": 0, "directions": 0,
               "gates": 0, "scale_h": 0, "scale_w": 0, "axis_size": 0, "outer_rows": 0, "macs": 0, "is_int8": 0,
-              "broadcast_spans": 0},
+              "broadcast_spans": 0, "inner_elements": 0},
 }
 # The kind of loop an `other` kernel's op runs (estimator.predict.op_classes): what ops measured rarely or never share.
 _FAMILY_CATEGORICAL: dict[str, tuple[str, ...]] = {"other": ("op_class",)}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from catboost.core import CatBoostRegressor, Pool
 
+from estimator.predict.op_classes import PARENT_CLASSES
 from estimator.predict.units import LAYERS, Unit
 
 __all__ = ["BASELINE_FLOOR_MS", "BEYOND_BY", "CAPPED_BEYOND", "LayerModels", "baseline_group_values",
@@ -113,7 +114,9 @@ def baseline_log_ms(baseline: dict[str, object], features: pd.DataFrame) -> np.n
         values = baseline_group_values(features, baseline["by"], baseline.get("shared"))
         fallback = baseline.get("fallback_groups") or {}
         if fallback:  # rows of a value without, those of their value of the fallback column (e.g. the op's class)
-            classes = features[baseline["fallback_by"]].astype(str).to_numpy()
+            classes = features[baseline["fallback_by"]].astype(str)
+            # a class this baseline has no fit for (split from another after it was fitted) takes its parent's
+            classes = classes.where(classes.isin(list(fallback)), classes.map(PARENT_CLASSES).fillna(classes)).to_numpy()
             without_group = ~np.isin(values, list(groups))
             for value, coefficients in fallback.items():
                 rows = (classes == value) & without_group

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 from estimator.errors import TrainingDataError
 from estimator.files import read_device_file
 from estimator.predict.units import LAYERS, UNITS, Unit
-from graph.frames import BROADCASTING, broadcast_spans, parse_shapes
+from graph.frames import BROADCASTING, broadcast_spans, inner_elements, parse_shapes
 from graph.schema import CSV_FILES, LAYER_TYPES, SEED_COLUMNS, TARGET_COLUMNS
 
 __all__ = ["EVALUATION_ONLY", "GENERATED", "MODERN", "SWEEP", "UNSEEN", "ZOO_DIR", "TrainingData", "load_training_data",
@@ -117,10 +118,11 @@ def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
 
 
 def _add_shape_features(frame: pd.DataFrame) -> None:
-    """broadcast_spans (graph.frames) of rows collected before it was a column (a file that has the column
-    since later rows were added leaves it empty in the earlier ones), from the rows' shapes as text."""
+    """broadcast_spans and inner_elements (graph.frames) of rows collected before they were columns (a file that has
+    a column since later rows were added leaves it empty in the earlier ones), from the rows' shapes as text."""
     if not {"input_shapes", "output_shapes"} <= set(frame.columns):
         return
+    _add_inner_elements(frame)
     written = frame["broadcast_spans"].to_numpy(float) if "broadcast_spans" in frame.columns else None
     spans = []
     for row, (op, inputs, outputs) in enumerate(zip(frame["op_type"], frame["input_shapes"], frame["output_shapes"],
@@ -142,3 +144,25 @@ def rows_unit(columns: Iterable[str]) -> Unit:
 
 def _empty(layer_type: str) -> pd.DataFrame:
     return pd.DataFrame(columns=[*SEED_COLUMNS[layer_type], "model", "source", "runtime_ms", "power_w"])
+
+
+def _add_inner_elements(frame: pd.DataFrame) -> None:
+    """inner_elements where a row has none, from its op, attributes (JSON) and shapes as text."""
+    if "attributes" not in frame.columns:
+        return
+    written = frame["inner_elements"].to_numpy(float) if "inner_elements" in frame.columns else None
+    values = []
+    for row, (op, attributes, inputs, outputs) in enumerate(zip(frame["op_type"], frame["attributes"],
+                                                                frame["input_shapes"], frame["output_shapes"],
+                                                                strict=True)):
+        if written is not None and not np.isnan(written[row]):
+            values.append(written[row])
+            continue
+        shapes, output_shapes = parse_shapes(inputs), parse_shapes(outputs)
+        if not shapes or shapes[0] is None:
+            values.append(np.nan)
+            continue
+        parsed = json.loads(attributes) if isinstance(attributes, str) and attributes.startswith("{") else {}
+        inner = inner_elements(op, parsed, shapes[0], output_shapes[0] if output_shapes else None)
+        values.append(np.nan if inner is None else inner)
+    frame["inner_elements"] = values

@@ -18,17 +18,21 @@ from onnx import helper
 from graph.generate.builder import Builder, Network, classifier
 from graph.generate.convnets import BLOCKS, convnet_network, transformer_mlp
 from graph.generate.modern import MODERN_FAMILIES
+from graph.generate.primitives import primitive_block
 
-__all__ = ["FAMILIES", "MODERN", "GeneratedNetwork", "generate"]
+__all__ = ["COVERAGE", "FAMILIES", "MODERN", "GeneratedNetwork", "generate"]
 
 # New families go at the end: a family's index seeds its networks, so the same (family, seed) stays the same graph.
 _NETWORKS: dict[str, Network] = {
     **{family: convnet_network(block) for family, block in BLOCKS.items()},
     "transformer_mlp": classifier(transformer_mlp),
     **MODERN_FAMILIES,
+    "primitives": convnet_network(primitive_block),
 }
 FAMILIES = tuple(_NETWORKS)
 MODERN = tuple(MODERN_FAMILIES)
+# Families of op coverage, not architectures (graph.generate.primitives): always training data, never held out.
+COVERAGE = ("primitives",)
 _MIN_RESOLUTION = {"transformer_mlp": 64, "hybrid_attention": 64}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from estimator.train.kernel_evaluation import attention_tokens
 from graph.build import with_random_weights
-from graph.generate import FAMILIES, MODERN, generate
+from graph.generate import COVERAGE, FAMILIES, MODERN, generate
 from graph.kernels import ORT_CPU_AVX2, extract_kernels
 
 # sha256 of generate(family, 0).model.graph, as the generator wrote it before the modern families were added: the
@@ -31,14 +31,23 @@ CLASSIC_DIGESTS = {
 }
 
 
-def test_classic_families_keep_their_graphs_and_modern_ones_come_after():
+# sha256 of generate("primitives", seed).model.graph for graphs the Zen 4 data timed (2026-12-05): its rows name them.
+PRIMITIVES_DIGESTS = {0: "0a007eb5615b1a8e", 199: "ad3e44ff0dd5410a"}
+
+
+def test_the_timed_primitives_graphs_stay_what_the_generator_gives():
+    for seed, digest in PRIMITIVES_DIGESTS.items():
+        assert hashlib.sha256(generate("primitives", seed).model.graph.SerializeToString()).hexdigest()[:16] == digest
+
+
+def test_classic_families_keep_their_graphs_and_modern_then_coverage_ones_come_after():
     assert FAMILIES[:len(CLASSIC_DIGESTS)] == tuple(CLASSIC_DIGESTS)
-    assert FAMILIES[len(CLASSIC_DIGESTS):] == MODERN
+    assert FAMILIES[len(CLASSIC_DIGESTS):] == MODERN + COVERAGE
     for family, digest in CLASSIC_DIGESTS.items():
         assert hashlib.sha256(generate(family, 0).model.graph.SerializeToString()).hexdigest()[:16] == digest, family
 
 
-@pytest.mark.parametrize("family", MODERN)
+@pytest.mark.parametrize("family", MODERN + COVERAGE)
 def test_modern_networks_run_and_write_the_declared_output_shape(family):
     network = generate(family, 0)
     assert generate(family, 0).model.SerializeToString() == network.model.SerializeToString()  # seeded

@@ -7,7 +7,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from graph import OtherLayer, extract_layers, layers_to_frame
-from graph.frames import broadcast_spans, parse_shapes
+from graph.frames import broadcast_spans, inner_elements, parse_shapes
 
 
 def test_relu(make_model):
@@ -185,3 +185,26 @@ def test_parse_shapes_reads_shape_text():
     assert parse_shapes("12;1x40x40x12") == [(12,), (1, 40, 40, 12)]
     assert parse_shapes("1x2;") == [(1, 2), ()]
     assert parse_shapes("?;3") == [None, (3,)]
+
+
+@pytest.mark.parametrize(("op", "attributes", "data", "output", "inner"), [
+    ("Softmax", {"axis": -1}, (8, 6, 64, 64), None, 1),  # along the innermost axis: contiguous rows
+    ("Softmax", {"axis": 1}, (4, 16, 4, 1029), None, 4116),  # YOLO's DFL: steps of the 4 x anchors block after it
+    ("Transpose", {"perm": [0, 2, 1, 3, 4]}, (4, 2, 32, 16, 16), None, 256),  # a channel shuffle moves H x W blocks
+    ("Transpose", {"perm": [0, 2, 3, 1]}, (1, 8, 5, 5), None, 1),  # to channels-last: element by element
+    ("ReduceL2", {"axes": [2, 3]}, (1, 192, 56, 56), None, 1),  # over space in NCHW
+    ("ReduceL2", {"axes": [1, 2]}, (1, 29, 29, 384), None, 384),  # over space in NHWC: strided
+    ("ReduceSum", {"keepdims": 1}, (1, 6, 32, 512), (1, 6, 32, 1), 1),  # axes an input: read from the kept dims
+    ("Concat", {"axis": 1}, (1, 256, 20, 20), None, 400),
+    ("LayerNormalization", {"axis": -1}, (1, 49, 96), None, 1),
+    ("Relu", {}, (1, 8), None, None),  # not an axis op
+])
+def test_inner_elements(op, attributes, data, output, inner):
+    assert inner_elements(op, attributes, data, output) == inner
+
+
+def test_axis_ops_carry_the_block_they_step_over(make_model):
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], name="bins", axis=1),
+             helper.make_node("ReduceMax", ["s"], ["y"], name="peak", axes=[1, 2], keepdims=1)]
+    frame = layers_to_frame(extract_layers(make_model(nodes, {"x": (1, 16, 4, 30)})).layers, "other")
+    assert frame["inner_elements"].tolist() == [120, 30]

@@ -69,6 +69,23 @@ def test_an_op_without_a_group_of_its_own_takes_its_class_work_model():
     np.testing.assert_allclose(baseline_log_ms(baseline, unclassed), baseline_log_ms(without, unclassed))
 
 
+def test_a_class_split_after_a_profile_was_fitted_takes_its_parents_work_model():
+    # A profile fitted when ReduceL2 was a "reduction" has coefficients for that class only: its ReduceL2 rows, now
+    # of the "generic reduction" class, keep being costed from the reductions' fit, not the layer type's.
+    parts = [_elementwise("ReduceMean", 0.3, 2.5, 200), _elementwise("Relu", 0.05, 2.0, 600),
+             _elementwise("ReduceL2", 0.3, 2.5, MIN_GROUP_ROWS - 10)]
+    frame = pd.concat([p[0] for p in parts], ignore_index=True).assign(op_type=lambda f: f["kernel_op"], batch_size=1)
+    features = KERNELS.featurize(frame, "other")
+    runtime_ms = np.concatenate([p[1] for p in parts])
+    old = features.assign(op_class=features["op_class"].replace({"generic reduction": "reduction"}))
+    baseline = fit_baseline(old, runtime_ms, by="kernel_op", fallback_by="op_class")
+    assert "reduction" in baseline["fallback_groups"] and "generic reduction" not in baseline["fallback_groups"]
+    l2 = (features["kernel_op"] == "ReduceL2").to_numpy()
+    assert set(features.loc[l2, "op_class"]) == {"generic reduction"}
+    np.testing.assert_allclose(baseline_log_ms(baseline, features)[l2], baseline_log_ms(baseline, old)[l2])
+    np.testing.assert_allclose(np.exp(baseline_log_ms(baseline, features))[l2], runtime_ms[l2], rtol=1e-3)
+
+
 def test_products_grouped_by_several_columns_keep_the_shared_fit_where_a_group_is_too_small():
     # NCHWc Conv and NCHW FusedConv are both products, at different costs per MAC; a few 3-D convolutions have no
     # group of their own (too few rows) and keep the layer type's coefficients.
