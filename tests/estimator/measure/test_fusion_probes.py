@@ -79,7 +79,7 @@ def test_probed_rules_are_the_avx2_preset_on_an_avx2_machine(rules):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_generated_network_kernels_match_onnx_runtime(family, seed, rules, tmp_path):
     extra, missing = _compare(generate(family, seed).model, 2, rules, tmp_path)
-    if family == "convnext":
+    if family in ("convnext", "primitives"):  # channels-last round trips (primitives: across softmax and reductions too)
         assert _only_extra_transposes(extra, missing), (extra, missing)
     else:
         assert not extra and not missing, (extra, missing)

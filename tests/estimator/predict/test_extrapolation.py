@@ -54,7 +54,7 @@ def test_the_regressor_never_slows_a_kernel_beyond_the_training_range(tokens, be
 def test_convolutions_keep_their_residual_beyond_the_training_range(tmp_path):
     """A convolution's residual over the baseline is the work model's slope, which holds past the largest trained
     kernel (capping it made VGG-11's convolutions at batch 16, held out, 42% fast)."""
-    profile = load_profile("amd-epyc-f25m17-avx512-t1")  # its trees put large convolutions 1.7x above the baseline
+    profile = load_profile("amd-epyc-f23m49-avx2-t2")  # its trees put large convolutions 1.4x above the baseline
     weight = onnx.numpy_helper.from_array(np.zeros((512, 512, 3, 3), dtype=np.float32), "w")
     graph = onnx.helper.make_graph(
         [onnx.helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "big_conv",
