@@ -3,11 +3,12 @@
 Convnets whose blocks each apply a few ops drawn at random from the `other` kernels ONNX Runtime runs, each over the
 axes and layouts it can meet: every reduction over channels, space or one spatial axis, softmax over any axis,
 elementwise ops broadcasting per channel, per position or per element, Split/Concat, Transpose (channel shuffles,
-channels-last round trips), pooling, resizing, normalisations and convolutions of square and one-sided kernels.
-Architecture families use each op in one way (a ReduceL2 only over space in ConvNeXt-V2's GRN, a softmax over a
-non-last axis only in YOLO's DFL decoder); these graphs give every op's cost a measured spread of sizes, axes and
-neighbours, the way a per-kernel predictor samples kernels (nn-Meter's adaptive sampling). Leave-one-family-out
-keeps this family in training and never holds it out.
+channels-last round trips), pooling, resizing, normalisations, convolutions of square and one-sided kernels, and
+narrow branches (a 3x3 or 5x5 conv over 4 channels up to a quarter, as Inception's). Architecture families use each
+op in one way (a ReduceL2 only over space in ConvNeXt-V2's GRN, a softmax over a non-last axis only in YOLO's DFL
+decoder); these graphs give every op's cost a measured spread of sizes, axes and neighbours, the way a per-kernel
+predictor samples kernels (nn-Meter's adaptive sampling). Leave-one-family-out keeps this family in training and
+never holds it out.
 """
 
 from __future__ import annotations
@@ -136,10 +137,19 @@ def _conv(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
     return conv(b, x, x.channels, kernel, groups=groups, act=act)
 
 
+def _narrow(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
+    """An Inception or bottleneck branch added to x: a 1x1 conv down to a few channels (4 up to a quarter), a 3x3 or
+    5x5 conv there (NCHWc pads narrow channels to its block), a 1x1 conv back up."""
+    narrow = max(4, x.channels // int(rng.choice([4, 8, 16])))
+    y = conv(b, conv(b, x, narrow, 1), narrow, int(rng.choice([3, 5])))
+    y = conv(b, y, x.channels, 1, act=None)
+    return Tensor(b.node("Add", [x.name, y.name]), x.channels, x.height, x.width)
+
+
 PRIMITIVES: dict[str, Callable[[Builder, Tensor, np.random.Generator], Tensor]] = {
     "reduce_scale": _reduce_scale, "softmax": _softmax, "channels_last": _channels_last, "unary": _unary,
     "binary": _binary, "shuffle": _shuffle, "split_concat": _split_concat, "pool": _pool, "resize": _resize,
-    "normalize": _normalize, "conv": _conv,
+    "normalize": _normalize, "conv": _conv, "narrow": _narrow,
 }
 _NAMES = tuple(PRIMITIVES)
 
