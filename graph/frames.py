@@ -263,10 +263,12 @@ def _op_features(layer: OtherLayer) -> dict[str, object]:
         inner = inner_elements(layer.op_type, attributes, data, axes=axes if layer.op_type.startswith("Reduce") else None)
         return {"axis_size": axis_size, "outer_rows": math.prod(data) // axis_size if axis_size else 0,
                 "inner_elements": inner}
-    if data and (layer.op_type in _STRIDED or layer.op_type == "Transpose"):
-        output = layer.output_shapes[0] if layer.output_shapes else None
-        return {"inner_elements": inner_elements(layer.op_type, attributes, data, output)}
-    return {}
+    # every other op inner_elements knows (a Transpose, Split, Concat, an instance or RMS norm), as training data
+    # rows written without the column get it when loaded (estimator.train.data)
+    if not data:
+        return {}
+    inner = inner_elements(layer.op_type, attributes, data, layer.output_shapes[0] if layer.output_shapes else None)
+    return {} if inner is None else {"inner_elements": inner}
 
 
 @_op_features.register(MatMulLayer)
