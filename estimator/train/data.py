@@ -119,21 +119,35 @@ def _read_layer_csv(path: Path, layer_type: str, folder: str) -> pd.DataFrame:
 
 def _add_shape_features(frame: pd.DataFrame) -> None:
     """broadcast_spans and inner_elements (graph.frames) of rows collected before they were columns (a file that has
-    a column since later rows were added leaves it empty in the earlier ones), from the rows' shapes as text."""
+    a column since later rows were added leaves it empty in the earlier ones), from the rows' shapes and attributes
+    as text (inner_elements only where the rows have attributes); each row's shapes parsed once."""
     if not {"input_shapes", "output_shapes"} <= set(frame.columns):
         return
-    _add_inner_elements(frame)
-    written = frame["broadcast_spans"].to_numpy(float) if "broadcast_spans" in frame.columns else None
-    spans = []
-    for row, (op, inputs, outputs) in enumerate(zip(frame["op_type"], frame["input_shapes"], frame["output_shapes"],
-                                                    strict=True)):
-        if written is not None and not np.isnan(written[row]):
-            spans.append(written[row])
+    spans = _values_or_nan(frame, "broadcast_spans")
+    inner = _values_or_nan(frame, "inner_elements") if "attributes" in frame.columns else None
+    attributes = frame["attributes"] if inner is not None else [None] * len(frame)
+    for row, (op, text, inputs, outputs) in enumerate(zip(frame["op_type"], attributes, frame["input_shapes"],
+                                                          frame["output_shapes"], strict=True)):
+        spans_missing = op in BROADCASTING and np.isnan(spans[row])
+        inner_missing = inner is not None and np.isnan(inner[row])
+        if not (spans_missing or inner_missing):
             continue
-        output_shapes = parse_shapes(outputs) if op in BROADCASTING else []
-        known = bool(output_shapes) and output_shapes[0] is not None
-        spans.append(broadcast_spans(parse_shapes(inputs), output_shapes[0]) if known else np.nan)
+        shapes, output_shapes = parse_shapes(inputs), parse_shapes(outputs)
+        output = output_shapes[0] if output_shapes else None
+        if spans_missing and output is not None:
+            spans[row] = broadcast_spans(shapes, output)
+        if inner_missing and shapes and shapes[0] is not None:
+            parsed = json.loads(text) if isinstance(text, str) and text.startswith("{") else {}
+            value = inner_elements(op, parsed, shapes[0], output)
+            inner[row] = np.nan if value is None else value
     frame["broadcast_spans"] = spans
+    if inner is not None:
+        frame["inner_elements"] = inner
+
+
+def _values_or_nan(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A copy of `column` as floats, all NaN where the frame has no such column."""
+    return frame[column].to_numpy(float, copy=True) if column in frame.columns else np.full(len(frame), np.nan)
 
 
 def rows_unit(columns: Iterable[str]) -> Unit:
@@ -145,24 +159,3 @@ def rows_unit(columns: Iterable[str]) -> Unit:
 def _empty(layer_type: str) -> pd.DataFrame:
     return pd.DataFrame(columns=[*SEED_COLUMNS[layer_type], "model", "source", "runtime_ms", "power_w"])
 
-
-def _add_inner_elements(frame: pd.DataFrame) -> None:
-    """inner_elements where a row has none, from its op, attributes (JSON) and shapes as text."""
-    if "attributes" not in frame.columns:
-        return
-    written = frame["inner_elements"].to_numpy(float) if "inner_elements" in frame.columns else None
-    values = []
-    for row, (op, attributes, inputs, outputs) in enumerate(zip(frame["op_type"], frame["attributes"],
-                                                                frame["input_shapes"], frame["output_shapes"],
-                                                                strict=True)):
-        if written is not None and not np.isnan(written[row]):
-            values.append(written[row])
-            continue
-        shapes, output_shapes = parse_shapes(inputs), parse_shapes(outputs)
-        if not shapes or shapes[0] is None:
-            values.append(np.nan)
-            continue
-        parsed = json.loads(attributes) if isinstance(attributes, str) and attributes.startswith("{") else {}
-        inner = inner_elements(op, parsed, shapes[0], output_shapes[0] if output_shapes else None)
-        values.append(np.nan if inner is None else inner)
-    frame["inner_elements"] = values
