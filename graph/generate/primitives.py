@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graph.generate.builder import INT64, Builder, Tensor, activation, conv
+from graph.generate.builder import INT64, Builder, Tensor, conv, layer_norm
 
 __all__ = ["PRIMITIVES", "primitive_block"]
 
@@ -51,7 +51,7 @@ def _channels_last(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
     t = b.node("Transpose", [x.name], perm=[0, 2, 3, 1])
     choice = int(rng.integers(3))
     if choice == 0:
-        t = b.node("LayerNormalization", [t, b.weight([x.channels]), b.weight([x.channels])], axis=-1, epsilon=1e-6)
+        t = layer_norm(b, t, x.channels)
     elif choice == 1:
         t = b.node("Softmax", [t], axis=-1)
     else:
@@ -157,8 +157,7 @@ _NAMES = tuple(PRIMITIVES)
 def primitive_block(b: Builder, x: Tensor, rng: np.random.Generator, width: int, stride: int) -> Tensor:
     """A stride or width change by a 3x3 conv, then two to four primitives drawn at random."""
     if stride > 1 or x.channels != width:
-        x = conv(b, x, width, 3, stride, act=None)
-        x = activation(b, x, str(rng.choice(["relu", "hardswish", "silu"])))
+        x = conv(b, x, width, 3, stride, act=str(rng.choice(["relu", "hardswish", "silu"])))
     for _ in range(int(rng.integers(2, 5))):
         x = PRIMITIVES[_NAMES[int(rng.integers(len(_NAMES)))]](b, x, rng)
     return x
