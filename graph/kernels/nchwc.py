@@ -270,12 +270,14 @@ class _Pass:
         return True
 
     def _upsample(self, node: WorkingNode) -> bool:
-        """Resize of a blocked tensor by whole factors along H and W (nearest with asymmetric coordinates, or
-        linear): NCHWc Upsample."""
+        """Resize of a blocked tensor by whole factors along H and W (nearest with asymmetric coordinates rounded
+        down, or linear): NCHWc Upsample."""
         before, after = self.graph.shapes.get(node.input(0)), self.graph.shapes.get(node.output(0))
         mode = node.attributes.get("mode") or "nearest"
         coordinates = node.attributes.get("coordinate_transformation_mode") or "half_pixel"
-        if mode == "nearest" and coordinates != "asymmetric":
+        # ONNX Runtime's NCHWc transformer takes a nearest Resize only with nearest_mode "floor"; the default,
+        # round_prefer_floor, picks the same pixels at whole factors but stays an NCHW Resize between reorders.
+        if mode == "nearest" and (coordinates != "asymmetric" or node.attributes.get("nearest_mode") != "floor"):
             return False
         if mode == "linear" and coordinates not in ("half_pixel", "asymmetric", "align_corners"):
             return False

@@ -100,6 +100,18 @@ def test_nearest_resize_of_a_blocked_tensor_is_a_blocked_upsample():
         ("ReorderInput", "nchwc"), ("Conv", "nchwc"), ("Upsample", "nchwc"), ("ReorderOutput", "nchw")]
 
 
+def test_nearest_resize_rounding_to_nearest_stays_an_nchw_resize_between_reorders():
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Resize", ["c", "", "scales"], ["y"], name="up", mode="nearest",
+                         coordinate_transformation_mode="asymmetric"),
+    ]
+    scales = _array("scales", np.array([1, 1, 2, 2], np.float32))
+    kernels = extract_kernels(_model(nodes, [("x", [1, 16, 8, 8])], [_w("w", 16, 16, 1, 1), scales]), ORT_CPU_AVX2).kernels
+    assert [(k.op_type, k.layout) for k in kernels] == [
+        ("ReorderInput", "nchwc"), ("Conv", "nchwc"), ("ReorderOutput", "nchw"), ("Resize", "nchw")]
+
+
 def test_reshape_chains_no_ops_and_twins_collapse():
     nodes = [
         helper.make_node("Reshape", ["x", "flat"], ["r1"], name="r1"),

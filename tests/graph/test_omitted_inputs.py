@@ -166,7 +166,8 @@ def test_a_binary_op_with_a_trailing_omitted_input_is_read_by_its_two_operands(o
     (["c", "", "", "sizes"], [_tensor("sizes", np.array([1, 16, 16, 16], np.int64))]),
 ], ids=["scales", "sizes"])
 def test_resize_without_roi_or_scales_is_a_blocked_upsample(inputs, initializers):
-    node = helper.make_node("Resize", inputs, ["y"], mode="nearest", coordinate_transformation_mode="asymmetric")
+    node = helper.make_node("Resize", inputs, ["y"], mode="nearest", coordinate_transformation_mode="asymmetric",
+                            nearest_mode="floor")
     model = _after_conv([node], initializers)
     assert _kernels(model) == [("ReorderInput", "nchwc", ""), ("Conv", "nchwc", ""), ("Upsample", "nchwc", ""),
                                ("ReorderOutput", "nchw", "")]

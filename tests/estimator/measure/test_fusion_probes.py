@@ -156,6 +156,29 @@ def test_a_channels_last_transpose_before_a_conv_is_its_reorder(rules, tmp_path)
     assert all(timed is not None for timed in paired) and unpaired == 0
 
 
+@pytest.mark.parametrize("resize", [{"mode": "nearest", "nearest_mode": "floor"}, {"mode": "nearest"},
+                                    {"mode": "nearest", "nearest_mode": "round_prefer_ceil"}, {"mode": "linear"}],
+                         ids=lambda resize: "-".join(resize.values()))
+def test_a_resize_between_convolutions_runs_blocked_only_where_onnx_runtime_blocks_it(resize, rules, tmp_path):
+    """A nearest Resize is an NCHWc Upsample only with nearest_mode "floor" (the default rounds to nearest and stays
+    an NCHW Resize between reorders); linear ones always: every kernel as ORT makes it and paired with the profiler."""
+    weight = onnx.numpy_helper.from_array(np.random.default_rng(0).standard_normal((16, 16, 3, 3)).astype(np.float32), "w")
+    scales = onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         onnx.helper.make_node("Resize", ["c", "", "scales"], ["r"], coordinate_transformation_mode="asymmetric", **resize),
+         onnx.helper.make_node("Conv", ["r", "w"], ["y"], pads=[1, 1, 1, 1])],
+        "resize", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 16, 8, 8])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 16, 16, 16])], [weight, scales])
+    path = tmp_path / "resize.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    if rules.nchwc_block == 0:
+        pytest.skip("this machine's ONNX Runtime does not block convolutions (no NCHWc)")
+    extra, missing = _compare(path, 1, rules, tmp_path)
+    assert not extra and not missing, (extra, missing)
+    assert not _lost_kernels(path, rules)
+
+
 def test_convnext_loses_only_the_kernels_ort_moves_its_transposes_past(rules):
     """ORT's transpose optimizer runs each block's layer-scale Mul (and the first stage's residual Add) channels
     last; the rules keep them channels first with a Transpose: only those kernels go unpaired."""
