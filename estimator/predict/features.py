@@ -54,9 +54,16 @@ _FAMILY_NUMERIC: dict[str, dict[str, float]] = {
 }
 # The kind of loop an `other` kernel's op runs (estimator.predict.op_classes): what ops measured rarely or never share.
 _FAMILY_CATEGORICAL: dict[str, tuple[str, ...]] = {"other": ("op_class",)}
+# Elements that cost more than an op's others, in columns of their own so each op's linear baseline charges them
+# apart and the cost keeps its slope past the largest measured size: those an axis op reads strided, its axis not
+# the innermost (inner_elements > 1: ONNX Runtime transposes a softmax over another axis there and back, ~7 ns an
+# element for YOLO's DFL against under 1 over the last axis; a reduction runs a strided loop), and those a Resize
+# interpolates (linear or cubic: ~0.45 ns an output element where nearest copies at ~0.15).
+_FAMILY_DERIVED: dict[str, tuple[str, ...]] = {"other": ("strided_elements", "interpolated_elements")}
+_FAMILY_READ: dict[str, tuple[str, ...]] = {"other": ("resize_mode",)}  # what the derived columns read beyond the above
 KERNEL_FEATURES: dict[str, tuple[str, ...]] = {
     layer_type: (*names, *_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type],
-                 *_FAMILY_CATEGORICAL.get(layer_type, ()))
+                 *_FAMILY_CATEGORICAL.get(layer_type, ()), *_FAMILY_DERIVED.get(layer_type, ()))
     for layer_type, names in FEATURES.items()
 }
 KERNEL_CATEGORICAL: dict[str, tuple[str, ...]] = {
@@ -79,7 +86,8 @@ def layer_input_columns(layer_type: str) -> frozenset[str]:
 
 def kernel_input_columns(layer_type: str) -> frozenset[str]:
     """layer_input_columns() and the kernel's own columns that featurize_kernels() reads."""
-    return layer_input_columns(layer_type) | {*_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type]}
+    return layer_input_columns(layer_type) | {*_KERNEL_CATEGORICAL, *_KERNEL_NUMERIC, *_FAMILY_NUMERIC[layer_type],
+                                              *_FAMILY_READ.get(layer_type, ())}
 
 
 def featurize_layers(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
@@ -100,6 +108,10 @@ def featurize_kernels(frame: pd.DataFrame, layer_type: str) -> pd.DataFrame:
         out["is_int8"] = frame["dtype"].isin(("int8", "uint8")).astype("float64")
     if "op_class" in _FAMILY_CATEGORICAL.get(layer_type, ()):
         out["op_class"] = _kernel_ops(frame).map(OP_CLASSES).fillna(UNCLASSED)
+    if layer_type == "other":
+        out["strided_elements"] = out["input_elements"] * (out["inner_elements"] > 1)
+        interpolating = frame["resize_mode"].isin(("linear", "cubic")) if "resize_mode" in frame.columns else False
+        out["interpolated_elements"] = out["output_elements"] * interpolating
     return _finished(out, KERNEL_FEATURES[layer_type], KERNEL_CATEGORICAL[layer_type])
 
 

@@ -22,7 +22,7 @@ MIN_ROWS = 5
 # Regressors on top of a linear baseline (a unit's relative_to_baseline: kernels) grow deeper trees.
 KERNEL_PARAMS: dict[str, object] = {"iterations": 600, "depth": 7}
 BASELINE_COLUMNS = ("macs", "input_elements", "output_elements", "weight_elements", "window_ops", "unfolded_elements",
-                    "broadcast_spans")
+                    "broadcast_spans", "strided_elements", "interpolated_elements")
 CATBOOST_PARAMS: dict[str, object] = {
     "iterations": 600,
     "depth": 6,

@@ -18,7 +18,7 @@ from onnx import helper
 from graph.generate.builder import Builder, Network, classifier
 from graph.generate.convnets import BLOCKS, convnet_network, transformer_mlp
 from graph.generate.modern import MODERN_FAMILIES
-from graph.generate.primitives import primitive_block
+from graph.generate.primitives import primitive_block, primitive_stem
 
 __all__ = ["COVERAGE", "FAMILIES", "MODERN", "GeneratedNetwork", "generate"]
 
@@ -27,7 +27,7 @@ _NETWORKS: dict[str, Network] = {
     **{family: convnet_network(block) for family, block in BLOCKS.items()},
     "transformer_mlp": classifier(transformer_mlp),
     **MODERN_FAMILIES,
-    "primitives": convnet_network(primitive_block),
+    "primitives": convnet_network(primitive_block, primitive_stem),
 }
 FAMILIES = tuple(_NETWORKS)
 MODERN = tuple(MODERN_FAMILIES)

@@ -25,7 +25,7 @@ from graph.generate.builder import (
     shortcut,
 )
 
-__all__ = ["BLOCKS", "Block", "convnet", "convnet_network", "convnext_downsample", "inverted_residual", "transformer_mlp"]
+__all__ = ["BLOCKS", "Block", "Stem", "convnet", "convnet_network", "convnext_downsample", "inverted_residual", "transformer_mlp"]
 
 # -- blocks: (builder, input, rng, width, stride) -> output ---------------------------------------
 
@@ -130,6 +130,7 @@ def _convnext(b, x, rng, width, stride):
 
 # A block: (builder, input, rng, width, stride) -> output.
 Block = Callable[[Builder, Tensor, np.random.Generator, int, int], Tensor]
+Stem = Callable[[Builder, Tensor, np.random.Generator, int], Tensor]  # (builder, image, rng, width) -> feature map
 BLOCKS: dict[str, Block] = {
     "basic_residual": _basic_residual, "bottleneck": _bottleneck, "inverted_residual": inverted_residual,
     "inverted_residual_se": _inverted_residual_se, "depthwise_separable": _depthwise_separable,
@@ -157,11 +158,13 @@ def transformer_mlp(b: Builder, rng, resolution: int, classes: int, spec: dict) 
     return b.node("Gemm", [pooled, b.weight([classes, dim]), b.weight([classes])], transB=1)
 
 
-def convnet(b: Builder, rng, block: Block, resolution: int, classes: int, spec: dict) -> str:
-    """A stem, two to four stages of `block`, global average pooling and a linear head; returns the logits."""
+def convnet(b: Builder, rng, block: Block, resolution: int, classes: int, spec: dict, stem: Stem | None = None) -> str:
+    """A stem (a 3x3 or 7x7 conv of stride 2, or `stem`), maybe a max pool, two to four stages of `block`, global
+    average pooling and a linear head; returns the logits."""
     base = int(rng.choice([8, 12, 16, 24, 32, 48, 58, 64]))
-    x = conv(b, Tensor("input", 3, resolution, resolution), base, int(rng.choice([3, 7])), 2)
-    if rng.random() < 0.5 and resolution >= 96:
+    image = Tensor("input", 3, resolution, resolution)
+    x = stem(b, image, rng, base) if stem else conv(b, image, base, int(rng.choice([3, 7])), 2)
+    if rng.random() < 0.5 and x.height >= 48:
         pooled = b.node("MaxPool", [x.name], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
         x = Tensor(pooled, x.channels, (x.height - 1) // 2 + 1, (x.width - 1) // 2 + 1)
     stages = int(rng.integers(2, 5))
@@ -181,6 +184,6 @@ def convnet(b: Builder, rng, block: Block, resolution: int, classes: int, spec: 
     return b.node("Gemm", [flat, b.weight([classes, x.channels]), b.weight([classes])], alpha=1.0, beta=1.0, transB=1)
 
 
-def convnet_network(block: Block) -> Network:
+def convnet_network(block: Block, stem: Stem | None = None) -> Network:
     """The image classifier made of `block`s (convnet)."""
-    return classifier(lambda b, rng, resolution, classes, spec: convnet(b, rng, block, resolution, classes, spec))
+    return classifier(lambda b, rng, resolution, classes, spec: convnet(b, rng, block, resolution, classes, spec, stem))

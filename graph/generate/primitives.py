@@ -1,9 +1,11 @@
 """The primitives family of the generator (graph.generate registers it): op coverage, not an architecture.
 
-Convnets whose blocks each apply a few ops drawn at random from the `other` kernels ONNX Runtime runs, each over the
-axes and layouts it can meet: every reduction over channels, space or one spatial axis, softmax over any axis,
-elementwise ops broadcasting per channel, per position or per element, Split/Concat, Transpose (channel shuffles,
-channels-last round trips), pooling, resizing, normalisations, convolutions of square and one-sided kernels, and
+Convnets whose stem is a stride-2 conv or a patch embedding (a conv of kernel and stride 2-16), whose blocks change
+width or stride by a dense or a depthwise-then-1x1 conv, and each apply a few ops drawn at random from the kernels
+ONNX Runtime runs, each over the axes and layouts it can meet: every reduction over channels, space or one spatial
+axis, softmax over any axis, elementwise ops broadcasting per channel, per position or per element, Split/Concat,
+Transpose (channel shuffles, channels-last round trips), pooling, resizing (nearest with either rounding, linear),
+normalisations, convolutions of square and one-sided kernels, depthwise convolutions with each fused activation, and
 narrow branches (a 3x3 or 5x5 conv over 4 channels up to a quarter, as Inception's). Architecture families use each
 op in one way (a ReduceL2 only over space in ConvNeXt-V2's GRN, a softmax over a non-last axis only in YOLO's DFL
 decoder); these graphs give every op's cost a measured spread of sizes, axes and neighbours, the way a per-kernel
@@ -19,7 +21,7 @@ import numpy as np
 
 from graph.generate.builder import INT64, Builder, Tensor, conv, layer_norm
 
-__all__ = ["PRIMITIVES", "primitive_block"]
+__all__ = ["PRIMITIVES", "primitive_block", "primitive_stem"]
 
 _REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
                "ReduceLogSumExp")
@@ -107,8 +109,10 @@ def _resize(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
         return _pool(b, x, rng)
     down = b.node("MaxPool", [x.name], kernel_shape=[2, 2], strides=[2, 2])
     mode = str(rng.choice(["nearest", "linear"]))
-    up = b.node("Resize", [down, "", b.const([1.0, 1.0, 2.0, 2.0])], mode=mode,
-                coordinate_transformation_mode="asymmetric" if mode == "nearest" else "half_pixel")
+    attributes = {"mode": mode, "coordinate_transformation_mode": "asymmetric" if mode == "nearest" else "half_pixel"}
+    if mode == "nearest" and rng.random() < 0.5:  # PyTorch's rounding (an NCHWc Upsample); else ONNX's default
+        attributes["nearest_mode"] = "floor"
+    up = b.node("Resize", [down, "", b.const([1.0, 1.0, 2.0, 2.0])], **attributes)
     return Tensor(up, x.channels, x.height, x.width)
 
 
@@ -137,6 +141,13 @@ def _conv(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
     return conv(b, x, x.channels, kernel, groups=groups, act=act)
 
 
+def _depthwise(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
+    """A square depthwise conv (3x3 mostly, 5x5) with each activation ONNX Runtime fuses into it (at equal shapes none
+    and Relu cost the same, Clip and HardSwish ~22% more)."""
+    act = [None, "relu", "relu6", "hardswish", "sigmoid"][int(rng.integers(5))]
+    return conv(b, x, x.channels, int(rng.choice([3, 3, 5])), groups=x.channels, act=act)
+
+
 def _narrow(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
     """An Inception or bottleneck branch added to x: a 1x1 conv down to a few channels (4 up to a quarter), a 3x3 or
     5x5 conv there (NCHWc pads narrow channels to its block), a 1x1 conv back up."""
@@ -149,15 +160,33 @@ def _narrow(b: Builder, x: Tensor, rng: np.random.Generator) -> Tensor:
 PRIMITIVES: dict[str, Callable[[Builder, Tensor, np.random.Generator], Tensor]] = {
     "reduce_scale": _reduce_scale, "softmax": _softmax, "channels_last": _channels_last, "unary": _unary,
     "binary": _binary, "shuffle": _shuffle, "split_concat": _split_concat, "pool": _pool, "resize": _resize,
-    "normalize": _normalize, "conv": _conv, "narrow": _narrow,
+    "normalize": _normalize, "conv": _conv, "depthwise": _depthwise, "narrow": _narrow,
 }
 _NAMES = tuple(PRIMITIVES)
 
 
+def primitive_stem(b: Builder, image: Tensor, rng: np.random.Generator, width: int) -> Tensor:
+    """The usual 3x3 or 7x7 stride-2 conv, or a patch embedding: a conv of kernel and stride 2, 4, 8 or 16 (ViT's,
+    ConvNeXt's, Swin's), its map at least 8 wide."""
+    patches = [p for p in (2, 4, 8, 16) if image.height // p >= 8]
+    if rng.random() < 0.5 or not patches:
+        return conv(b, image, width, int(rng.choice([3, 7])), 2)
+    patch = int(rng.choice(patches))
+    name = b.node("Conv", [image.name, b.weight([width, image.channels, patch, patch]), b.weight([width])],
+                  kernel_shape=[patch, patch], strides=[patch, patch])
+    return Tensor(name, width, image.height // patch, image.width // patch)
+
+
 def primitive_block(b: Builder, x: Tensor, rng: np.random.Generator, width: int, stride: int) -> Tensor:
-    """A stride or width change by a 3x3 conv, then two to four primitives drawn at random."""
+    """A stride or width change by a 3x3 conv (dense, or depthwise then 1x1 as MobileNet's), then two to four
+    primitives drawn at random."""
     if stride > 1 or x.channels != width:
-        x = conv(b, x, width, 3, stride, act=str(rng.choice(["relu", "hardswish", "silu"])))
+        act = str(rng.choice(["relu", "hardswish", "silu"]))
+        if rng.random() < 0.5:
+            x = conv(b, x, x.channels, 3, stride, groups=x.channels, act=act)
+            x = conv(b, x, width, 1, act=act)
+        else:
+            x = conv(b, x, width, 3, stride, act=act)
     for _ in range(int(rng.integers(2, 5))):
         x = PRIMITIVES[_NAMES[int(rng.integers(len(_NAMES)))]](b, x, rng)
     return x

@@ -32,7 +32,7 @@ CLASSIC_DIGESTS = {
 
 
 # sha256 of generate("primitives", seed).model.graph for graphs the Zen 4 data timed (2026-12-05): its rows name them.
-PRIMITIVES_DIGESTS = {0: "86eab7fa0ce838d0", 199: "1110e64e3f8c79c9"}
+PRIMITIVES_DIGESTS = {0: "7a3362c77955fdc1", 199: "716bde4c35ec3f0e"}
 
 
 def test_the_timed_primitives_graphs_stay_what_the_generator_gives():
@@ -73,6 +73,26 @@ def test_attention_family_spans_the_variants_real_encoders_use():
     tokens = [spec["seq"] for spec in specs]
     assert min(tokens) == 16 and max(tokens) == 4096
     assert sum(t >= 1024 for t in tokens) >= 10 and sum(t <= 512 for t in tokens) >= 30
+
+
+def test_primitives_span_patch_stems_depthwise_activations_and_both_nearest_roundings():
+    stems, depthwise_activations, nearest_modes = set(), set(), set()
+    for seed in range(40):
+        nodes = generate("primitives", seed).model.graph.node
+        consumers = {name: node for node in nodes for name in node.input}
+        convs = [node for node in nodes if node.op_type == "Conv"]
+        stem = {a.name: tuple(a.ints) for a in convs[0].attribute}
+        stems.add((stem["kernel_shape"][0], stem["strides"][0]))
+        for node in convs:
+            if next((a.i for a in node.attribute if a.name == "group"), 1) > 1:  # depthwise or grouped
+                after = consumers.get(node.output[0])
+                depthwise_activations.add(after.op_type if after is not None else "")
+        nearest_modes |= {next((a.s.decode() for a in node.attribute if a.name == "nearest_mode"), "default")
+                          for node in nodes if node.op_type == "Resize"
+                          and any(a.name == "mode" and a.s == b"nearest" for a in node.attribute)}
+    assert {(3, 2), (7, 2)} <= stems and {(p, p) for p in (2, 4, 8)} <= stems  # the usual stems and patch embeddings
+    assert {"Relu", "Clip", "HardSwish", "Sigmoid"} <= depthwise_activations
+    assert nearest_modes == {"floor", "default"}
 
 
 def test_attention_tokens_reads_each_generated_attention_graph_s_sequence_length():
