@@ -158,4 +158,3 @@ def rows_unit(columns: Iterable[str]) -> Unit:
 
 def _empty(layer_type: str) -> pd.DataFrame:
     return pd.DataFrame(columns=[*SEED_COLUMNS[layer_type], "model", "source", "runtime_ms", "power_w"])
-

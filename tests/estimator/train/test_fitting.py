@@ -69,6 +69,27 @@ def test_an_op_without_a_group_of_its_own_takes_its_class_work_model():
     np.testing.assert_allclose(baseline_log_ms(baseline, unclassed), baseline_log_ms(without, unclassed))
 
 
+def test_strided_and_interpolated_elements_are_charged_apart_by_one_ops_work_model():
+    # One Softmax group: over the last axis ~0.5 ns an element, over another axis (inner_elements > 1) ~7 ns, as ONNX
+    # Runtime transposes it there and back; one Resize group: linear ~0.45 ns an output element, nearest ~0.15.
+    softmax_last, last_ms = _elementwise("Softmax", 0.5, 2.0, 100)
+    softmax_axis, axis_ms = _elementwise("Softmax", 7.0, 2.0, 100)
+    nearest, nearest_ms = _elementwise("Resize", 0.15, 3.0, 100)
+    linear, linear_ms = _elementwise("Resize", 0.45, 3.0, 100)
+    frame = pd.concat([softmax_last.assign(inner_elements=1.0), softmax_axis.assign(inner_elements=64.0),
+                       nearest.assign(inner_elements=np.nan, resize_mode="nearest"),
+                       linear.assign(inner_elements=np.nan, resize_mode="linear")], ignore_index=True)
+    features = KERNELS.featurize(frame.assign(op_type=frame["kernel_op"], batch_size=1), "other")
+    np.testing.assert_array_equal(features["strided_elements"], np.r_[np.zeros(100), softmax_axis["input_elements"],
+                                                                      np.zeros(200)])
+    np.testing.assert_array_equal(features["interpolated_elements"], np.r_[np.zeros(300), linear["output_elements"]])
+    runtime_ms = np.concatenate([last_ms, axis_ms, nearest_ms, linear_ms])
+    baseline = fit_baseline(features, runtime_ms, by="kernel_op")
+    assert {"strided_elements", "interpolated_elements"} <= set(baseline["columns"])
+    assert set(baseline["groups"]) == {"Softmax", "Resize"}
+    np.testing.assert_allclose(np.exp(baseline_log_ms(baseline, features)), runtime_ms, rtol=1e-3)
+
+
 def test_a_class_split_after_a_profile_was_fitted_takes_its_parents_work_model():
     # A profile fitted when ReduceL2 was a "reduction" has coefficients for that class only: its ReduceL2 rows, now
     # of the "generic reduction" class, keep being costed from the reductions' fit, not the layer type's.
