@@ -8,6 +8,9 @@ so an interrupted run resumes; the CSVs and models.csv are regenerated from the 
 Noise guard: a fixed reference graph is re-timed every `DriftGuard.every_s`; when it drifts more
 than `max_drift` from the run's median, the graphs timed since the last good reference are
 measured again. Every reference time is kept in the journal and summarised in device.json.
+With a thread pool (2 threads or more) the same graph also tells, right before and after each graph,
+whether the pool has a core for each thread (estimator.measure.cores); a graph timed while it had not
+is timed again once, after waiting for the cores, and its entry records both checks.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,6 +28,7 @@ import pandas as pd
 from estimator.errors import MeasureError
 from estimator.files import Journal, write_csv_atomic
 from estimator.measure.backends.ort import OrtBackend
+from estimator.measure.cores import PoolCheck, PoolPolicy
 from estimator.measure.incontext import GraphTiming, RunPolicy, match_kernels, time_graph
 from graph.build import runnable_model
 from graph.kernels import FusionRules, ModelKernels, extract_kernels
@@ -57,6 +61,7 @@ class DriftGuard:
     reference: GraphJob
     every_s: float = 60.0
     max_drift: float = 0.10
+    pool: PoolPolicy = field(default_factory=PoolPolicy)  # with a thread pool: does it have its cores (see module docstring)
 
 
 def graph_key(job: GraphJob) -> str:
@@ -75,6 +80,7 @@ class KernelCollector:
         self.guard = guard
         self.progress = progress or (lambda done, total, label: None)
         self.journal = Journal(self.out_dir / "journal.jsonl")
+        self._pool: PoolCheck | None = None  # made on first use, with a thread pool and a guard only
 
     def run(self, jobs: Sequence[GraphJob], deadline: float | None = None) -> dict[str, object]:
         """Measure every job the journal lacks (until `deadline`, a time.monotonic() value); write the CSVs."""
@@ -82,6 +88,7 @@ class KernelCollector:
         done = 0
         since_reference: list[GraphJob] = []
         remeasured: set[GraphJob] = set()  # each graph is measured again at most once
+        without_cores: set[GraphJob] = set()  # ... and once more if its pool lacked its cores
         last_reference = 0.0
         self.progress(0, len(todo), "starting")
         queue = list(todo)
@@ -99,12 +106,18 @@ class KernelCollector:
                 since_reference = []
             job = queue.pop(0)
             try:
-                entry = self.measure(job)
+                entry = self.measure(job, deadline)
             except MeasureError as error:  # this graph cannot be run here: say so, keep it out, go on
                 log.warning("skipped %s batch %d: %s", job.name, job.batch_size, error)
                 self.journal.append({"key": graph_key(job), "kind": "skipped", "model": job.name, "source": job.source,
                                      "batch_size": job.batch_size, "reason": str(error), "measured_at": _now()})
                 done += 1
+                continue
+            if not entry.get("pool_had_cores", True) and job not in without_cores:
+                log.warning("%s batch %d: timed while the thread pool lacked its cores (speedup %s); again",
+                            job.name, job.batch_size, entry["pool_speedup"])
+                without_cores.add(job)
+                queue.insert(0, job)
                 continue
             since_reference.append(job)
             done += 1
@@ -117,10 +130,10 @@ class KernelCollector:
 
     # -- measuring ------------------------------------------------------------------------------
 
-    def measure(self, job: GraphJob) -> dict[str, object]:
+    def measure(self, job: GraphJob, deadline: float | None = None) -> dict[str, object]:
         """Time one graph and journal it (a re-measurement replaces the earlier entry)."""
         kernels = extract_kernels(job.model, self.rules, batch_size=job.batch_size)
-        timing = self._time(job.model, kernels)
+        timing, speedups = self._time(job.model, kernels, deadline)
         paired, unpaired = match_kernels(kernels.kernels, timing)
         rows = []
         for kernel, timed in zip(kernels.kernels, paired, strict=True):
@@ -136,19 +149,37 @@ class KernelCollector:
             "unpaired_runtime_kernels": unpaired, "unmodeled": len(kernels.unmodeled), "measured_at": _now(),
             "rows": rows,
         }
+        if speedups:
+            entry["pool_speedup"] = [round(value, 3) for value in speedups]
+            entry["pool_had_cores"] = all(self._pool.has_cores(value) for value in speedups)
         self.journal.append(entry)
         return entry
 
-    def _time(self, source: ModelSource, kernels: ModelKernels) -> GraphTiming:
-        return time_graph(self.backend, runnable_model(source, dict(kernels.input_shapes)), self.policy)
+    def _time(self, source: ModelSource, kernels: ModelKernels, deadline: float | None = None
+              ) -> tuple[GraphTiming, list[float]]:
+        """The graph's timing; with a thread pool, the pool's speedup right before (after waiting for its cores)
+        and right after it."""
+        pool = self._pool_check()
+        before = [] if pool is None else [pool.wait_for_cores(deadline)]
+        timing = time_graph(self.backend, runnable_model(source, dict(kernels.input_shapes)), self.policy)
+        return timing, before + ([] if pool is None else [pool.speedup()])
+
+    def _pool_check(self) -> PoolCheck | None:
+        if self._pool is None and self.guard is not None and self.backend.settings.intra_op_threads > 1:
+            reference = self.guard.reference
+            kernels = extract_kernels(reference.model, self.rules, batch_size=reference.batch_size)
+            model = runnable_model(reference.model, dict(kernels.input_shapes))
+            self._pool = PoolCheck(self.backend, model, self.guard.pool)
+        return self._pool
 
     def _check_reference(self) -> bool:
         """Time the reference graph; True when it is off the run's median by more than max_drift."""
         earlier = [float(e["end_to_end_ms"]) for e in self.journal.entries.values() if e.get("kind") == "reference"]
         kernels = extract_kernels(self.guard.reference.model, self.rules, batch_size=self.guard.reference.batch_size)
-        timing = self._time(self.guard.reference.model, kernels)
+        timing, speedups = self._time(self.guard.reference.model, kernels)
         self.journal.append({"key": f"reference:{len(earlier)}", "kind": "reference", "model": self.guard.reference.name,
-                             "end_to_end_ms": timing.end_to_end_ms, "measured_at": _now()})
+                             "end_to_end_ms": timing.end_to_end_ms, "measured_at": _now(),
+                             **({"pool_speedup": [round(value, 3) for value in speedups]} if speedups else {})})
         if not earlier:
             return False
         drift = timing.end_to_end_ms / float(np.median(earlier)) - 1

@@ -107,10 +107,16 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
             "policy": dataclasses.asdict(collector.policy),
             "drift_guard": None if guard is None else {"every_s": guard.every_s, "max_drift": guard.max_drift,
                                                        "reference": guard.reference.name},
+            "pool_check": None if guard is None or settings.intra_op_threads < 2 else {
+                **dataclasses.asdict(guard.pool), "what": "the reference graph's speedup at these threads over 1 "
+                "thread, right before (after waiting up to wait_s) and after each graph; a graph below min_speedup "
+                "either side is timed again once (estimator.measure.cores)"},
         },
         "skipped": [{key: entry[key] for key in ("model", "source", "batch_size", "reason")}
                     for entry in collector.skipped()],
         "drift": {"reference_ms": references,
-                  "spread_pct": float((max(references) / min(references) - 1) * 100) if references else None},
+                  "spread_pct": float((max(references) / min(references) - 1) * 100) if references else None,
+                  "graphs_kept_without_pool_cores": sum(not entry.get("pool_had_cores", True)
+                                                        for entry in collector.graph_entries())},
         "runs": [*previous.get("runs", []), {"finished_at": now(), "command_line": command, **summary}],
     })
