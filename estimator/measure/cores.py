@@ -3,7 +3,7 @@
 A VM's thread pool can lose a core's worth of speed for seconds to minutes at a time, as if the host ran its
 vCPUs as one physical core's two hyperthreads (the cause is the host's and not visible from inside). On the
 2-vCPU Zen 4 VM (2026-12-05), a default 2-thread session of the drift guard's reference graph read 0.585 ms or
-1.09 ms by turns (1 thread: about 0.93 ms), and one of mobilenet_v2 3.7 ms for half a second, then 6.4 ms for 45 s;
+1.09 ms by turns (1 thread: 0.90 ms throughout), and one of mobilenet_v2 3.7 ms for half a second, then 6.4 ms for 45 s;
 /proc/stat showed no steal time in either state, so only a timing tells them apart. A graph timed in the second
 state teaches a calibration a machine that runs its thread pool at a fraction of its speed: a 600 s calibration at
 2 threads without this check put 65% of the modern exports within ±10% of their median truth round, with it 79%
@@ -32,8 +32,8 @@ __all__ = ["PoolCheck", "PoolPolicy"]
 class PoolPolicy:
     """When the thread pool counts as having its cores, and how long to wait for them."""
 
-    # Speedup of the reference graph at the collector's thread count over 1 thread: 1.6x with two cores on the
-    # Zen 4 VM, 0.85x on one core's two hyperthreads; anything below 1.25x is no pool worth the name.
+    # Speedup of the reference graph at the collector's thread count over 1 thread: 1.55x on the 2-vCPU Zen 4 VM
+    # with both cores, 0.82x without; anything below 1.25x is no pool worth the name.
     min_speedup: float = 1.25
     burst_s: float = 0.06  # of runs per session and check (the reference graph: 60-100 runs)
     wait_s: float = 30.0  # at most, before a graph, for the cores to come back (then it is timed as it is)
