@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from estimator.measure.backends.ort import OrtBackend
+from estimator.measure.incontext import QUANTILE
+from estimator.measure.timing import LoopPolicy, time_calls
 from graph.build import RunnableModel
 
 __all__ = ["PoolCheck", "PoolPolicy"]
@@ -51,8 +53,8 @@ class PoolCheck:
         self._pool = self._runner(backend)
 
     def speedup(self) -> float:
-        """1-thread time over pool time (each the 20th percentile of a burst); the 1-thread session goes first, so
-        that the pool's spinning threads do not slow it."""
+        """1-thread time over pool time (each a burst's QUANTILE, the 20th percentile); the 1-thread session goes
+        first, so that the pool's spinning threads do not slow it."""
         return self._burst(self._single) / self._burst(self._pool)
 
     def wait_for_cores(self, deadline: float | None = None) -> float:
@@ -81,10 +83,7 @@ class PoolCheck:
         return run
 
     def _burst(self, run: Callable[[], object]) -> float:
-        times_s: list[float] = []
-        started = time.perf_counter()
-        while len(times_s) < 5 or time.perf_counter() - started < self.policy.burst_s:
-            before = time.perf_counter()
-            run()
-            times_s.append(time.perf_counter() - before)
-        return float(np.percentile(times_s, 20))
+        """The QUANTILE of at least 5 runs and burst_s of them (the sessions were warmed up once, when made)."""
+        loop = LoopPolicy(warmup_s=0.0, warmup_iterations=0, min_time_s=self.policy.burst_s, min_iterations=5)
+        times_s, _ = time_calls(run, loop)
+        return float(np.percentile(times_s, QUANTILE))
