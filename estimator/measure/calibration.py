@@ -47,11 +47,13 @@ CALIBRATION_ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "googlenet"
 # put an int8 ResNet-50 +163% on a Zen 4 with VNNI after a 60 s calibration of float models only), attention
 # MatMuls and LayerNorms, recurrent cells, 3-D convolutions (+26% on R(2+1)D) and transposed convolutions (U-Net):
 # with every layer kind of the base timed here, a fit from scratch loses none of them (estimator.train.transfer).
-# ViT-B/16 brings the Gemms of the base-size transformers (width 768, MLP 3,072, a few hundred tokens): without them a
+# Last, ViT-B/16: the Gemms of the base-size transformers (width 768, MLP 3,072, a few hundred tokens). Without them a
 # 60 s calibration's largest Gemms were the small encoder's and AlexNet's memory-bound ones, and its trees put
-# BERT-base, DistilBERT, GPT-2 and ViT-B +14% to +17% at 2 threads (about 4 s at 2 threads, 8 s at 1).
-CALIBRATION_FAMILIES = ("resnet18_int8_qdq", "mobilenet_v2_int8_qdq", "transformer_encoder", "vit_b_16", "lstm", "gru",
-                        "r3d_18", "unet")
+# BERT-base, DistilBERT, GPT-2 and ViT-B +14% to +17% at 2 threads. It takes about 4 s at 2 threads and 8 s at 1, so it
+# comes after the layer kinds: before the U-Net, it left a 60 s calibration without transposed convolutions, and so
+# without the fit from scratch.
+CALIBRATION_FAMILIES = ("resnet18_int8_qdq", "mobilenet_v2_int8_qdq", "transformer_encoder", "lstm", "gru", "r3d_18",
+                        "unet", "vit_b_16")
 # Copies of those training_data/zoo and training_data/families models (shape-only, 1.5 MB), shipped in the package so
 # that a calibration after `pip install .` has them too (tests check that the copies match).
 ZOO_DIR = Path(__file__).resolve().parent / "calibration_zoo"
