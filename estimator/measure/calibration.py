@@ -54,7 +54,7 @@ CALIBRATION_ZOO = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "googlenet"
 # without the fit from scratch.
 CALIBRATION_FAMILIES = ("resnet18_int8_qdq", "mobilenet_v2_int8_qdq", "transformer_encoder", "lstm", "gru", "r3d_18",
                         "unet", "vit_b_16")
-# Copies of those training_data/zoo and training_data/families models (shape-only, 1.5 MB), shipped in the package so
+# Copies of those training_data/zoo and training_data/families models (shape-only, 1.8 MB), shipped in the package so
 # that a calibration after `pip install .` has them too (tests check that the copies match).
 ZOO_DIR = Path(__file__).resolve().parent / "calibration_zoo"
 
