@@ -5,7 +5,8 @@ Order of work, all timed in context (kernels inside whole graphs, with a drift g
 2. a round of generated networks, one of each family, and the 21 zoo models at batch 1 (real
    architectures: the run overhead and the composition come from these whole models, and five of them
    judge the budget curve; about 100 s at 2 threads on a 2-core VM), with one export of each op family
-   (int8, attention, recurrent, 3-D, transposed convolution) right after those five;
+   (int8, attention, recurrent, 3-D, transposed convolution), then ViT-B/16 (the Gemms of base-size
+   transformers), right after those five;
 3. then, until the budget is spent: more generated networks, drawn family by family in proportion to
    how uncertain the base profile is about that family here (the spread of its error on what this
    machine measured so far, plus how far that family's error is from the machine-wide one).
