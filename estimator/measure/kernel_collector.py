@@ -16,6 +16,7 @@ is timed again once, after waiting for the cores, and its entry records both che
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ class KernelCollector:
         since_reference: list[GraphJob] = []
         remeasured: set[GraphJob] = set()  # each graph is measured again at most once
         without_cores: set[GraphJob] = set()  # ... and once more if its pool lacked its cores
-        last_reference = 0.0
+        last_reference = -math.inf  # check at once: time.monotonic() counts from boot, which may be seconds ago
         self.progress(0, len(todo), "starting")
         queue = list(todo)
         while queue:
