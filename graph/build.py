@@ -115,14 +115,20 @@ def random_inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray
 
 def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
     """A copy of a shape-only model whose payload-less tensors are filled with random data: initializers and the
-    values of Constant nodes (the loader strips both; exporters leave index tables and masks as Constants)."""
+    values of Constant nodes (the loader strips both; exporters leave index tables and masks as Constants).
+
+    Float tensors of two or more dimensions (weights, embeddings) are drawn as a trained network's are scaled:
+    zero-mean, variance 1 / fan-in (_random_weight), so activations and attention scores stay near 1 as in a real
+    model. Some kernels' speed depends on the values: with all-positive weights a transformer's attention scores
+    reach thousands, and ONNX Runtime's Softmax and Exp leave their vectorised path for them (an Intel Xeon ran
+    ViT-B's Softmax 15x and Whisper's 10x slower than on scores of a trained scale; a Zen 4 EPYC 1.3x)."""
     rng = np.random.default_rng(seed)
     filled = onnx.ModelProto()
     filled.CopyFrom(model)
     for tensor in _stored_tensors(filled.graph):
         if has_payload(tensor):
             continue
-        array = _random_array(tuple(tensor.dims), helper.tensor_dtype_to_np_dtype(tensor.data_type), rng)
+        array = _random_weight(tuple(tensor.dims), helper.tensor_dtype_to_np_dtype(tensor.data_type), rng)
         replacement = numpy_helper.from_array(array, tensor.name)
         tensor.Clear()
         tensor.CopyFrom(replacement)
@@ -152,6 +158,17 @@ def has_payload(tensor: onnx.TensorProto) -> bool:
     stored = (len(tensor.float_data) + len(tensor.int32_data) + len(tensor.int64_data) + len(tensor.double_data)
               + len(tensor.uint64_data) + len(tensor.string_data))
     return (stored >= count and count > 0) or count == 0
+
+
+def _random_weight(shape: tuple[int, ...], dtype, rng: np.random.Generator) -> np.ndarray:
+    """A stored tensor's random values: a float tensor of two or more dimensions uniform in +-sqrt(3 / fan-in)
+    (fan-in: its size over its first dimension, as for PyTorch's Conv and Linear weights), so zero-mean of variance
+    1 / fan-in; anything else as _random_array makes it (positive floats keep BatchNormalization's variance valid)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or len(shape) < 2 or math.prod(shape) == 0:
+        return _random_array(shape, dtype, rng)
+    bound = math.sqrt(3.0 * shape[0] / math.prod(shape))
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def _random_array(shape: tuple[int, ...], dtype, rng: np.random.Generator) -> np.ndarray:

@@ -12,6 +12,7 @@ from graph import extract_layers
 from graph.build import (
     NodeSpec,
     conv_chain,
+    has_payload,
     linear_model,
     one_node_model,
     overhead_model,
@@ -20,7 +21,9 @@ from graph.build import (
     save_shape_only,
     small_cnn,
     small_model,
+    with_random_weights,
 )
+from graph.loading import load_model
 from graph.nodes import read_graph
 from graph.ops.window import window_geometry
 from tests.paths import ZOO
@@ -45,6 +48,20 @@ def test_a_shape_only_model_runs_with_random_weights_at_the_given_shape():
     model = runnable_model(ZOO / "lenet.onnx", {"input": (3, 1, 32, 32)})
     assert model.feeds["input"].shape == (3, 1, 32, 32)
     assert _run(model)[0].shape == (3, 10)
+
+
+def test_random_weights_are_scaled_like_a_trained_networks_and_vectors_stay_positive():
+    source = load_model(ZOO / "resnet18.onnx").proto
+    stripped = {tensor.name for tensor in source.graph.initializer if not has_payload(tensor)}
+    filled = {t.name: onnx.numpy_helper.to_array(t) for t in with_random_weights(source).graph.initializer
+              if t.name in stripped}
+    matrices = [array for array in filled.values() if array.ndim >= 2]
+    assert len(matrices) >= 20  # convolution and Gemm weights
+    for array in matrices:
+        fan_in = array.size / array.shape[0]
+        assert abs(array.mean()) < 0.1 / np.sqrt(fan_in) and np.isclose(array.var() * fan_in, 1.0, rtol=0.1)
+    vectors = [array for array in filled.values() if array.ndim <= 1]
+    assert vectors and all(array.min() >= 0.5 for array in vectors)  # biases, BatchNormalization variances
 
 
 def test_the_overhead_model_is_one_relu_on_one_element():
