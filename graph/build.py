@@ -24,6 +24,7 @@ from graph.records import ConvLayer, DenseLayer, Layer, OtherLayer, PoolLayer
 
 __all__ = [
     "LAYER_MODEL_OPSET",
+    "RANDOM_WEIGHTS",
     "NodeSpec",
     "RunnableModel",
     "SmallModel",
@@ -44,6 +45,10 @@ __all__ = [
 
 LAYER_MODEL_OPSET = 17
 FLOAT = onnx.TensorProto.FLOAT
+# How with_random_weights fills a shape-only model, as a collection's device.json records it per run (runs before
+# 2026-12-05 record nothing: every float tensor was uniform in 0.5-1.5 then).
+RANDOM_WEIGHTS = ("float tensors of 2+ dimensions uniform in +-sqrt(3/fan-in), fan-in = size / first dimension "
+                  "(zero-mean, variance 1/fan-in); other floats uniform in 0.5-1.5; integers 0")
 SMALL_TENSOR_BYTES = 1024  # save_shape_only keeps tensors up to this size inline (shape inference reads them)
 
 

@@ -22,6 +22,7 @@ from estimator.measure.incontext import QUANTILE, SPINNING_NOTE, RunPolicy
 from estimator.measure.kernel_collector import DriftGuard, GraphJob, KernelCollector, Progress
 from estimator.measure.layout import now
 from estimator.predict.fingerprint import machine_facts, machine_fingerprint
+from graph.build import RANDOM_WEIGHTS
 from graph.extract import extract_layers
 from graph.generate import FAMILIES, generate
 
@@ -118,5 +119,6 @@ def write_device_json(collector: KernelCollector, summary: dict[str, object], co
                   "spread_pct": float((max(references) / min(references) - 1) * 100) if references else None,
                   "graphs_kept_without_pool_cores": sum(not entry.get("pool_had_cores", True)
                                                         for entry in collector.graph_entries())},
-        "runs": [*previous.get("runs", []), {"finished_at": now(), "command_line": command, **summary}],
+        "runs": [*previous.get("runs", []), {"finished_at": now(), "command_line": command, **summary,
+                                             "random_weights": RANDOM_WEIGHTS}],
     })
