@@ -126,7 +126,7 @@ def with_random_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProt
     zero-mean, variance 1 / fan-in (_random_weight), so activations and attention scores stay near 1 as in a real
     model. Some kernels' speed depends on the values: with all-positive weights a transformer's attention scores
     reach thousands, and ONNX Runtime's Softmax and Exp leave their vectorised path for them (an Intel Xeon ran
-    ViT-B's Softmax 15x and Whisper's 10x slower than on scores of a trained scale; a Zen 4 EPYC 1.3x)."""
+    ViT-B's Softmax 16x and Whisper's 10x slower than on scores of a trained scale; a Zen 4 EPYC at most 1.3x)."""
     rng = np.random.default_rng(seed)
     filled = onnx.ModelProto()
     filled.CopyFrom(model)
