@@ -19,6 +19,7 @@ from estimator.files import Journal, merge_device_file, read_device_file, write_
 from estimator.measure.backends.base import Backend
 from estimator.measure.sensors import PowerSensor, SensorDetection
 from estimator.predict.fingerprint import machine_facts
+from graph.build import RANDOM_WEIGHTS
 from graph.frames import layer_row
 from graph.records import Layer, ModelLayers, is_costed
 from graph.schema import CSV_FILES, FEATURE_COLUMNS, LAYER_TYPES
@@ -77,7 +78,9 @@ def write_device_json(out_dir: Path, run: dict[str, object], sweep_counts: dict[
     Keys that other tools added to the previous device.json (e.g. gpu_collection_runs) are kept.
     """
     previous = read_device_file(out_dir) or {}
-    runs = [*previous.get("runs", []), run]
+    # the zoo models timed end to end are filled by graph.build.with_random_weights; the one-node layer models are not
+    runs = [*previous.get("runs", []), {**run, "random_weights": f"end-to-end models: {RANDOM_WEIGHTS}; one-node "
+                                                                 "layers: every float uniform in 0.5-1.5"}]
     sweep = dict(previous.get("sweep", {}).get("counts", {}))
     for layer_type, count in sweep_counts.items():
         sweep[layer_type] = max(count, sweep.get(layer_type, 0))

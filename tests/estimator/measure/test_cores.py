@@ -12,7 +12,7 @@ from estimator.measure.cores import PoolCheck, PoolPolicy
 from estimator.measure.incontext import RunPolicy
 from estimator.measure.kernel_collector import DriftGuard, GraphJob
 from estimator.measure.kernel_plan import collect_in_context, file_jobs
-from graph.build import runnable_model
+from graph.build import RANDOM_WEIGHTS, runnable_model
 from tests.paths import ZOO
 
 QUICK = RunPolicy(warmup_runs=1, min_runs=3, min_time_s=0.02, max_runs=20)
@@ -69,3 +69,4 @@ def test_one_thread_has_no_pool_to_check(tmp_path, monkeypatch):
     collected, timed = _collect(tmp_path, monkeypatch, threads=1, min_speedup=1e9)
     assert len(timed) == 3 and "pool_speedup" not in collected["entry"]
     assert collected["device"]["method"]["pool_check"] is None
+    assert collected["device"]["runs"][-1]["random_weights"] == RANDOM_WEIGHTS  # how the graphs were filled
