@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="training-data folder")
     parser.add_argument("profile", type=Path, help="profile folder to write evaluation.md/json into")
-    parser.add_argument("--no-lomo", action="store_true", help="skip leave-one-model-out")
+    parser.add_argument("--no-lomo", action="store_true",
+                        help="skip leave-one-model-out over the zoo (kernel profiles: leave-one-family-out still runs)")
     parser.add_argument("--lomo-neuralpower", action="store_true",
                         help="also fit the NeuralPower baseline for every LOMO fold (slow)")
     parser.add_argument("--iterations", type=int, help="CatBoost iterations (default: as in training)")

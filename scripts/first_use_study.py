@@ -5,7 +5,8 @@ so it does what it does for a person: measure a profile of this machine first) a
 every unseen model estimated with what that call left, with the nearest shipped profile as it is
 (`--no-calibrate`), and timed as users run it (a default `onnxruntime.InferenceSession`, in the same
 window). Run it from a checkout whose package does not ship this machine's own profile, on a quiet
-machine. Models are judged per set (the folder they lie in: training_data/unseen, training_data/modern).
+machine; from one that does, it judges that shipped profile on its own machine (the first call then measures
+nothing, and the title says so). Models are judged per set (the folder they lie in: training_data/unseen, training_data/modern).
 Writes a Markdown table and a JSON file.
 
 With `--budget SECONDS`, the first call is an explicit `estimate-calibrate --budget SECONDS --threads T` instead
@@ -97,7 +98,7 @@ def study(models: list[Path], threads: int, budget_s: float | None = None,
                      "nearest_shipped_ms": shipped.totals.runtime_ms,
                      "nearest_shipped_error_pct": (shipped.totals.runtime_ms / truth_ms - 1) * 100})
     facts = {"threads": threads, "truth_rounds": truth_rounds, "first_call_s": round(seconds, 1),
-             "profile_used": chosen.profile_id,
+             "profile_used": chosen.profile_id, "nearest_shipped_is_this_machines": nearest.of_this_machine,
              "profile_used_note": chosen.note(), "nearest_shipped": nearest.profile_id,
              "nearest_shipped_note": nearest.note(), "first_call_stderr_tail": printed[-600:]}
     return pd.DataFrame(rows), facts
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         machine = f"{machine_fingerprint(1)['cpu_model']} ({machine_fingerprint(1)['cpu_family_model_stepping']})"
         title = (f"The first `estimate` call on {machine}" if args.budget is None else
                  f"`estimate-calibrate --budget {args.budget:g}` on {machine}")
-        lines = [f"# {title}, without its own profile", "",
+        own = all(facts["nearest_shipped_is_this_machines"] for facts in documents)
+        lines = [f"# {title}, " + ("with its own shipped profile" if own else "without its own profile"), "",
                  "Truth: a default `onnxruntime.InferenceSession` (spinning as ONNX Runtime defaults it), 20th "
                  "percentile of >= 1 s of runs, timed right after the estimates in the same window"
                  + (f" in {args.truth_rounds} rounds over all models, each model's median of them" if

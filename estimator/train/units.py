@@ -124,8 +124,9 @@ def _evaluate_layers(data_path: Path, profile_dir: Path, params: dict | None, lo
 
 def _evaluate_kernels(data_path: Path, profile_dir: Path, params: dict | None, lomo: bool,
                       lomo_neuralpower: bool) -> Path:
-    """Leave-one-out over families as well as zoo models when `lomo`; NeuralPower is a baseline of layers only."""
-    return evaluate_kernel_profile(data_path, profile_dir, params=params, families=lomo)
+    """Leave-one-family-out always, leave-one-model-out over the zoo when `lomo`; NeuralPower is a baseline of layers
+    only."""
+    return evaluate_kernel_profile(data_path, profile_dir, params=params, zoo_models=lomo)
 
 
 LAYER_TRAINING = UnitTraining(LAYERS, _validate_layers, _layer_composition, keeps_fusion_rules=False,

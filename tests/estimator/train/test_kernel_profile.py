@@ -23,6 +23,7 @@ from estimator.train.data import load_training_data
 from estimator.train.kernel_evaluation import evaluate_kernel_profile
 from estimator.train.profiles import measured_layer_kinds, train_profile
 from estimator.train.transfer import CARRIES_BASE, choose_transfer
+from estimator.train.units import training_for
 from graph.generate import generate
 from graph.kernels import FusionRules
 from graph.schema import SEED_COLUMNS
@@ -149,6 +150,17 @@ def test_evaluation_covers_zoo_families_and_unseen(collected, profile):
     assert {row["family"] for row in document["generated_leave_one_family_out"]["families"]} == set(FAMILIES)
     assert [row["model"] for row in document["unseen"]] == ["lenet_unseen"]
     assert "## Modern exports" in text and [row["model"] for row in document["modern"]] == ["mobilenetv4_conv_small"]
+
+
+def test_no_lomo_skips_the_zoo_folds_and_keeps_leave_one_family_out(collected, profile, tmp_path):
+    # What `scripts/evaluate.py --no-lomo` asks of a kernel profile (it once skipped the families instead).
+    copy = shutil.copytree(profile, tmp_path / "profile")
+    text = training_for(KERNELS).evaluate(collected, copy, {"iterations": 20}, False, False).read_text()
+    assert "## Leave-one-model-out over the zoo\n\nNot run (`scripts/evaluate.py --no-lomo`)." in text
+    assert "## Leave-one-family-out over generated networks" in text and "## Modern exports" in text
+    document = json.loads((copy / "evaluation.json").read_text())
+    assert "zoo_leave_one_model_out" not in document
+    assert {row["family"] for row in document["generated_leave_one_family_out"]["families"]} == set(FAMILIES)
 
 
 def test_calibrate_writes_a_profile_that_estimate_then_uses_here(profile, tmp_path, monkeypatch, capsys):
