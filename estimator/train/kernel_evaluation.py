@@ -47,11 +47,14 @@ def zoo_folds(data: TrainingData, params: dict | None = None) -> GraphSplit:
     return _concat(folds)
 
 
-def family_folds(data: TrainingData, params: dict | None = None) -> GraphSplit:
+def family_folds(data: TrainingData, params: dict | None = None) -> GraphSplit | None:
     """Leave-one-family-out over generated networks, trained on the other generated families only; the op-coverage
-    families (graph.generate.COVERAGE: primitives) are always training data, never held out."""
+    families (graph.generate.COVERAGE: primitives) are always training data, never held out. None when the data has
+    no such family (a collection of zoo models only)."""
     graphs = graph_table(data)
     families = sorted(set(graphs.loc[graphs["source"] == "generated", "family"].unique()) - set(COVERAGE))
+    if not families:
+        return None
     folds = [held_out_graphs(data, lambda g, f=family: (g["source"] == "generated") & (g["family"] == f),
                              trains=lambda g: g["source"] == "generated", params=params)
              for family in tqdm(families, desc="leave-one-family-out", unit="family")]
@@ -101,15 +104,15 @@ def _repository() -> Path:
 
 
 def evaluate_kernel_profile(data_path: str | Path, profile_dir: str | Path, params: dict | None = None,
-                            families: bool = True, zoo_models: bool = True) -> Path:
+                            zoo_models: bool = True) -> Path:
     """Write evaluation.md and evaluation.json into the profile folder; without `zoo_models`, no leave-one-model-out
     (a fit per zoo model, 40 s each on 2 cores) and so no per-kernel table against the MACs baseline."""
     started = time.monotonic()
     data_path, profile_dir = Path(data_path), Path(profile_dir)
     data = load_training_data(data_path)
     zoo = zoo_folds(data, params) if zoo_models else None
-    generated = family_folds(data, params) if families else None
-    extrapolation = sequence_extrapolation(data, params) if families else None
+    generated = family_folds(data, params)
+    extrapolation = sequence_extrapolation(data, params)
     unseen = unseen_graphs(data, profile_dir)
     modern = unseen_graphs(data, profile_dir, MODERN)
     document: dict[str, object] = {"data": str(data_path), "fingerprint": data.fingerprint}
